@@ -1,0 +1,1 @@
+"""The facility catalog, shipped inside the package as ``sitewatch.catalog``."""

@@ -1,0 +1,547 @@
+"""Areas of interest: the facility catalog, AOI validation and article matching.
+
+An :class:`AOI` is a frozen value built from one GeoJSON Feature. The catalog is the
+folder of such files at the top of the repository (``aoi/``), shipped inside the package
+as ``sitewatch.catalog``; ``SITEWATCH_AOI_DIR`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import shapely
+from pyproj import Geod
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.validation import explain_validity
+
+from sitewatch.errors import AOIError
+
+__all__ = [
+    "AOI",
+    "MAX_AOI_AREA_M2",
+    "MIN_AOI_AREA_M2",
+    "ArticleMatch",
+    "catalog_dir",
+    "check_aoi",
+    "geodesic_area_m2",
+    "load_aoi",
+    "load_aoi_file",
+    "load_catalog",
+    "match_article",
+]
+
+MIN_AOI_AREA_M2 = 1_000.0
+"""Smaller than this (about 30 m x 30 m) is not a facility AOI; likely a typo in degrees."""
+MAX_AOI_AREA_M2 = 1_000_000_000.0
+"""1,000 km²: larger AOIs belong to a tiling job, not one detection."""
+
+CONFIDENCE_LEVELS = ("high", "medium", "low")
+GEOMETRY_KINDS = ("working_box", "sourced_footprint")
+LANGUAGES = ("en", "ko", "id", "ru")
+
+# Generous (west, south, east, north) boxes per ISO country code, used only to catch a
+# lat/lon swap or a sign error in catalog entries. Unknown codes are not checked.
+COUNTRY_BOXES: dict[str, tuple[float, float, float, float]] = {
+    "KP": (124.0, 37.5, 131.0, 43.1),
+    "KR": (124.5, 33.0, 131.0, 38.7),
+    "RU": (19.5, 41.1, 180.0, 82.0),
+    "CN": (73.4, 18.1, 135.1, 53.6),
+    "FR": (-5.3, 41.3, 9.7, 51.2),
+    "IT": (6.6, 36.6, 18.6, 47.1),
+    "AE": (51.5, 22.6, 56.4, 26.1),
+    "BR": (-74.0, -33.8, -34.7, 5.3),
+    "LB": (35.1, 33.0, 36.7, 34.7),
+    "IN": (68.1, 6.7, 97.4, 35.7),
+    "US": (-125.0, 24.5, -66.9, 49.4),
+    "HK": (113.8, 22.1, 114.5, 22.6),
+    "HU": (16.1, 45.7, 22.9, 48.6),
+    "UA": (22.1, 44.3, 40.3, 52.4),
+}
+
+_GEOD = Geod(ellps="WGS84")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+_DATE_RANGE = re.compile(rf"{_DATE.pattern}(/{_DATE.pattern})?")
+
+
+def geodesic_area_m2(geom: Polygon | MultiPolygon) -> float:
+    """Area on the WGS84 ellipsoid of a lon/lat geometry, in m².
+
+    Parameters
+    ----------
+    geom : shapely Polygon or MultiPolygon
+        Geometry in EPSG:4326 (lon, lat).
+
+    Returns
+    -------
+    float
+        Absolute geodesic area in square metres.
+    """
+    area, _ = _GEOD.geometry_area_perimeter(geom)
+    return abs(float(area))
+
+
+def _swapped(geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+    return shapely.ops.transform(lambda x, y, z=None: (y, x), geom)
+
+
+def _geometry_problems(geom: Any, *, countries: Iterable[str] = ()) -> list[str]:
+    """Return the reasons a lon/lat geometry cannot be an AOI (empty list if fine)."""
+    if not isinstance(geom, Polygon | MultiPolygon):
+        return [f"geometry is a {geom.geom_type}; an AOI must be a Polygon or MultiPolygon"]
+    if geom.is_empty:
+        return ["geometry is empty"]
+    west, south, east, north = geom.bounds
+    in_range = -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+    swapped_in_range = -180 <= south <= north <= 180 and -90 <= west <= east <= 90
+    if not in_range:
+        if swapped_in_range:
+            return [
+                "coordinates look lat/lon swapped (a latitude beyond ±90°); "
+                "GeoJSON order is [longitude, latitude]"
+            ]
+        return [f"coordinates out of range: bounds {geom.bounds} are not lon/lat degrees"]
+    if not geom.is_valid:
+        return [
+            f"polygon is invalid ({explain_validity(geom)}); fix the ring order so edges do "
+            "not cross (shapely.make_valid or QGIS 'Fix geometries')"
+        ]
+    problems = []
+    for code in countries:
+        box = COUNTRY_BOXES.get(code)
+        if box is None:
+            continue
+        c = geom.representative_point()
+        inside = box[0] <= c.x <= box[2] and box[1] <= c.y <= box[3]
+        if not inside:
+            s = _swapped(geom).representative_point()
+            if box[0] <= s.x <= box[2] and box[1] <= s.y <= box[3]:
+                problems.append(
+                    f"coordinates look lat/lon swapped: the polygon lies outside {code} "
+                    "but inside it once swapped; GeoJSON order is [longitude, latitude]"
+                )
+            else:
+                problems.append(f"polygon centre ({c.x:.4f}, {c.y:.4f}) lies outside {code}")
+    area = geodesic_area_m2(geom)
+    if area < MIN_AOI_AREA_M2:
+        problems.append(
+            f"area {area:.0f} m² is below {MIN_AOI_AREA_M2:.0f} m²; check the coordinates"
+        )
+    elif area > MAX_AOI_AREA_M2:
+        problems.append(
+            f"area {area / 1e6:.0f} km² is above {MAX_AOI_AREA_M2 / 1e6:.0f} km²; "
+            "split it into smaller AOIs"
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class AOI:
+    """A facility or area to watch, with where it is and how we know.
+
+    Parameters
+    ----------
+    id : str
+        Slug (``[a-z0-9-]``), the catalog key and file stem.
+    name : str
+        Canonical English name.
+    geometry : shapely Polygon or MultiPolygon or None
+        Lon/lat outline; ``None`` for a facility with no sourced location (kept for
+        article matching only).
+    kind, countries, confidence, geometry_kind
+        Facility type, ISO 3166 codes, sourcing confidence (high/medium/low), and
+        ``"working_box"`` or ``"sourced_footprint"`` for located AOIs.
+    aliases, weak_aliases : mapping of language code to names
+        Names that identify the facility in text; weak ones are ambiguous on their own.
+    properties : mapping
+        The full GeoJSON properties (sources, events, conflicts, points, ...).
+
+    Raises
+    ------
+    AOIError
+        If the id is not a slug or the geometry is not a usable lon/lat polygon.
+    """
+
+    id: str
+    name: str
+    geometry: Polygon | MultiPolygon | None
+    kind: str = "site"
+    countries: tuple[str, ...] = ()
+    confidence: str = "low"
+    geometry_kind: str | None = None
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    weak_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    properties: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    path: Path | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _SLUG.match(self.id):
+            raise AOIError(f"AOI id {self.id!r} is not a slug; use lowercase letters, digits, '-'")
+        if self.geometry is not None:
+            problems = _geometry_problems(self.geometry, countries=self.countries)
+            if problems:
+                where = f" ({self.path})" if self.path else ""
+                raise AOIError(f"AOI {self.id!r}{where}: {problems[0]}")
+
+    @property
+    def located(self) -> bool:
+        """True when the AOI has a polygon to watch."""
+        return self.geometry is not None
+
+    @cached_property
+    def area_m2(self) -> float:
+        """Geodesic area of the polygon in m² (0 for unlocated AOIs)."""
+        return 0.0 if self.geometry is None else geodesic_area_m2(self.geometry)
+
+    @cached_property
+    def centroid(self) -> tuple[float, float] | None:
+        """(lon, lat) of the polygon centroid, or ``None`` when unlocated."""
+        if self.geometry is None:
+            return None
+        c = self.geometry.centroid
+        return (float(c.x), float(c.y))
+
+    def all_aliases(self) -> list[tuple[str, str, bool]]:
+        """Every name as ``(language, alias, weak)``, the canonical name first."""
+        out = [("en", self.name, False)]
+        for weak, table in ((False, self.aliases), (True, self.weak_aliases)):
+            for lang, names in table.items():
+                out.extend((lang, n, weak) for n in names)
+        return out
+
+    def to_feature(self) -> dict[str, Any]:
+        """The AOI as a GeoJSON Feature (lon/lat)."""
+        props = dict(self.properties)
+        props.setdefault("id", self.id)
+        props.setdefault("name", self.name)
+        return {
+            "type": "Feature",
+            "id": self.id,
+            "geometry": None if self.geometry is None else mapping(self.geometry),
+            "properties": props,
+        }
+
+    @classmethod
+    def from_feature(cls, feature: Mapping[str, Any], *, path: Path | None = None,
+                     default_id: str | None = None) -> AOI:
+        """Build an AOI from a GeoJSON Feature, FeatureCollection of one, or geometry.
+
+        Parameters
+        ----------
+        feature : mapping
+            Parsed GeoJSON.
+        path : Path, optional
+            File it came from, quoted in errors.
+        default_id : str, optional
+            Id to use when the Feature carries none (e.g. the file stem).
+        """
+        where = f" in {path}" if path else ""
+        kind = feature.get("type") if isinstance(feature, Mapping) else None
+        if kind == "FeatureCollection":
+            feats = feature.get("features") or []
+            if len(feats) != 1:
+                raise AOIError(
+                    f"FeatureCollection{where} holds {len(feats)} features; an AOI file holds one"
+                )
+            feature = feats[0]
+            kind = feature.get("type")
+        if kind in ("Polygon", "MultiPolygon"):
+            feature = {"type": "Feature", "geometry": feature, "properties": {}}
+            kind = "Feature"
+        if kind != "Feature":
+            raise AOIError(f"not a GeoJSON Feature{where} (type {kind!r})")
+        props = dict(feature.get("properties") or {})
+        aoi_id = props.get("id") or feature.get("id") or default_id
+        if not aoi_id:
+            raise AOIError(f"AOI{where} has no id; add properties.id")
+        aoi_id = _slugify(str(aoi_id))
+        raw_geom = feature.get("geometry")
+        try:
+            geom = None if raw_geom is None else shape(raw_geom)
+        except (ValueError, TypeError, AttributeError, KeyError,
+                shapely.errors.GEOSException) as err:
+            raise AOIError(f"AOI {aoi_id!r}{where}: unreadable geometry ({err})") from err
+        if geom is not None and not isinstance(geom, Polygon | MultiPolygon):
+            raise AOIError(
+                f"AOI {aoi_id!r}{where}: geometry is a {geom.geom_type}; "
+                "draw a Polygon around the facility"
+            )
+        return cls(
+            id=aoi_id,
+            name=str(props.get("name") or aoi_id),
+            geometry=geom,
+            kind=str(props.get("kind") or "site"),
+            countries=tuple(props.get("countries") or ()),
+            confidence=str(props.get("confidence") or "low"),
+            geometry_kind=props.get("geometry_kind"),
+            aliases=_alias_table(props.get("aliases")),
+            weak_aliases=_alias_table(props.get("weak_aliases")),
+            properties=props,
+            path=path,
+        )
+
+
+def _alias_table(raw: Any) -> dict[str, tuple[str, ...]]:
+    if not raw:
+        return {}
+    if isinstance(raw, list):
+        return {"en": tuple(str(a) for a in raw)}
+    return {str(k): tuple(str(a) for a in v) for k, v in dict(raw).items()}
+
+
+def _slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", _fold(text)).strip("-") or "aoi"
+
+
+def catalog_dir() -> Path:
+    """Folder holding the facility catalog (``SITEWATCH_AOI_DIR`` overrides)."""
+    env = os.environ.get("SITEWATCH_AOI_DIR")
+    if env:
+        return Path(env)
+    return Path(str(resources.files("sitewatch.catalog")))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise AOIError(f"AOI file {path} does not exist; check the path") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise AOIError(f"cannot read AOI file {path} ({err}); it must be UTF-8 GeoJSON") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise AOIError(
+            f"AOI file {path} is not valid JSON (line {err.lineno}: {err.msg}); "
+            "it must be GeoJSON"
+        ) from err
+
+
+def load_aoi_file(path: str | os.PathLike[str]) -> AOI:
+    """Load one AOI from a GeoJSON file (Feature, one-feature collection or Polygon).
+
+    Raises
+    ------
+    AOIError
+        If the file is missing, not GeoJSON, or the polygon is unusable.
+    """
+    p = Path(path)
+    return AOI.from_feature(_read_json(p), path=p, default_id=p.stem)
+
+
+def load_catalog(directory: str | os.PathLike[str] | None = None) -> dict[str, AOI]:
+    """Load every ``*.geojson`` in the catalog folder, keyed by id.
+
+    Raises
+    ------
+    AOIError
+        If the folder is missing, a file is invalid, or two files share an id.
+    """
+    root = Path(directory) if directory is not None else catalog_dir()
+    if not root.is_dir():
+        raise AOIError(f"AOI catalog folder {root} not found; set SITEWATCH_AOI_DIR")
+    out: dict[str, AOI] = {}
+    for p in sorted(root.glob("*.geojson")):
+        aoi = load_aoi_file(p)
+        if aoi.id in out:
+            raise AOIError(f"AOI id {aoi.id!r} appears in {out[aoi.id].path} and {p}")
+        out[aoi.id] = aoi
+    return out
+
+
+def load_aoi(ref: str, *, catalog: Mapping[str, AOI] | None = None) -> AOI:
+    """Resolve a catalog id, a catalog alias, or a path to a GeoJSON file.
+
+    Raises
+    ------
+    AOIError
+        If nothing matches; the message lists close catalog ids.
+    """
+    if ref.lower().endswith((".geojson", ".json")) or os.sep in ref:
+        return load_aoi_file(ref)
+    cat = load_catalog() if catalog is None else catalog
+    if ref in cat:
+        return cat[ref]
+    folded = _fold(ref)
+    for aoi in cat.values():
+        if any(_fold(a) == folded for _, a, _ in aoi.all_aliases()):
+            return aoi
+    close = [k for k in cat if folded[:3] in k] or sorted(cat)
+    raise AOIError(
+        f"no AOI {ref!r} in the catalog; try one of: {', '.join(close[:8])} "
+        "(see 'sitewatch aoi list'), or pass --aoi-file FILE.geojson"
+    )
+
+
+def check_aoi(aoi: AOI) -> list[str]:
+    """Provenance and geometry problems of a catalog AOI (empty list if it passes).
+
+    Geometry was already validated when the AOI was built; this adds what a catalog
+    entry must carry: sources, confidence, geometry kind, countries, aliases.
+    """
+    p = aoi.properties
+    problems: list[str] = []
+    if aoi.path is not None and aoi.path.stem != aoi.id:
+        problems.append(f"file name {aoi.path.name} does not match id {aoi.id!r}")
+    if aoi.confidence not in CONFIDENCE_LEVELS:
+        problems.append(f"confidence {aoi.confidence!r} is not one of {CONFIDENCE_LEVELS}")
+    if not aoi.countries:
+        problems.append("no countries (ISO 3166 alpha-2 list)")
+    sources = p.get("sources") or []
+    if not sources:
+        problems.append("no sources: every entry needs at least one (outlet, date, supports)")
+    for i, s in enumerate(sources):
+        missing = [k for k in ("outlet", "supports") if not s.get(k)]
+        if missing:
+            problems.append(f"source {i + 1} lacks {', '.join(missing)}")
+        # Undated reference works (encyclopedias, registries) carry date null.
+        if s.get("date") is not None and not _DATE.fullmatch(str(s["date"])):
+            problems.append(f"source {i + 1} date {s['date']!r} is not YYYY[-MM[-DD]]")
+    if aoi.located:
+        if aoi.geometry_kind not in GEOMETRY_KINDS:
+            problems.append(
+                f"geometry_kind {aoi.geometry_kind!r} must be one of {GEOMETRY_KINDS}"
+            )
+        if not p.get("geometry_note"):
+            problems.append("located AOI without geometry_note (who drew the polygon and why)")
+        for pt in p.get("points") or []:
+            if pt.get("lat") is None or pt.get("lon") is None:
+                continue
+            if not aoi.geometry.covers(Point(pt["lon"], pt["lat"])):  # type: ignore[union-attr]
+                problems.append(f"sourced point {pt.get('name')!r} lies outside the polygon")
+    elif not p.get("geometry_note"):
+        problems.append("unlocated AOI without geometry_note saying why there is no polygon")
+    if not aoi.aliases:
+        problems.append("no aliases")
+    for ev in p.get("events") or []:
+        if not ev.get("event") or not _DATE_RANGE.fullmatch(str(ev.get("date"))):
+            problems.append(f"event needs text and a YYYY[-MM[-DD]][/...] date: {ev}")
+    return problems
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _fold_char(c: str) -> str:
+    if not (c.isalnum()):
+        return " "
+    decomposed = unicodedata.normalize("NFKD", c)
+    kept = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return unicodedata.normalize("NFC", kept).casefold()
+
+
+def _fold(text: str) -> str:
+    """Case-, diacritics- and punctuation-insensitive form with single spaces."""
+    return " ".join("".join(_fold_char(c) for c in text).split())
+
+
+def _fold_with_map(text: str) -> tuple[str, list[int]]:
+    """Fold ``text`` and map each folded character back to its source index."""
+    chars: list[str] = []
+    index: list[int] = []
+    for i, c in enumerate(text):
+        for f in _fold_char(c):
+            if f == " " and (not chars or chars[-1] == " "):
+                continue
+            chars.append(f)
+            index.append(i)
+    return "".join(chars), index
+
+
+_HANGUL = "\uac00-\ud7a3"
+
+
+def _alias_pattern(alias: str) -> re.Pattern[str] | None:
+    folded = _fold(alias)
+    if not folded:
+        return None
+    body = re.escape(folded).replace(r"\ ", " ")
+    # Korean particles attach to the noun (룡성기계련합기업소에서), so a Hangul-final
+    # alias may be followed by more Hangul; everything else needs a word boundary.
+    tail = rf"(?=$| |[{_HANGUL}])" if re.search(f"[{_HANGUL}]$", folded) else "(?=$| )"
+    return re.compile(rf"(?:^|(?<= )){body}{tail}")
+
+
+@dataclass(frozen=True)
+class ArticleMatch:
+    """A catalog facility named in a text.
+
+    Attributes
+    ----------
+    aoi_id, name : str
+        The facility.
+    alias : str
+        The catalog alias that matched.
+    language : str
+        Language code of that alias.
+    phrase : str
+        The text exactly as written in the article.
+    start : int
+        Character offset of the first occurrence.
+    count : int
+        How many times any alias of this facility occurs.
+    weak : bool
+        True when only ambiguous aliases matched.
+    located : bool
+        Whether the facility has a polygon to watch.
+    """
+
+    aoi_id: str
+    name: str
+    alias: str
+    language: str
+    phrase: str
+    start: int
+    count: int
+    weak: bool
+    located: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def match_article(text: str, catalog: Mapping[str, AOI]) -> list[ArticleMatch]:
+    """Find which catalog facilities a text names, in order of first mention.
+
+    Matching folds case, diacritics and punctuation and requires word boundaries
+    (Hangul aliases may carry attached particles). A facility matched only through a
+    weak alias is reported with ``weak=True``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> cat = {"x": AOI(id="x", name="February 11 Plant", geometry=None,
+    ...                 aliases={"id": ("pabrik 11 Februari",)})}
+    >>> [m.phrase for m in match_article("dikenal sebagai Pabrik 11 Februari.", cat)]
+    ['Pabrik 11 Februari']
+    """
+    folded, index = _fold_with_map(text)
+    found: list[ArticleMatch] = []
+    for aoi in catalog.values():
+        hits: list[tuple[int, int, str, str, bool]] = []
+        for lang, alias, weak in aoi.all_aliases():
+            pat = _alias_pattern(alias)
+            if pat is None:
+                continue
+            hits.extend((m.start(), m.end(), alias, lang, weak) for m in pat.finditer(folded))
+        if not hits:
+            continue
+        # Prefer a strong alias; among those the earliest and then the longest.
+        strong = [h for h in hits if not h[4]]
+        pool = strong or hits
+        s, e, alias, lang, weak = min(pool, key=lambda h: (h[0], -(h[1] - h[0])))
+        spans = {(h[0], h[1]) for h in pool}
+        phrase = text[index[s]: index[e - 1] + 1]
+        found.append(ArticleMatch(aoi.id, aoi.name, alias, lang, phrase, index[s],
+                                  len(spans), weak=not strong, located=aoi.located))
+    return sorted(found, key=lambda m: (m.weak, m.start))

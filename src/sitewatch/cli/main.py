@@ -1,0 +1,87 @@
+"""Entry point: parse, dispatch, and turn errors into one line and an exit code.
+
+Exit codes: 0 ok, 1 internal error, 2 bad input, 3 source/network failure, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import NoReturn
+
+from sitewatch import __version__
+from sitewatch.cli import aoi_cmd, demo_cmd, detect_cmd
+from sitewatch.errors import SitewatchError
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"sitewatch: error: {message}; see '{self.prog} --help'\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``sitewatch`` argument parser."""
+    parser = _Parser(
+        prog="sitewatch",
+        description="Watch named facilities in satellite imagery and flag new construction.",
+    )
+    parser.add_argument("--version", action="version", version=f"sitewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    demo_cmd.register(sub)
+    aoi_cmd.register(sub)
+    detect_cmd.register(sub)
+    return parser
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: object = None, line: str | None = None) -> None:
+    sys.stderr.write(f"sitewatch: warning: {message}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+    debug = bool(os.environ.get("SITEWATCH_DEBUG"))
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return int(args.func(args) or 0)
+    except SitewatchError as err:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"sitewatch: error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("sitewatch: interrupted; nothing was written\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # noqa: BLE001 - the last line of defence
+        if debug:
+            traceback.print_exc()
+        first = str(err).splitlines()[0] if str(err) else ""
+        sys.stderr.write(
+            f"sitewatch: internal error: {type(err).__name__}: {first} "
+            "(please report it; SITEWATCH_DEBUG=1 shows the traceback)\n"
+        )
+        return 1
+    finally:
+        warnings.showwarning = previous
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""One exception tree and one warnings tree for sitewatch.
+
+Every error a user can cause or meet derives from :class:`SitewatchError`; each
+subclass also inherits the matching builtin, so ``except ValueError`` keeps working.
+The CLI maps :class:`InputError` subclasses to exit code 2 and :class:`SourceError`
+to exit code 3, printing only the message, which names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+
+class SitewatchError(Exception):
+    """Base of every sitewatch error."""
+
+    exit_code: int = 2
+
+
+class InputError(SitewatchError, ValueError):
+    """Bad input the user can fix: a wrong path, option or file (exit code 2)."""
+
+
+class AOIError(InputError):
+    """Invalid, empty, swapped, oversized or unknown AOI."""
+
+
+class DataError(InputError):
+    """A raster that cannot be used: not a raster, no CRS, no overlap, no valid pixels."""
+
+
+class OutputError(InputError):
+    """The output folder cannot be written, or exists and ``overwrite`` was not given."""
+
+
+class SourceError(SitewatchError, OSError):
+    """A scene cannot be found or read from its source after retries (exit code 3)."""
+
+    exit_code = 3
+
+
+class RegistrationError(SitewatchError):
+    """Residual misregistration is above tolerance."""
+
+
+class SitewatchWarning(UserWarning):
+    """Base of every sitewatch warning: a degraded but usable result."""
+
+
+class PartialCoverageWarning(SitewatchWarning):
+    """The imagery covers only part of the AOI."""
+
+
+class NotGeoreferencedWarning(SitewatchWarning):
+    """Images are processed in pixel coordinates because they carry no CRS."""

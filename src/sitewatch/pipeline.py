@@ -1,0 +1,294 @@
+"""detect_change: two images (+ optional AOI) → scored, thresholded, vectorised change."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio.features
+from shapely.geometry import box
+
+from sitewatch.aoi import AOI, _swapped
+from sitewatch.detect.cleanup import remove_small_regions
+from sitewatch.detect.methods import SCORERS, score_change
+from sitewatch.detect.threshold import Threshold, threshold_scores
+from sitewatch.errors import AOIError, DataError, PartialCoverageWarning
+from sitewatch.grid import Grid, from_lonlat
+from sitewatch.sources.local import S2_BANDS, LocalSource, open_local, read_scene
+from sitewatch.vectorize import vectorize_changes
+
+__all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change"]
+
+DEFAULT_MIN_AREA_M2 = 500.0
+"""Default minimum mapping unit; at least 5 pixels whatever the resolution."""
+MIN_VALID_PIXELS = 64
+
+
+@dataclass(frozen=True, eq=False)
+class ChangeResult:
+    """Everything a detection produced and everything needed to re-run it.
+
+    Attributes
+    ----------
+    score : (H, W) float32 ndarray
+    mask : (H, W) bool ndarray
+        Change after threshold and clean-up.
+    valid : (H, W) bool ndarray
+        Pixels observed in both images (and inside the AOI).
+    grid : Grid
+    features : list of dict
+        GeoJSON Features of the change polygons (EPSG:4326, or pixels if no CRS).
+    threshold : Threshold
+    diagnostics : dict
+        Valid fraction, AOI coverage, pixel counts, regions removed, bands used.
+    provenance : dict
+        Inputs (paths, hashes, bands, dates), AOI, parameters.
+    timings : dict
+        Seconds per stage.
+    """
+
+    score: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    grid: Grid
+    features: list[dict[str, Any]]
+    threshold: Threshold
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_area_m2(self) -> float:
+        """Summed area of the change polygons."""
+        return float(sum(f["properties"]["area_m2"] for f in self.features))
+
+
+def _common_bands(b: LocalSource, a: LocalSource) -> tuple[list[str], list[str]]:
+    nb, na = list(b.band_names), list(a.band_names)
+    if nb == na:
+        return nb, na
+    shared = [n for n in nb if n in na]
+    if shared and (all(n in S2_BANDS for n in nb + na) or len(shared) == len(nb) == len(na)):
+        return shared, shared
+    if len(nb) == len(na):  # same count, different names: pair them by position
+        return nb, na
+    raise DataError(
+        f"before has {len(nb)} bands {nb[:6]} and after has {len(na)} {na[:6]}; "
+        "give two images with the same bands"
+    )
+
+
+def _native_resolution_m(src: LocalSource) -> float:
+    return round(math.sqrt(src.grid.pixel_area_m2), 1)
+
+
+def _overlap_grid(b: LocalSource, a: LocalSource) -> Grid:
+    """The before grid cropped to the part the after image also covers."""
+    g = b.grid
+    al, ab, ar, at = a.bounds_in(g.crs)  # type: ignore[arg-type]
+    bl, bb, br, bt = g.bounds
+    left, bottom, right, top = max(al, bl), max(ab, bb), min(ar, br), min(at, bt)
+    if left >= right or bottom >= top:
+        raise DataError(
+            f"the two rasters do not overlap: {b.path} covers {_fmt(g.bounds)} and "
+            f"{a.path} covers {_fmt(a.bounds_in(g.crs))} in {g.crs}; pick images of one place"
+        )
+    inv = ~g.transform
+    c0, r0 = inv * (left, top)
+    c1, r1 = inv * (right, bottom)
+    c0, r0 = max(0, math.floor(c0 + 1e-6)), max(0, math.floor(r0 + 1e-6))
+    c1, r1 = min(g.width, math.ceil(c1 - 1e-6)), min(g.height, math.ceil(r1 - 1e-6))
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        raise DataError(f"the overlap of {b.path} and {a.path} is under 2 pixels wide")
+    t = g.transform * rasterio.Affine.translation(c0, r0)
+    return Grid(g.crs, t, c1 - c0, r1 - r0)
+
+
+def _fmt(bounds: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.5g}" for v in bounds) + ")"
+
+
+def _aoi_grid(aoi: AOI, b: LocalSource, a: LocalSource, resolution: float | None
+              ) -> tuple[Grid, np.ndarray, float]:
+    if aoi.geometry is None:
+        raise AOIError(
+            f"AOI {aoi.id!r} has no sourced location (unlocated in the catalog); "
+            "draw a polygon and pass --aoi-file FILE.geojson"
+        )
+    fb, fa = b.grid.footprint_lonlat, a.grid.footprint_lonlat
+    overlap = fb.intersection(fa)
+    if overlap.is_empty:
+        raise DataError(
+            f"the two rasters do not overlap: {b.path} covers lon/lat {_fmt(fb.bounds)} and "
+            f"{a.path} covers {_fmt(fa.bounds)}; pick images of one place"
+        )
+    inside = aoi.geometry.intersection(overlap)
+    if inside.is_empty:
+        if not _swapped(aoi.geometry).intersection(overlap).is_empty:
+            raise AOIError(
+                f"AOI {aoi.id!r} does not overlap the imagery but would with lat/lon swapped; "
+                "GeoJSON order is [longitude, latitude]"
+            )
+        raise AOIError(
+            f"AOI {aoi.id!r} {_fmt(aoi.geometry.bounds)} does not overlap the imagery "
+            f"{_fmt(overlap.bounds)} (lon/lat); check the AOI or pick images that cover it"
+        )
+    coverage = float(inside.area / aoi.geometry.area)
+    if coverage < 0.99:
+        warnings.warn(
+            f"imagery covers {coverage:.0%} of AOI {aoi.id!r}; the rest is reported unobserved",
+            PartialCoverageWarning, stacklevel=3,
+        )
+    res = resolution or _native_resolution_m(b)
+    grid = Grid.for_aoi(aoi.geometry, resolution=res)
+    shape = from_lonlat(aoi.geometry, grid.crs)  # type: ignore[arg-type]
+    inside_mask = rasterio.features.rasterize(
+        [(shape, 1)], out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    return grid, inside_mask, coverage
+
+
+def detect_change(
+    before: str | Path,
+    after: str | Path,
+    *,
+    aoi: AOI | None = None,
+    method: str = "cva",
+    threshold: float | None = None,
+    min_area_m2: float | None = None,
+    resolution: float | None = None,
+    pixel_size: float | None = None,
+) -> ChangeResult:
+    """Detect change between two local images, optionally inside an AOI.
+
+    Parameters
+    ----------
+    before, after : str or Path
+        A raster file or a folder of one-file-per-band rasters each.
+    aoi : AOI, optional
+        Area to analyse; the images are resampled onto its UTM grid. Without one,
+        the after image is resampled onto the part of the before grid both cover.
+    method : {"cva", "diff"}
+        Change score (see :mod:`sitewatch.detect.methods`).
+    threshold : float, optional
+        Fixed score threshold; default is Otsu's threshold on the valid scores.
+    min_area_m2 : float, optional
+        Minimum mapping unit; default ``max(500 m², 5 pixels)``.
+    resolution : float, optional
+        Pixel size in metres of the AOI grid; default the before image's native size.
+    pixel_size : float, optional
+        Ground pixel size in metres for images without CRS (pixel-coordinate output).
+
+    Returns
+    -------
+    ChangeResult
+
+    Raises
+    ------
+    DataError
+        Unreadable or non-overlapping images, no CRS, no valid pixels.
+    AOIError
+        Unlocated AOI, or an AOI outside the imagery.
+    """
+    if method not in SCORERS:
+        raise DataError(f"unknown method {method!r}; choose one of {', '.join(SCORERS)}")
+    if min_area_m2 is not None and min_area_m2 < 0:
+        raise DataError(f"--min-area {min_area_m2} is negative; give square metres >= 0")
+    if resolution is not None and resolution <= 0:
+        raise DataError(f"--resolution {resolution} must be a positive number of metres")
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    bsrc = open_local(before, pixel_size=pixel_size)
+    asrc = open_local(after, pixel_size=pixel_size)
+    if bsrc.georeferenced != asrc.georeferenced:
+        which = bsrc if not bsrc.georeferenced else asrc
+        raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
+    bands_b, bands_a = _common_bands(bsrc, asrc)
+
+    coverage = 1.0
+    inside = None
+    if not bsrc.georeferenced:
+        if aoi is not None:
+            raise AOIError("an AOI needs georeferenced images; these have no CRS")
+        grid = bsrc.grid
+    elif aoi is not None:
+        grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
+    else:
+        grid = _overlap_grid(bsrc, asrc)
+    timings["open"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    sb = read_scene(bsrc, grid, bands=bands_b)
+    sa = read_scene(asrc, grid, bands=bands_a)
+    valid = sb.valid & sa.valid
+    if inside is not None:
+        valid &= inside
+    timings["read"] = time.perf_counter() - t
+    n_valid = int(valid.sum())
+    if n_valid < MIN_VALID_PIXELS:
+        raise DataError(
+            f"only {n_valid} pixels are observed in both images"
+            f"{' inside the AOI' if aoi else ''}; the images may be nodata there"
+        )
+
+    t = time.perf_counter()
+    score = score_change(sb.data, sa.data, valid, method=method)
+    timings["score"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    thr = threshold_scores(score[valid], value=threshold)
+    raw = (score > thr.value) & valid
+    pixel_area = grid.pixel_area_m2
+    mmu = DEFAULT_MIN_AREA_M2 if min_area_m2 is None else float(min_area_m2)
+    min_px = max(math.ceil(mmu / pixel_area - 1e-9), 5 if min_area_m2 is None else 1)
+    mask, removed = remove_small_regions(raw, min_px)
+    timings["threshold"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    features = vectorize_changes(mask, score, grid)
+    timings["vectorize"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    area_px = int(inside.sum()) if inside is not None else grid.width * grid.height
+    diagnostics = {
+        "bands": bands_b,
+        "valid_pixels": n_valid,
+        "valid_fraction": round(n_valid / max(area_px, 1), 4),
+        "aoi_coverage": round(coverage, 4),
+        "unobserved_m2": round((area_px - n_valid) * pixel_area, 1),
+        "threshold": thr.as_dict(),
+        "changed_pixels_raw": int(raw.sum()),
+        "changed_pixels": int(mask.sum()),
+        "regions_removed_below_mmu": removed,
+        "min_area_m2": round(min_px * pixel_area, 1),
+        "min_area_px": min_px,
+        "n_polygons": len(features),
+        "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
+    }
+    provenance = {
+        "before": {"source": bsrc, "acquired": bsrc.acquired},
+        "after": {"source": asrc, "acquired": asrc.acquired},
+        "aoi": aoi,
+        "parameters": {
+            "method": method,
+            "threshold_rule": thr.rule,
+            "threshold": threshold,
+            "min_area_m2": min_area_m2,
+            "resolution": resolution,
+            "pixel_size": pixel_size,
+            "grid_rule": ("aoi-utm" if aoi is not None else
+                          "before-grid-overlap" if bsrc.georeferenced else "pixels"),
+        },
+    }
+    return ChangeResult(score, mask, valid, grid, features, thr, diagnostics, provenance,
+                        {k: round(v, 4) for k, v in timings.items()})
+
+
+def grid_footprint(grid: Grid) -> Any:
+    """Lon/lat outline of a grid (pixel box when it has no CRS)."""
+    return box(*grid.bounds) if grid.crs is None else grid.footprint_lonlat

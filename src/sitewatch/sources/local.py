@@ -1,0 +1,326 @@
+"""Local GeoTIFF/COG (or any GDAL raster) sources: one multi-band file or a band folder.
+
+A Sentinel-2 style folder (``*_B02.tif``, ``B8A.tif`` ... one band per file, each at
+its native 10/20/60 m resolution, as in OSCD) is read band by band; every band is
+resampled onto the target :class:`~sitewatch.grid.Grid` (bilinear) or read as a
+window when it already lies on that grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.windows import Window
+
+from sitewatch.errors import DataError
+from sitewatch.grid import Grid
+from sitewatch.scene import Scene
+from sitewatch.types import BBox
+
+__all__ = ["BandRef", "LocalSource", "S2_BANDS", "file_sha256", "open_local", "read_scene"]
+
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
+            "B11", "B12")
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".png", ".bmp", ".img", ".vrt", ".jpg", ".jpeg")
+_S2_NAME = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A))$", re.IGNORECASE)
+_NEW_S2_DATE = re.compile(r"(?:^|_)T\d{2}[A-Z]{3}_(\d{4})(\d{2})(\d{2})T\d{6}")
+
+
+@dataclass(frozen=True)
+class BandRef:
+    """One band of a source: its name, file and 1-based index in that file."""
+
+    name: str
+    path: Path
+    index: int = 1
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A local image: where its bands are and the grid of its finest band.
+
+    Attributes
+    ----------
+    path : Path
+        The file or folder the user named.
+    kind : {"file", "band-folder"}
+    bands : tuple of BandRef
+    grid : Grid
+        Full grid of the finest-resolution band, in the source CRS (or pixel
+        coordinates when the image has no CRS).
+    acquired : str or None
+        ISO acquisition date when a tag, ``dates.txt`` or the file name says it.
+    """
+
+    path: Path
+    kind: Literal["file", "band-folder"]
+    bands: tuple[BandRef, ...]
+    grid: Grid
+    acquired: str | None = None
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Band names in order."""
+        return tuple(b.name for b in self.bands)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Distinct files holding the bands, in order."""
+        return tuple(dict.fromkeys(b.path for b in self.bands))
+
+    @property
+    def georeferenced(self) -> bool:
+        """True when the source has a CRS."""
+        return self.grid.crs is not None
+
+    def bounds_in(self, crs: str) -> BBox:
+        """Bounds of the source grid reprojected to ``crs``."""
+        if self.grid.crs is None:
+            raise DataError(f"{self.path} has no CRS")
+        return transform_bounds(self.grid.crs, crs, *self.grid.bounds, densify_pts=21)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for the manifest (paths, hashes, bands, CRS)."""
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "bands": list(self.band_names),
+            "crs": self.grid.crs,
+            "native_resolution": list(self.grid.res),
+            "acquired": self.acquired,
+            "files": [
+                {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+                for p in self.files
+            ],
+        }
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open(path: Path) -> rasterio.io.DatasetReader:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioIOError as err:
+        reason = str(err).split("\n")[0]
+        if "not recognized as" in reason or "not a supported file format" in reason:
+            reason = "not a raster format GDAL can read"
+        raise DataError(
+            f"{path} is not a readable raster ({reason}); give a GeoTIFF/COG file or a "
+            "folder of one-file-per-band GeoTIFFs"
+        ) from err
+
+
+def _band_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def _s2_name(path: Path) -> str | None:
+    m = _S2_NAME.search(path.stem)
+    return m.group(1).upper() if m else None
+
+
+def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> str | None:
+    tag = tags.get("ACQUISITION_DATE") or tags.get("acquisition_date")
+    if tag:
+        return tag[:10]
+    # OSCD layout: <city>/imgs_1, <city>/imgs_2 and <city>/dates.txt ("date_1: 20160120").
+    m = re.fullmatch(r"imgs_(\d)", path.name)
+    dates = path.parent / "dates.txt"
+    if m and dates.is_file():
+        for line in dates.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == f"date_{m.group(1)}" and re.fullmatch(r"\d{8}", value.strip()):
+                v = value.strip()
+                return f"{v[:4]}-{v[4:6]}-{v[6:]}"
+    for f in files:  # new-style S2 names carry the sensing time; old OPER names do not
+        m2 = _NEW_S2_DATE.search(f.stem)
+        if m2 and "_OPER_" not in f.stem:
+            return "-".join(m2.groups())
+    return None
+
+
+def _grid_of(ds: rasterio.io.DatasetReader, *, pixel_size: float | None) -> Grid:
+    if ds.crs is None:
+        if pixel_size is None:
+            raise DataError(
+                f"{ds.name} has no CRS (not georeferenced); georeference it (e.g. gdal_translate "
+                "-a_srs/-a_ullr) or pass --pixel-size METRES to work in image coordinates"
+            )
+        return Grid(None, rasterio.Affine.identity(), ds.width, ds.height,
+                    pixel_size_m=pixel_size)
+    t = ds.transform
+    if t.b != 0 or t.d != 0:
+        raise DataError(f"{ds.name} has a rotated geotransform; warp it north-up (gdalwarp)")
+    return Grid(ds.crs.to_string(), t, ds.width, ds.height)
+
+
+def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSource:
+    """Describe a local raster file or band folder without reading pixels.
+
+    Parameters
+    ----------
+    path : str or Path
+        A raster file (multi-band) or a folder of one-file-per-band rasters.
+    pixel_size : float, optional
+        Ground pixel size in metres, to accept images that have no CRS.
+
+    Raises
+    ------
+    DataError
+        If the path is missing, empty, not a raster, has no CRS (and no
+        ``pixel_size``), or its bands do not share one CRS and extent.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p} does not exist; check the path")
+    if p.is_dir():
+        files = _band_files(p)
+        if not files:
+            raise DataError(
+                f"folder {p} holds no raster files ({', '.join(RASTER_SUFFIXES[:3])}...)"
+            )
+        kind: Literal["file", "band-folder"] = "band-folder"
+    else:
+        files = [p]
+        kind = "file"
+
+    bands: list[BandRef] = []
+    grids: list[Grid] = []
+    tags: dict[str, str] = {}
+    with ExitStack() as stack:
+        for f in files:
+            ds = stack.enter_context(_open(f))
+            grids.append(_grid_of(ds, pixel_size=pixel_size))
+            tags = tags or dict(ds.tags())
+            s2 = _s2_name(f) if kind == "band-folder" else None
+            for i in range(1, ds.count + 1):
+                desc = ds.descriptions[i - 1] if ds.descriptions else None
+                if s2 and ds.count == 1:
+                    name = s2
+                elif kind == "file":
+                    name = desc or f"b{i}"
+                else:
+                    name = f.stem if ds.count == 1 else f"{f.stem}:b{i}"
+                bands.append(BandRef(name, f, i))
+    crss = {g.crs for g in grids}
+    if len(crss) > 1:
+        raise DataError(f"bands in {p} use different CRSs ({', '.join(map(str, crss))})")
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        raise DataError(f"{p} has duplicate band names {names}; keep one file per band")
+    if all(n in S2_BANDS for n in names):
+        bands.sort(key=lambda b: S2_BANDS.index(b.name))
+    finest = min(grids, key=lambda g: g.res[0])
+    return LocalSource(p, kind, tuple(bands), finest, _acquired(p, files, tags))
+
+
+def _same_pixels(src: Grid, dst: Grid) -> Window | None:
+    win = src.window_of(dst)
+    if win is None:
+        return None
+    rows, cols = win
+    return Window(cols.start, rows.start, dst.width, dst.height)
+
+
+def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None = None) -> Scene:
+    """Read bands of a source onto ``grid`` as float32, with a valid mask.
+
+    Bands already on the grid's pixels are read as a window; others are resampled
+    (bilinear). Pixels outside the source, at the file's nodata value, non-finite,
+    or zero in every band of a source without declared nodata are invalid.
+
+    Raises
+    ------
+    DataError
+        If a band is missing or an image without CRS differs in size from the grid.
+    """
+    wanted = list(bands) if bands is not None else list(source.band_names)
+    refs = {b.name: b for b in source.bands}
+    missing = [n for n in wanted if n not in refs]
+    if missing:
+        raise DataError(f"{source.path} lacks bands {missing}")
+    out = np.full((len(wanted), grid.height, grid.width), np.nan, dtype=np.float32)
+    any_nodata = False
+    with ExitStack() as stack:
+        opened: dict[Path, Any] = {}
+        for i, name in enumerate(wanted):
+            ref = refs[name]
+            if ref.path not in opened:
+                opened[ref.path] = stack.enter_context(_open(ref.path))
+            ds = opened[ref.path]
+            nodata = ds.nodatavals[ref.index - 1]
+            any_nodata |= nodata is not None
+            try:
+                _read_band(ds, ref.index, grid, out[i], nodata)
+            except RasterioError as err:
+                raise DataError(f"cannot read band {name} of {ref.path}: {err}") from err
+            scale, offset = ds.scales[ref.index - 1], ds.offsets[ref.index - 1]
+            if (scale, offset) != (1.0, 0.0):
+                out[i] = out[i] * np.float32(scale) + np.float32(offset)
+    valid = np.isfinite(out).all(axis=0)
+    if not any_nodata:
+        valid &= ~(out == 0).all(axis=0)
+    out[:, ~valid] = 0.0
+    return Scene(out, valid, tuple(wanted), grid, source.acquired,
+                 {"path": str(source.path), "kind": source.kind})
+
+
+def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray,
+               nodata: float | None) -> None:
+    if grid.crs is None:
+        if (ds.height, ds.width) != grid.shape:
+            raise DataError(
+                f"{ds.name} is {ds.width}x{ds.height} px but the grid is "
+                f"{grid.width}x{grid.height}; images without CRS must be the same size"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            arr = ds.read(index).astype(np.float32)
+        if nodata is not None:
+            arr[arr == nodata] = np.nan
+        dest[...] = arr
+        return
+    src_grid = Grid(ds.crs.to_string(), ds.transform, ds.width, ds.height)
+    win = _same_pixels(src_grid, grid)
+    if win is not None:
+        r0, c0 = int(win.row_off), int(win.col_off)
+        rr0, cc0 = max(0, r0), max(0, c0)
+        rr1, cc1 = min(ds.height, r0 + grid.height), min(ds.width, c0 + grid.width)
+        if rr1 > rr0 and cc1 > cc0:
+            arr = ds.read(index, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+            arr = arr.astype(np.float32)
+            if nodata is not None:
+                arr[arr == nodata] = np.nan
+            dest[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = arr
+        return
+    reproject(
+        source=rasterio.band(ds, index),
+        destination=dest,
+        src_nodata=nodata,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        dst_nodata=np.nan,
+        resampling=Resampling.bilinear,
+    )
