@@ -91,7 +91,7 @@ def geodesic_area_m2(geom: Polygon | MultiPolygon) -> float:
 
 
 def _swapped(geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
-    return shapely.ops.transform(lambda x, y, z=None: (y, x), geom)
+    return shapely.transform(geom, lambda x, y: (y, x), interleaved=False)
 
 
 def _geometry_problems(geom: Any, *, countries: Iterable[str] = ()) -> list[str]:
@@ -231,8 +231,9 @@ class AOI:
         }
 
     @classmethod
-    def from_feature(cls, feature: Mapping[str, Any], *, path: Path | None = None,
-                     default_id: str | None = None) -> AOI:
+    def from_feature(
+        cls, feature: Mapping[str, Any], *, path: Path | None = None, default_id: str | None = None
+    ) -> AOI:
         """Build an AOI from a GeoJSON Feature, FeatureCollection of one, or geometry.
 
         Parameters
@@ -267,8 +268,13 @@ class AOI:
         raw_geom = feature.get("geometry")
         try:
             geom = None if raw_geom is None else shape(raw_geom)
-        except (ValueError, TypeError, AttributeError, KeyError,
-                shapely.errors.GEOSException) as err:
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            KeyError,
+            shapely.errors.GEOSException,
+        ) as err:
             raise AOIError(f"AOI {aoi_id!r}{where}: unreadable geometry ({err})") from err
         if geom is not None and not isinstance(geom, Polygon | MultiPolygon):
             raise AOIError(
@@ -321,8 +327,7 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise AOIError(
-            f"AOI file {path} is not valid JSON (line {err.lineno}: {err.msg}); "
-            "it must be GeoJSON"
+            f"AOI file {path} is not valid JSON (line {err.lineno}: {err.msg}); it must be GeoJSON"
         ) from err
 
 
@@ -408,9 +413,7 @@ def check_aoi(aoi: AOI) -> list[str]:
             problems.append(f"source {i + 1} date {s['date']!r} is not YYYY[-MM[-DD]]")
     if aoi.located:
         if aoi.geometry_kind not in GEOMETRY_KINDS:
-            problems.append(
-                f"geometry_kind {aoi.geometry_kind!r} must be one of {GEOMETRY_KINDS}"
-            )
+            problems.append(f"geometry_kind {aoi.geometry_kind!r} must be one of {GEOMETRY_KINDS}")
         if not p.get("geometry_note"):
             problems.append("located AOI without geometry_note (who drew the polygon and why)")
         for pt in p.get("points") or []:
@@ -436,7 +439,8 @@ def _fold_char(c: str) -> str:
         return " "
     decomposed = unicodedata.normalize("NFKD", c)
     kept = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return unicodedata.normalize("NFC", kept).casefold()
+    folded = unicodedata.normalize("NFC", kept).casefold()
+    return "".join(ch if ch.isalnum() else " " for ch in folded)
 
 
 def _fold(text: str) -> str:
@@ -541,7 +545,18 @@ def match_article(text: str, catalog: Mapping[str, AOI]) -> list[ArticleMatch]:
         pool = strong or hits
         s, e, alias, lang, weak = min(pool, key=lambda h: (h[0], -(h[1] - h[0])))
         spans = {(h[0], h[1]) for h in pool}
-        phrase = text[index[s]: index[e - 1] + 1]
-        found.append(ArticleMatch(aoi.id, aoi.name, alias, lang, phrase, index[s],
-                                  len(spans), weak=not strong, located=aoi.located))
+        phrase = text[index[s] : index[e - 1] + 1]
+        found.append(
+            ArticleMatch(
+                aoi.id,
+                aoi.name,
+                alias,
+                lang,
+                phrase,
+                index[s],
+                len(spans),
+                weak=not strong,
+                located=aoi.located,
+            )
+        )
     return sorted(found, key=lambda m: (m.weak, m.start))

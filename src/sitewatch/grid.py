@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import shapely
 from affine import Affine
 from pyproj import CRS, Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, box
-from shapely.ops import transform as shp_transform
 
 from sitewatch.types import BBox
 
@@ -26,7 +26,7 @@ def utm_crs_for(lon: float, lat: float) -> str:
     >>> utm_crs_for(127.657, 39.92)
     'EPSG:32652'
     """
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
@@ -127,8 +127,9 @@ class Grid:
         return cls(crs, Affine(resolution, 0.0, left, 0.0, -resolution, top), width, height)
 
     @classmethod
-    def for_aoi(cls, geometry: Polygon | MultiPolygon, *, resolution: float = 10.0,
-                crs: str | None = None) -> Grid:
+    def for_aoi(
+        cls, geometry: Polygon | MultiPolygon, *, resolution: float = 10.0, crs: str | None = None
+    ) -> Grid:
         """UTM grid (auto zone from the centroid) covering a lon/lat polygon.
 
         Examples
@@ -165,10 +166,10 @@ def to_lonlat(geom: Polygon | MultiPolygon, crs: str, *, densify: int = 0) -> Po
         seg = geom.exterior.length / max(densify * 4, 4)
         geom = geom.segmentize(seg) if seg > 0 else geom
     t = _transformer(crs, "EPSG:4326")
-    return shp_transform(t.transform, geom)
+    return shapely.transform(geom, t.transform, interleaved=False)
 
 
 def from_lonlat(geom: Polygon | MultiPolygon, crs: str) -> Polygon:
     """Reproject a lon/lat geometry into ``crs``."""
     t = _transformer("EPSG:4326", crs)
-    return shp_transform(t.transform, geom)
+    return shapely.transform(geom, t.transform, interleaved=False)

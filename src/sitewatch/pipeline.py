@@ -99,13 +99,13 @@ def _overlap_grid(b: LocalSource, a: LocalSource) -> Grid:
             f"{a.path} covers {_fmt(a.bounds_in(g.crs))} in {g.crs}; pick images of one place"
         )
     inv = ~g.transform
-    c0, r0 = inv * (left, top)
-    c1, r1 = inv * (right, bottom)
+    c0, r0 = inv @ (left, top)
+    c1, r1 = inv @ (right, bottom)
     c0, r0 = max(0, math.floor(c0 + 1e-6)), max(0, math.floor(r0 + 1e-6))
     c1, r1 = min(g.width, math.ceil(c1 - 1e-6)), min(g.height, math.ceil(r1 - 1e-6))
     if c1 - c0 < 2 or r1 - r0 < 2:
         raise DataError(f"the overlap of {b.path} and {a.path} is under 2 pixels wide")
-    t = g.transform * rasterio.Affine.translation(c0, r0)
+    t = g.transform @ rasterio.Affine.translation(c0, r0)
     return Grid(g.crs, t, c1 - c0, r1 - r0)
 
 
@@ -113,8 +113,9 @@ def _fmt(bounds: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:.5g}" for v in bounds) + ")"
 
 
-def _aoi_grid(aoi: AOI, b: LocalSource, a: LocalSource, resolution: float | None
-              ) -> tuple[Grid, np.ndarray, float]:
+def _aoi_grid(
+    aoi: AOI, b: LocalSource, a: LocalSource, resolution: float | None
+) -> tuple[Grid, np.ndarray, float]:
     if aoi.geometry is None:
         raise AOIError(
             f"AOI {aoi.id!r} has no sourced location (unlocated in the catalog); "
@@ -142,7 +143,8 @@ def _aoi_grid(aoi: AOI, b: LocalSource, a: LocalSource, resolution: float | None
     if coverage < 0.99:
         warnings.warn(
             f"imagery covers {coverage:.0%} of AOI {aoi.id!r}; the rest is reported unobserved",
-            PartialCoverageWarning, stacklevel=3,
+            PartialCoverageWarning,
+            stacklevel=3,
         )
     res = resolution or _native_resolution_m(b)
     grid = Grid.for_aoi(aoi.geometry, resolution=res)
@@ -281,12 +283,26 @@ def detect_change(
             "min_area_m2": min_area_m2,
             "resolution": resolution,
             "pixel_size": pixel_size,
-            "grid_rule": ("aoi-utm" if aoi is not None else
-                          "before-grid-overlap" if bsrc.georeferenced else "pixels"),
+            "grid_rule": (
+                "aoi-utm"
+                if aoi is not None
+                else "before-grid-overlap"
+                if bsrc.georeferenced
+                else "pixels"
+            ),
         },
     }
-    return ChangeResult(score, mask, valid, grid, features, thr, diagnostics, provenance,
-                        {k: round(v, 4) for k, v in timings.items()})
+    return ChangeResult(
+        score,
+        mask,
+        valid,
+        grid,
+        features,
+        thr,
+        diagnostics,
+        provenance,
+        {k: round(v, 4) for k, v in timings.items()},
+    )
 
 
 def grid_footprint(grid: Grid) -> Any:

@@ -53,9 +53,7 @@ class Scene:
         if self.valid.shape != self.grid.shape or self.valid.dtype != bool:
             raise ValueError(f"valid must be a bool {self.grid.shape} mask")
         if len(self.band_names) != self.data.shape[0]:
-            raise ValueError(
-                f"{len(self.band_names)} band names for {self.data.shape[0]} bands"
-            )
+            raise ValueError(f"{len(self.band_names)} band names for {self.data.shape[0]} bands")
 
     @property
     def count(self) -> int:

@@ -53,8 +53,9 @@ def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[d
     peak = ndimage.maximum(score, labels, index)
 
     parts: dict[int, list[Any]] = {}
-    for geom, value in rasterio.features.shapes(labels, mask=labels > 0, connectivity=8,
-                                                transform=grid.transform):
+    for geom, value in rasterio.features.shapes(
+        labels, mask=labels > 0, connectivity=8, transform=grid.transform
+    ):
         parts.setdefault(int(value), []).append(shape(geom))
 
     features = []
@@ -69,18 +70,20 @@ def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[d
             area = geodesic_area_m2(out_geom)
             ndigits = 7
         c = out_geom.centroid
-        features.append({
-            "type": "Feature",
-            "geometry": _round_coords(mapping(out_geom), ndigits),
-            "properties": {
-                "area_m2": round(area, 1),
-                "area_px": int(px[lab - 1]),
-                "score_mean": round(float(mean[lab - 1]), 4),
-                "score_max": round(float(peak[lab - 1]), 4),
-                "centroid": [round(c.x, ndigits), round(c.y, ndigits)],
-                "bbox": [round(v, ndigits) for v in out_geom.bounds],
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": _round_coords(mapping(out_geom), ndigits),
+                "properties": {
+                    "area_m2": round(area, 1),
+                    "area_px": int(px[lab - 1]),
+                    "score_mean": round(float(mean[lab - 1]), 4),
+                    "score_max": round(float(peak[lab - 1]), 4),
+                    "centroid": [round(c.x, ndigits), round(c.y, ndigits)],
+                    "bbox": [round(v, ndigits) for v in out_geom.bounds],
+                },
+            }
+        )
     features.sort(key=lambda f: -f["properties"]["area_m2"])
     for i, f in enumerate(features, start=1):
         f["id"] = f"c{i:03d}"

@@ -12,7 +12,7 @@ __all__ = ["add_json", "emit_json", "positive_float", "summarise_result"]
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
+    """Argparse type: a number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -23,7 +23,7 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
+    """Argparse type: a number >= 0."""
     try:
         value = float(text)
     except ValueError:
@@ -67,12 +67,19 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
     ]
     for f in result.features[:top]:
         p = f["properties"]
-        at = _latlon(*p["centroid"]) if georef else f"col {p['centroid'][0]:.0f}, " \
-             f"row {p['centroid'][1]:.0f}"
-        lines.append(f"    {p['id']}  {p['area_m2']:>10,.0f} m²  score mean {p['score_mean']:.2f}"
-                     f" max {p['score_max']:.2f}  at {at}")
+        at = (
+            _latlon(*p["centroid"])
+            if georef
+            else f"col {p['centroid'][0]:.0f}, row {p['centroid'][1]:.0f}"
+        )
+        lines.append(
+            f"    {p['id']}  {p['area_m2']:>10,.0f} m²  score mean {p['score_mean']:.2f}"
+            f" max {p['score_max']:.2f}  at {at}"
+        )
     if len(result.features) > top:
         lines.append(f"    … {len(result.features) - top} more in changes.geojson")
-    lines.append(f"  took {result.timings['total']:.2f} s; wrote {out}/ "
-                 "(changes.geojson, score.tif, mask.tif, manifest.json)")
+    lines.append(
+        f"  took {result.timings['total']:.2f} s; wrote {out}/ "
+        "(changes.geojson, score.tif, mask.tif, manifest.json)"
+    )
     return "\n".join(lines)

@@ -24,10 +24,16 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     """Add the ``aoi`` subcommand group."""
-    p = sub.add_parser("aoi", help="the facility catalog: list, show, check, match articles",
-                       description="Work with the AOI catalog (aoi/*.geojson).")
-    p.add_argument("--catalog", metavar="DIR",
-                   help="catalog folder (default: the bundled aoi/, or $SITEWATCH_AOI_DIR)")
+    p = sub.add_parser(
+        "aoi",
+        help="the facility catalog: list, show, check, match articles",
+        description="Work with the AOI catalog (aoi/*.geojson).",
+    )
+    p.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="catalog folder (default: the bundled aoi/, or $SITEWATCH_AOI_DIR)",
+    )
     asub = p.add_subparsers(dest="aoi_command", metavar="ACTION", parser_class=type(p))
     asub.required = True
 
@@ -41,8 +47,9 @@ def register(sub: Any) -> None:
     q.set_defaults(func=cmd_show)
 
     q = asub.add_parser("check", help="validate geometry and provenance of every AOI")
-    q.add_argument("files", nargs="*", metavar="FILE",
-                   help="GeoJSON files to check instead of the catalog")
+    q.add_argument(
+        "files", nargs="*", metavar="FILE", help="GeoJSON files to check instead of the catalog"
+    )
     add_json(q)
     q.set_defaults(func=cmd_check)
 
@@ -79,8 +86,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         loc = (r["geometry_kind"] or "box") if r["located"] else "unlocated"
         km2 = f"{r['area_km2']:.2f}" if r["area_km2"] is not None else "-"
-        print(f"{r['id']:<28} {loc:<12} {r['confidence']:<7} {km2:>7}  {r['name']}"
-              f" [{r['kind']}, {'/'.join(r['countries'])}]")
+        print(
+            f"{r['id']:<28} {loc:<12} {r['confidence']:<7} {km2:>7}  {r['name']}"
+            f" [{r['kind']}, {'/'.join(r['countries'])}]"
+        )
     print(f"{len(rows)} facilities in {args.catalog or catalog_dir()}")
     return 0
 
@@ -92,12 +101,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         emit_json(a.to_feature())
         return 0
     p = a.properties
-    out = [f"{a.name} ({a.id}) — {a.kind}, {', '.join(a.countries)}"
-           f"{', ' + p['region'] if p.get('region') else ''}"]
+    out = [
+        f"{a.name} ({a.id}) — {a.kind}, {', '.join(a.countries)}"
+        f"{', ' + p['region'] if p.get('region') else ''}"
+    ]
     if a.located:
         lon, lat = a.centroid  # type: ignore[misc]
-        out.append(f"  polygon: {a.geometry_kind}, {a.area_m2 / 1e6:.2f} km², centre "
-                   f"{lat:.5f} N {lon:.5f} E, confidence {a.confidence}")
+        out.append(
+            f"  polygon: {a.geometry_kind}, {a.area_m2 / 1e6:.2f} km², centre "
+            f"{lat:.5f} N {lon:.5f} E, confidence {a.confidence}"
+        )
     else:
         out.append(f"  UNLOCATED (confidence {a.confidence}): kept for article matching only")
     if p.get("geometry_note"):
@@ -110,8 +123,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             out.append(f"  weak aliases [{lang}]: {'; '.join(names)}")
     for label, key in (("point", "points"), ("candidate", "candidates")):
         for pt in p.get(key) or []:
-            out.append(f"  {label}: {pt.get('name')} {pt.get('lat')}, {pt.get('lon')} "
-                       f"({pt.get('confidence')}; {pt.get('source')})")
+            out.append(
+                f"  {label}: {pt.get('name')} {pt.get('lat')}, {pt.get('lon')} "
+                f"({pt.get('confidence')}; {pt.get('source')})"
+            )
     for ev in p.get("events") or []:
         out.append(f"  event {ev.get('date')}: {ev.get('event')} [{ev.get('source')}]")
     for c in p.get("conflicts") or []:
@@ -124,8 +139,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate AOIs; exit 2 if any fails."""
-    paths = [Path(f) for f in args.files] if args.files else sorted(
-        Path(args.catalog or catalog_dir()).glob("*.geojson"))
+    paths = (
+        [Path(f) for f in args.files]
+        if args.files
+        else sorted(Path(args.catalog or catalog_dir()).glob("*.geojson"))
+    )
     if not paths:
         raise InputError("no AOI files to check; give FILE.geojson or a --catalog DIR")
     results = []
@@ -140,20 +158,24 @@ def cmd_check(args: argparse.Namespace) -> int:
             aid = a.id
         except AOIError as err:
             aid, problems = path.stem, [str(err)]
-        results.append({"id": aid, "file": str(path), "ok": not problems,
-                        "problems": problems})
+        results.append({"id": aid, "file": str(path), "ok": not problems, "problems": problems})
     failed = [r for r in results if not r["ok"]]
     if args.json:
-        emit_json({"ok": not failed, "checked": len(results), "failed": len(failed),
-                   "results": results})
+        emit_json(
+            {"ok": not failed, "checked": len(results), "failed": len(failed), "results": results}
+        )
     else:
         for r in results:
-            print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['id']}"
-                  + ("" if r["ok"] else ": " + "; ".join(r["problems"])))
+            print(
+                f"{'ok  ' if r['ok'] else 'FAIL'} {r['id']}"
+                + ("" if r["ok"] else ": " + "; ".join(r["problems"]))
+            )
         print(f"{len(results) - len(failed)}/{len(results)} AOIs pass")
     if failed:
-        sys.stderr.write(f"sitewatch: error: {len(failed)} AOI(s) failed the check: "
-                         f"{', '.join(r['id'] for r in failed)}; fix them as listed above\n")
+        sys.stderr.write(
+            f"sitewatch: error: {len(failed)} AOI(s) failed the check: "
+            f"{', '.join(r['id'] for r in failed)}; fix them as listed above\n"
+        )
         return 2
     return 0
 
@@ -175,8 +197,9 @@ def _read_article(ref: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(f"article {path} is not UTF-8 text; convert it "
-                         "(e.g. iconv -t UTF-8)") from None
+        raise InputError(
+            f"article {path} is not UTF-8 text; convert it (e.g. iconv -t UTF-8)"
+        ) from None
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -192,6 +215,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     for m in matches:
         tag = "possible" if m.weak else "named   "
         loc = "" if m.located else "  (unlocated: no polygon to watch)"
-        print(f"{tag} {m.aoi_id:<26} {m.name}  ← \"{m.phrase}\" [{m.language}, "
-              f"{m.count}×, at char {m.start}]{loc}")
+        print(
+            f'{tag} {m.aoi_id:<26} {m.name}  ← "{m.phrase}" [{m.language}, '
+            f"{m.count}×, at char {m.start}]{loc}"
+        )
     return 0

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sitewatch.aoi import load_aoi_file
-from sitewatch.cli.detect_cmd import report, run_detection
 from sitewatch.cli._common import add_json
+from sitewatch.cli.detect_cmd import report, run_detection
 
 __all__ = ["demo_paths", "register"]
 
@@ -18,8 +18,12 @@ __all__ = ["demo_paths", "register"]
 def demo_paths() -> dict[str, Path]:
     """Paths of the bundled sample: ``before``, ``after`` band folders and ``aoi``."""
     root = Path(str(resources.files("sitewatch.data"))) / "demo"
-    return {"before": root / "before", "after": root / "after", "aoi": root / "aoi.geojson",
-            "source": root / "SOURCE.md"}
+    return {
+        "before": root / "before",
+        "after": root / "after",
+        "aoi": root / "aoi.geojson",
+        "source": root / "SOURCE.md",
+    }
 
 
 def register(sub: Any) -> None:
@@ -31,9 +35,12 @@ def register(sub: Any) -> None:
         "sitewatch (cut from the OSCD dataset; see its SOURCE.md) and write the same outputs "
         "as 'sitewatch detect'.",
     )
-    p.add_argument("--out", default="sitewatch-demo", metavar="DIR",
-                   help="output folder (default: ./sitewatch-demo; a previous demo output "
-                   "there is replaced)")
+    p.add_argument(
+        "--out",
+        default="sitewatch-demo",
+        metavar="DIR",
+        help="output folder (default: ./sitewatch-demo; a previous demo output there is replaced)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
     p.set_defaults(func=main)
@@ -52,16 +59,29 @@ def main(args: argparse.Namespace) -> int:
     paths = demo_paths()
     aoi = load_aoi_file(paths["aoi"])
     ns = argparse.Namespace(
-        before=str(paths["before"]), after=str(paths["after"]), out=args.out, method="cva",
-        threshold=None, min_area=None, resolution=None, pixel_size=None,
-        json=args.json, quiet=args.quiet,
+        before=str(paths["before"]),
+        after=str(paths["after"]),
+        out=args.out,
+        method="cva",
+        threshold=None,
+        min_area=None,
+        resolution=None,
+        pixel_size=None,
+        json=args.json,
+        quiet=args.quiet,
     )
     out_path = Path(args.out)
-    result, out = run_detection(ns, aoi=aoi, overwrite=_is_previous_output(out_path),
-                                command=["sitewatch", "demo", "--out", str(args.out)])
+    result, out = run_detection(
+        ns,
+        aoi=aoi,
+        overwrite=_is_previous_output(out_path),
+        command=["sitewatch", "demo", "--out", str(args.out)],
+    )
     report(result, out, ns)
     if not args.json and not args.quiet:
-        print(f"\nLook at: {out / 'changes.geojson'} (open in QGIS or geojson.io) and "
-              f"{out / 'score.tif'};\n{out / 'manifest.json'} records the inputs, hashes and "
-              f"parameters. Data: {paths['source']}")
+        print(
+            f"\nLook at: {out / 'changes.geojson'} (open in QGIS or geojson.io) and "
+            f"{out / 'score.tif'};\n{out / 'manifest.json'} records the inputs, hashes and "
+            f"parameters. Data: {paths['source']}"
+        )
     return 0

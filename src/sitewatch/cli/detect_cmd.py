@@ -33,22 +33,42 @@ def register(sub: Any) -> None:
         "(e.g. Sentinel-2 *_B02.tif ...). With an AOI the images are resampled onto the "
         "AOI's UTM grid; without one, onto the part of the before grid both cover.",
     )
-    p.add_argument("aoi", nargs="?", metavar="AOI_ID",
-                   help="catalog id (see 'sitewatch aoi list') or a .geojson path")
+    p.add_argument(
+        "aoi",
+        nargs="?",
+        metavar="AOI_ID",
+        help="catalog id (see 'sitewatch aoi list') or a .geojson path",
+    )
     p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon to analyse")
     p.add_argument("--before", required=True, metavar="PATH", help="earlier image")
     p.add_argument("--after", required=True, metavar="PATH", help="later image")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--method", default="cva", choices=sorted(SCORERS),
-                   help="change score (default: cva)")
-    p.add_argument("--threshold", type=float, metavar="T",
-                   help="fixed score threshold (default: Otsu)")
-    p.add_argument("--min-area", type=non_negative_float, metavar="M2", dest="min_area",
-                   help="minimum mapping unit in m² (default: max(500 m², 5 px))")
-    p.add_argument("--resolution", type=positive_float, metavar="M",
-                   help="AOI grid pixel size in metres (default: native)")
-    p.add_argument("--pixel-size", type=positive_float, metavar="M", dest="pixel_size",
-                   help="ground pixel size for images without CRS (output in pixel coords)")
+    p.add_argument(
+        "--method", default="cva", choices=sorted(SCORERS), help="change score (default: cva)"
+    )
+    p.add_argument(
+        "--threshold", type=float, metavar="T", help="fixed score threshold (default: Otsu)"
+    )
+    p.add_argument(
+        "--min-area",
+        type=non_negative_float,
+        metavar="M2",
+        dest="min_area",
+        help="minimum mapping unit in m² (default: max(500 m², 5 px))",
+    )
+    p.add_argument(
+        "--resolution",
+        type=positive_float,
+        metavar="M",
+        help="AOI grid pixel size in metres (default: native)",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=positive_float,
+        metavar="M",
+        dest="pixel_size",
+        help="ground pixel size for images without CRS (output in pixel coords)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
@@ -64,29 +84,42 @@ def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
     return load_aoi(ref) if ref else None
 
 
-def run_detection(args: argparse.Namespace, *, aoi: AOI | None, overwrite: bool,
-                  command: list[str] | None = None) -> tuple[ChangeResult, Path]:
+def run_detection(
+    args: argparse.Namespace, *, aoi: AOI | None, overwrite: bool, command: list[str] | None = None
+) -> tuple[ChangeResult, Path]:
     """Detect and write; shared by ``detect`` and ``demo``."""
     check_output_dir(args.out, overwrite=overwrite)
     result = detect_change(
-        args.before, args.after, aoi=aoi, method=args.method, threshold=args.threshold,
-        min_area_m2=args.min_area, resolution=args.resolution, pixel_size=args.pixel_size,
+        args.before,
+        args.after,
+        aoi=aoi,
+        method=args.method,
+        threshold=args.threshold,
+        min_area_m2=args.min_area,
+        resolution=args.resolution,
+        pixel_size=args.pixel_size,
     )
-    out = write_result(result, args.out, overwrite=overwrite,
-                       command=command if command is not None else ["sitewatch", *sys.argv[1:]])
+    out = write_result(
+        result,
+        args.out,
+        overwrite=overwrite,
+        command=command if command is not None else ["sitewatch", *sys.argv[1:]],
+    )
     return result, out
 
 
 def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
     """Print the summary (text or JSON) unless ``--quiet``."""
     if args.json:
-        emit_json({
-            "out": str(out),
-            "files": sorted(p.name for p in out.iterdir()),
-            "diagnostics": result.diagnostics,
-            "timings_s": result.timings,
-            "changes": [f["properties"] for f in result.features],
-        })
+        emit_json(
+            {
+                "out": str(out),
+                "files": sorted(p.name for p in out.iterdir()),
+                "diagnostics": result.diagnostics,
+                "timings_s": result.timings,
+                "changes": [f["properties"] for f in result.features],
+            }
+        )
     elif not args.quiet:
         print(summarise_result(result, out))
 

@@ -1,0 +1,1 @@
+"""Data bundled with sitewatch: the demo sample (see demo/SOURCE.md)."""

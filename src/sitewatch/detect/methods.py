@@ -105,8 +105,9 @@ def score_diff(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.n
 SCORERS = {"cva": score_cva, "diff": score_diff}
 
 
-def score_change(before: np.ndarray, after: np.ndarray, valid: np.ndarray, *,
-                 method: str = "cva") -> np.ndarray:
+def score_change(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, *, method: str = "cva"
+) -> np.ndarray:
     """Score change with a named method (see :data:`SCORERS`).
 
     Raises

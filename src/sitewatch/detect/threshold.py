@@ -54,12 +54,14 @@ def threshold_otsu(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
         return Threshold(float(s.max()), "otsu", "all scores are equal: nothing is flagged")
     value = float(_otsu(s, nbins=nbins))
     frac = float((s > value).mean())
-    return Threshold(value, "otsu",
-                     f"Otsu split of {s.size} valid-pixel scores; {frac:.2%} lie above it")
+    return Threshold(
+        value, "otsu", f"Otsu split of {s.size} valid-pixel scores; {frac:.2%} lie above it"
+    )
 
 
-def threshold_scores(scores: np.ndarray, *, rule: str = "otsu",
-                     value: float | None = None) -> Threshold:
+def threshold_scores(
+    scores: np.ndarray, *, rule: str = "otsu", value: float | None = None
+) -> Threshold:
     """Pick a threshold by rule name, or use a fixed ``value`` when given."""
     if value is not None:
         return Threshold(float(value), "fixed", "set by the user")

@@ -47,8 +47,9 @@ def _aoi_entry(aoi: AOI | None) -> dict[str, Any] | None:
     return entry
 
 
-def build_manifest(result: Any, *, outputs: dict[str, str],
-                   command: list[str] | None = None) -> dict[str, Any]:
+def build_manifest(
+    result: Any, *, outputs: dict[str, str], command: list[str] | None = None
+) -> dict[str, Any]:
     """Assemble the manifest of a :class:`~sitewatch.pipeline.ChangeResult`.
 
     Parameters

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sitewatch.errors import OutputError
+from sitewatch.errors import OutputError, SitewatchError
 
 __all__ = ["atomic_output_dir", "check_output_dir"]
 
@@ -73,6 +73,13 @@ def atomic_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False) -
         tmp.rename(path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OutputError | SitewatchError):
+            raise
+        raise OutputError(
+            f"writing {path} failed ({err.strerror or err}); nothing was written there"
+        ) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -37,8 +37,9 @@ def _feature_collection(result: Any) -> dict[str, Any]:
             "after": prov["after"]["acquired"],
             "method": prov["parameters"]["method"],
             "threshold": result.threshold.as_dict(),
-            "coordinates": "EPSG:4326 lon/lat" if result.grid.crs else
-                           "image pixels (col, row); the inputs are not georeferenced",
+            "coordinates": "EPSG:4326 lon/lat"
+            if result.grid.crs
+            else "image pixels (col, row); the inputs are not georeferenced",
         },
         "features": result.features,
     }
@@ -64,8 +65,13 @@ def _write_raster(path: Path, data: np.ndarray, grid: Any, *, nodata: float | No
             dst.write(data, 1)
 
 
-def write_result(result: Any, out: str | os.PathLike[str], *, overwrite: bool = False,
-                 command: list[str] | None = None) -> Path:
+def write_result(
+    result: Any,
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    command: list[str] | None = None,
+) -> Path:
     """Write ``changes.geojson``, ``score.tif``, ``mask.tif`` and ``manifest.json``.
 
     The folder appears only when every file is written (see
@@ -90,6 +96,5 @@ def write_result(result: Any, out: str | os.PathLike[str], *, overwrite: bool = 
         mask[~result.valid] = MASK_UNOBSERVED
         _write_raster(tmp / "mask.tif", mask, result.grid, nodata=MASK_UNOBSERVED)
         outputs = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
-        _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs,
-                                                          command=command))
+        _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs, command=command))
     return Path(out).expanduser().absolute()

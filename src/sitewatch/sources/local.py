@@ -28,10 +28,23 @@ from sitewatch.grid import Grid
 from sitewatch.scene import Scene
 from sitewatch.types import BBox
 
-__all__ = ["BandRef", "LocalSource", "S2_BANDS", "file_sha256", "open_local", "read_scene"]
+__all__ = ["S2_BANDS", "BandRef", "LocalSource", "file_sha256", "open_local", "read_scene"]
 
-S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
-            "B11", "B12")
+S2_BANDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+)
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".png", ".bmp", ".img", ".vrt", ".jpg", ".jpeg")
 _S2_NAME = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A))$", re.IGNORECASE)
 _NEW_S2_DATE = re.compile(r"(?:^|_)T\d{2}[A-Z]{3}_(\d{4})(\d{2})(\d{2})T\d{6}")
@@ -131,9 +144,11 @@ def _open(path: Path) -> rasterio.io.DatasetReader:
 
 
 def _band_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def _s2_name(path: Path) -> str | None:
@@ -168,8 +183,7 @@ def _grid_of(ds: rasterio.io.DatasetReader, *, pixel_size: float | None) -> Grid
                 f"{ds.name} has no CRS (not georeferenced); georeference it (e.g. gdal_translate "
                 "-a_srs/-a_ullr) or pass --pixel-size METRES to work in image coordinates"
             )
-        return Grid(None, rasterio.Affine.identity(), ds.width, ds.height,
-                    pixel_size_m=pixel_size)
+        return Grid(None, rasterio.Affine.identity(), ds.width, ds.height, pixel_size_m=pixel_size)
     t = ds.transform
     if t.b != 0 or t.d != 0:
         raise DataError(f"{ds.name} has a rotated geotransform; warp it north-up (gdalwarp)")
@@ -283,12 +297,17 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
     if not any_nodata:
         valid &= ~(out == 0).all(axis=0)
     out[:, ~valid] = 0.0
-    return Scene(out, valid, tuple(wanted), grid, source.acquired,
-                 {"path": str(source.path), "kind": source.kind})
+    return Scene(
+        out,
+        valid,
+        tuple(wanted),
+        grid,
+        source.acquired,
+        {"path": str(source.path), "kind": source.kind},
+    )
 
 
-def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray,
-               nodata: float | None) -> None:
+def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray, nodata: float | None) -> None:
     if grid.crs is None:
         if (ds.height, ds.width) != grid.shape:
             raise DataError(
@@ -313,7 +332,7 @@ def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray,
             arr = arr.astype(np.float32)
             if nodata is not None:
                 arr[arr == nodata] = np.nan
-            dest[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = arr
+            dest[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = arr
         return
     reproject(
         source=rasterio.band(ds, index),
