@@ -52,11 +52,12 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
     d = result.diagnostics
     prov = result.provenance
     aoi = prov.get("aoi")
-    b, a = prov["before"]["acquired"] or "?", prov["after"]["acquired"] or "?"
+    b, a = prov["before"]["acquired"], prov["after"]["acquired"]
+    dates = f"{b or '?'} → {a or '?'}" if (a or b) else "dates unknown"
     where = f"{aoi.name} ({aoi.id})" if aoi is not None else "the overlap of the two images"
     georef = result.grid.crs is not None
     lines = [
-        f"sitewatch detect: {where}, {b} → {a}, method {prov['parameters']['method']}",
+        f"sitewatch detect: {where}, {dates}, method {prov['parameters']['method']}",
         f"  grid {result.grid.width}×{result.grid.height} px of "
         f"{result.grid.pixel_area_m2:.1f} m² ({result.grid.crs or 'no CRS: pixel coordinates'})"
         f", {d['valid_fraction']:.1%} observed in both images",
