@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(os.environ.get("SITEWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 UTM = "EPSG:32652"  # Hamhung's zone
 ORIGIN = (375_000.0, 4_420_000.0)  # UTM 52N, near the February 11 Plant
 RES = 10.0

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import rasterio.features
-from shapely.geometry import box
 
 from sitewatch.aoi import AOI, _swapped
 from sitewatch.detect.cleanup import remove_small_regions
@@ -304,7 +303,3 @@ def detect_change(
         {k: round(v, 4) for k, v in timings.items()},
     )
 
-
-def grid_footprint(grid: Grid) -> Any:
-    """Lon/lat outline of a grid (pixel box when it has no CRS)."""
-    return box(*grid.bounds) if grid.crs is None else grid.footprint_lonlat
