@@ -302,4 +302,3 @@ def detect_change(
         provenance,
         {k: round(v, 4) for k, v in timings.items()},
     )
-
