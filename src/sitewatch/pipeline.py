@@ -13,9 +13,8 @@ import numpy as np
 import rasterio.features
 
 from sitewatch.aoi import AOI, _swapped
-from sitewatch.detect.cleanup import remove_small_regions
-from sitewatch.detect.methods import SCORERS, score_change
-from sitewatch.detect.threshold import Threshold, threshold_scores
+from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arrays
+from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import AOIError, DataError, PartialCoverageWarning
 from sitewatch.grid import Grid, from_lonlat
 from sitewatch.sources.local import S2_BANDS, LocalSource, open_local, read_scene
@@ -23,8 +22,6 @@ from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change"]
 
-DEFAULT_MIN_AREA_M2 = 500.0
-"""Default minimum mapping unit; at least 5 pixels whatever the resolution."""
 MIN_VALID_PIXELS = 64
 
 
@@ -196,10 +193,10 @@ def detect_change(
     AOIError
         Unlocated AOI, or an AOI outside the imagery.
     """
-    if method not in SCORERS:
-        raise DataError(f"unknown method {method!r}; choose one of {', '.join(SCORERS)}")
-    if min_area_m2 is not None and min_area_m2 < 0:
-        raise DataError(f"--min-area {min_area_m2} is negative; give square metres >= 0")
+    try:
+        options = DetectOptions(method=method, threshold=threshold, min_area_m2=min_area_m2)
+    except ValueError as err:
+        raise DataError(str(err)) from err
     if resolution is not None and resolution <= 0:
         raise DataError(f"--resolution {resolution} must be a positive number of metres")
     t0 = time.perf_counter()
@@ -238,17 +235,17 @@ def detect_change(
         )
 
     t = time.perf_counter()
-    score = score_change(sb.data, sa.data, valid, method=method)
-    timings["score"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    thr = threshold_scores(score[valid], value=threshold)
-    raw = (score > thr.value) & valid
+    det = detect_arrays(
+        sb.data,
+        sa.data,
+        valid,
+        band_names=bands_b,
+        pixel_area_m2=grid.pixel_area_m2,
+        options=options,
+    )
+    score, mask, thr = det.score, det.mask, det.threshold
     pixel_area = grid.pixel_area_m2
-    mmu = DEFAULT_MIN_AREA_M2 if min_area_m2 is None else float(min_area_m2)
-    min_px = max(math.ceil(mmu / pixel_area - 1e-9), 5 if min_area_m2 is None else 1)
-    mask, removed = remove_small_regions(raw, min_px)
-    timings["threshold"] = time.perf_counter() - t
+    timings["detect"] = time.perf_counter() - t
 
     t = time.perf_counter()
     features = vectorize_changes(mask, score, grid)
@@ -262,12 +259,7 @@ def detect_change(
         "valid_fraction": round(n_valid / max(area_px, 1), 4),
         "aoi_coverage": round(coverage, 4),
         "unobserved_m2": round((area_px - n_valid) * pixel_area, 1),
-        "threshold": thr.as_dict(),
-        "changed_pixels_raw": int(raw.sum()),
-        "changed_pixels": int(mask.sum()),
-        "regions_removed_below_mmu": removed,
-        "min_area_m2": round(min_px * pixel_area, 1),
-        "min_area_px": min_px,
+        **det.diagnostics,
         "n_polygons": len(features),
         "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
     }
