@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sitewatch import __version__
-from sitewatch.cli import aoi_cmd, demo_cmd, detect_cmd
+from sitewatch.cli import aoi_cmd, bench_cmd, demo_cmd, detect_cmd
 from sitewatch.errors import SitewatchError
 
 __all__ = ["build_parser", "main"]
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.register(sub)
     aoi_cmd.register(sub)
     detect_cmd.register(sub)
+    bench_cmd.register(sub)
     return parser
 
 

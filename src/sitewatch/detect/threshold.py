@@ -1,13 +1,26 @@
-"""Thresholds that turn a score image into a change mask, with the reason recorded."""
+"""Thresholds that turn a score image into a change mask, with the reason recorded.
+
+Every rule returns a :class:`Threshold` whose ``why`` is one sentence a reader of the
+manifest can check. Rules work on a 1-D sample of valid-pixel scores.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 from skimage.filters import threshold_otsu as _otsu
 
-__all__ = ["Threshold", "threshold_otsu", "threshold_scores"]
+__all__ = [
+    "THRESHOLD_RULES",
+    "Threshold",
+    "threshold_chi2",
+    "threshold_kittler",
+    "threshold_otsu",
+    "threshold_precision_first",
+    "threshold_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -18,7 +31,8 @@ class Threshold:
     ----------
     value : float
     rule : str
-        Name of the rule (``"otsu"``, ``"fixed"``).
+        Name of the rule (``"otsu"``, ``"kittler"``, ``"chi2"``, ``"precision"``,
+        ``"fixed"``).
     why : str
         One sentence a reader of the manifest can check.
     """
@@ -32,8 +46,20 @@ class Threshold:
         return {"value": self.value, "rule": self.rule, "why": self.why}
 
 
+def _clean(scores: np.ndarray) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        raise ValueError("no finite scores to threshold")
+    return s
+
+
+def _share(s: np.ndarray, value: float) -> str:
+    return f"{float((s > value).mean()):.2%} of {s.size} valid pixels lie above it"
+
+
 def threshold_otsu(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
-    """Otsu's threshold over a 1-D sample of scores.
+    """Otsu's threshold: maximise the between-class variance of the histogram.
 
     References
     ----------
@@ -46,25 +72,156 @@ def threshold_otsu(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
     >>> 0 < threshold_otsu(x).value < 5
     True
     """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        raise ValueError("no finite scores to threshold")
+    s = _clean(scores)
     if s.min() == s.max():
         return Threshold(float(s.max()), "otsu", "all scores are equal: nothing is flagged")
     value = float(_otsu(s, nbins=nbins))
-    frac = float((s > value).mean())
+    return Threshold(value, "otsu", f"Otsu split of the score histogram; {_share(s, value)}")
+
+
+def threshold_kittler(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
+    """Kittler-Illingworth minimum-error threshold (two Gaussian classes).
+
+    Minimises ``J(t) = 1 + 2 (P1 ln σ1 + P2 ln σ2) - 2 (P1 ln P1 + P2 ln P2)`` over
+    the histogram; unlike Otsu it lets the two classes have different spreads and
+    sizes, which suits a small change class beside a large no-change class.
+
+    References
+    ----------
+    Kittler, J., Illingworth, J. (1986). Minimum error thresholding. Pattern
+    Recognition 19(1), 41-47.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.r_[rng.normal(0, 1, 9000), rng.normal(8, 2, 1000)]
+    >>> 2 < threshold_kittler(x).value < 6
+    True
+    """
+    s = _clean(scores)
+    lo, hi = float(s.min()), float(s.max())
+    if lo == hi:
+        return Threshold(hi, "kittler", "all scores are equal: nothing is flagged")
+    # Clip the far tail so a few extreme values do not squash the histogram.
+    top = float(np.quantile(s, 0.9999))
+    counts, edges = np.histogram(np.clip(s, lo, top), bins=nbins, range=(lo, top))
+    centres = (edges[:-1] + edges[1:]) / 2
+    p = counts / counts.sum()
+    p1 = np.cumsum(p)
+    m1 = np.cumsum(p * centres)
+    q1 = np.cumsum(p * centres**2)
+    p2 = 1.0 - p1
+    mu1 = np.divide(m1, p1, out=np.zeros_like(m1), where=p1 > 0)
+    mu2 = np.divide(m1[-1] - m1, p2, out=np.zeros_like(m1), where=p2 > 0)
+    v1 = np.divide(q1, p1, out=np.zeros_like(q1), where=p1 > 0) - mu1**2
+    v2 = np.divide(q1[-1] - q1, p2, out=np.zeros_like(q1), where=p2 > 0) - mu2**2
+    ok = (p1 > 1e-6) & (p2 > 1e-6) & (v1 > 1e-12) & (v2 > 1e-12)
+    if not ok.any():
+        return threshold_otsu(s, nbins=nbins)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = 1 + (p1 * np.log(v1) + p2 * np.log(v2)) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
+    j[~ok] = np.inf
+    # Skip the degenerate minimum at the histogram's low edge (one-bin class).
+    i = int(np.argmin(j))
+    value = float(edges[i + 1])
     return Threshold(
-        value, "otsu", f"Otsu split of {s.size} valid-pixel scores; {frac:.2%} lie above it"
+        value,
+        "kittler",
+        f"Kittler-Illingworth minimum-error split of the score histogram; {_share(s, value)}",
     )
 
 
+def threshold_chi2(scores: np.ndarray, *, dof: int, p: float = 0.999) -> Threshold:
+    """χ² quantile for IR-MAD's statistic: change if P(no change) < 1 - ``p``.
+
+    Under no change the IR-MAD statistic is χ²-distributed with ``dof`` = number of
+    bands, so the threshold has a stated false-alarm rate per pixel.
+
+    References
+    ----------
+    Nielsen, A. A. (2007). The regularized iteratively reweighted MAD method for
+    change detection in multi- and hyperspectral data. IEEE TIP 16(2), 463-478.
+
+    Examples
+    --------
+    >>> round(threshold_chi2(np.zeros(3), dof=2, p=0.95).value, 3)
+    5.991
+    """
+    if dof < 1 or not 0 < p < 1:
+        raise ValueError(f"chi2 threshold needs dof >= 1 and 0 < p < 1; got {dof}, {p}")
+    s = _clean(scores)
+    value = float(stats.chi2.ppf(p, dof))
+    return Threshold(
+        value,
+        "chi2",
+        f"χ²({dof}) quantile {p}: a no-change pixel exceeds it with probability {1 - p:.2g}; "
+        f"{_share(s, value)}",
+    )
+
+
+def threshold_precision_first(scores: np.ndarray, *, k: float = 6.0) -> Threshold:
+    """Conservative rule: median + ``k`` robust standard deviations of the scores.
+
+    The no-change pixels dominate any scene, so their spread is estimated from the
+    median absolute deviation; only pixels far out in the upper tail are flagged.
+    Use it when a false alarm costs more than a miss.
+
+    Examples
+    --------
+    >>> x = np.r_[np.random.default_rng(0).normal(0, 1, 10000), np.full(50, 20.0)]
+    >>> 5 < threshold_precision_first(x).value < 7
+    True
+    """
+    s = _clean(scores)
+    med = float(np.median(s))
+    sigma = 1.4826 * float(np.median(np.abs(s - med)))
+    if sigma == 0:
+        sigma = float(s.std()) or 1.0
+    value = med + k * sigma
+    return Threshold(
+        value,
+        "precision",
+        f"median + {k:g} robust σ (MAD) of the scores, a precision-first rule; {_share(s, value)}",
+    )
+
+
+THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision")
+
+
 def threshold_scores(
-    scores: np.ndarray, *, rule: str = "otsu", value: float | None = None
+    scores: np.ndarray,
+    *,
+    rule: str = "otsu",
+    value: float | None = None,
+    dof: int | None = None,
+    p: float = 0.999,
+    k: float = 6.0,
 ) -> Threshold:
-    """Pick a threshold by rule name, or use a fixed ``value`` when given."""
+    """Pick a threshold by rule name, or use a fixed ``value`` when given.
+
+    Parameters
+    ----------
+    scores : ndarray
+        Valid-pixel scores.
+    rule : {"otsu", "kittler", "chi2", "precision"}
+    value : float, optional
+        Fixed threshold; overrides ``rule``.
+    dof : int, optional
+        Degrees of freedom for ``"chi2"`` (number of bands).
+    p, k : float
+        Quantile for ``"chi2"``; robust-σ multiplier for ``"precision"``.
+    """
     if value is not None:
-        return Threshold(float(value), "fixed", "set by the user")
+        s = _clean(scores)
+        return Threshold(float(value), "fixed", f"set by the user; {_share(s, float(value))}")
     if rule == "otsu":
         return threshold_otsu(scores)
-    raise ValueError(f"unknown threshold rule {rule!r}; choose 'otsu'")
+    if rule == "kittler":
+        return threshold_kittler(scores)
+    if rule == "chi2":
+        if dof is None:
+            raise ValueError("the chi2 rule needs dof (the number of bands)")
+        return threshold_chi2(scores, dof=dof, p=p)
+    if rule == "precision":
+        return threshold_precision_first(scores, k=k)
+    raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")

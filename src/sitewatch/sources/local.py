@@ -25,6 +25,7 @@ from rasterio.windows import Window
 
 from sitewatch.errors import DataError
 from sitewatch.grid import Grid
+from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
 from sitewatch.scene import Scene
 from sitewatch.types import BBox
 
@@ -45,8 +46,11 @@ S2_BANDS = (
     "B11",
     "B12",
 )
+SATURATION_UINT16 = 65535
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".png", ".bmp", ".img", ".vrt", ".jpg", ".jpeg")
-_S2_NAME = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A))$", re.IGNORECASE)
+_S2_NAME = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A)|SR_B\d{1,2})$", re.IGNORECASE)
+_MASK_NAME = re.compile(r"(?:^|[_\-.])(SCL|QA_PIXEL)$", re.IGNORECASE)
+MASK_KINDS = {"SCL": "scl", "QA_PIXEL": "qa_pixel"}
 _NEW_S2_DATE = re.compile(r"(?:^|_)T\d{2}[A-Z]{3}_(\d{4})(\d{2})(\d{2})T\d{6}")
 
 
@@ -81,6 +85,7 @@ class LocalSource:
     bands: tuple[BandRef, ...]
     grid: Grid
     acquired: str | None = None
+    mask_band: BandRef | None = None
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -89,8 +94,9 @@ class LocalSource:
 
     @property
     def files(self) -> tuple[Path, ...]:
-        """Distinct files holding the bands, in order."""
-        return tuple(dict.fromkeys(b.path for b in self.bands))
+        """Distinct files holding the bands (and the mask band), in order."""
+        refs = self.bands + ((self.mask_band,) if self.mask_band else ())
+        return tuple(dict.fromkeys(b.path for b in refs))
 
     @property
     def georeferenced(self) -> bool:
@@ -112,6 +118,7 @@ class LocalSource:
             "crs": self.grid.crs,
             "native_resolution": list(self.grid.res),
             "acquired": self.acquired,
+            "mask_band": self.mask_band.name if self.mask_band else None,
             "files": [
                 {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
                 for p in self.files
@@ -153,6 +160,11 @@ def _band_files(folder: Path) -> list[Path]:
 
 def _s2_name(path: Path) -> str | None:
     m = _S2_NAME.search(path.stem)
+    return m.group(1).upper() if m else None
+
+
+def _mask_name(path: Path) -> str | None:
+    m = _MASK_NAME.search(path.stem)
     return m.group(1).upper() if m else None
 
 
@@ -221,6 +233,7 @@ def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSou
         kind = "file"
 
     bands: list[BandRef] = []
+    masks: list[BandRef] = []
     grids: list[Grid] = []
     tags: dict[str, str] = {}
     with ExitStack() as stack:
@@ -229,8 +242,15 @@ def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSou
             grids.append(_grid_of(ds, pixel_size=pixel_size))
             tags = tags or dict(ds.tags())
             s2 = _s2_name(f) if kind == "band-folder" else None
+            mask_name = _mask_name(f) if kind == "band-folder" else None
             for i in range(1, ds.count + 1):
                 desc = ds.descriptions[i - 1] if ds.descriptions else None
+                if mask_name and ds.count == 1:
+                    masks.append(BandRef(mask_name, f, i))
+                    continue
+                if desc and desc.upper() in MASK_KINDS:
+                    masks.append(BandRef(desc.upper(), f, i))
+                    continue
                 if s2 and ds.count == 1:
                     name = s2
                 elif kind == "file":
@@ -244,10 +264,18 @@ def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSou
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise DataError(f"{p} has duplicate band names {names}; keep one file per band")
+    if not bands:
+        raise DataError(f"{p} holds only mask bands ({[m.name for m in masks]}); add image bands")
+    if len(masks) > 1:
+        raise DataError(f"{p} has several mask bands {[m.name for m in masks]}; keep one")
     if all(n in S2_BANDS for n in names):
         bands.sort(key=lambda b: S2_BANDS.index(b.name))
+    elif all(n.startswith("SR_B") for n in names):
+        bands.sort(key=lambda b: int(b.name[4:]))
     finest = min(grids, key=lambda g: g.res[0])
-    return LocalSource(p, kind, tuple(bands), finest, _acquired(p, files, tags))
+    return LocalSource(
+        p, kind, tuple(bands), finest, _acquired(p, files, tags), masks[0] if masks else None
+    )
 
 
 def _same_pixels(src: Grid, dst: Grid) -> Window | None:
@@ -276,26 +304,39 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
     if missing:
         raise DataError(f"{source.path} lacks bands {missing}")
     out = np.full((len(wanted), grid.height, grid.width), np.nan, dtype=np.float32)
+    saturated = np.zeros(grid.shape, dtype=bool)
     any_nodata = False
+    clear = None
     with ExitStack() as stack:
         opened: dict[Path, Any] = {}
-        for i, name in enumerate(wanted):
-            ref = refs[name]
+
+        def dataset(ref: BandRef) -> Any:
             if ref.path not in opened:
                 opened[ref.path] = stack.enter_context(_open(ref.path))
-            ds = opened[ref.path]
+            return opened[ref.path]
+
+        for i, name in enumerate(wanted):
+            ref = refs[name]
+            ds = dataset(ref)
             nodata = ds.nodatavals[ref.index - 1]
             any_nodata |= nodata is not None
             try:
                 _read_band(ds, ref.index, grid, out[i], nodata)
             except RasterioError as err:
                 raise DataError(f"cannot read band {name} of {ref.path}: {err}") from err
+            if ds.dtypes[ref.index - 1] == "uint16":  # 16-bit products saturate at 65535
+                saturated |= out[i] >= SATURATION_UINT16
             scale, offset = ds.scales[ref.index - 1], ds.offsets[ref.index - 1]
             if (scale, offset) != (1.0, 0.0):
                 out[i] = out[i] * np.float32(scale) + np.float32(offset)
-    valid = np.isfinite(out).all(axis=0)
+        if source.mask_band is not None:
+            clear = _read_clear(dataset(source.mask_band), source.mask_band, grid)
+    observed = np.isfinite(out).all(axis=0)
     if not any_nodata:
-        valid &= ~(out == 0).all(axis=0)
+        observed &= ~(out == 0).all(axis=0)
+    valid = observed & ~saturated
+    cloudy = np.zeros(grid.shape, dtype=bool) if clear is None else valid & ~clear
+    valid &= ~cloudy
     out[:, ~valid] = 0.0
     return Scene(
         out,
@@ -303,11 +344,40 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
         tuple(wanted),
         grid,
         source.acquired,
-        {"path": str(source.path), "kind": source.kind},
+        {
+            "path": str(source.path),
+            "kind": source.kind,
+            "mask_band": source.mask_band.name if source.mask_band else None,
+            "observed_px": int(observed.sum()),
+            "saturated_px": int((observed & saturated).sum()),
+            "cloud_masked_px": int(cloudy.sum()),
+        },
     )
 
 
-def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray, nodata: float | None) -> None:
+def _read_clear(ds: Any, ref: BandRef, grid: Grid) -> np.ndarray:
+    """Clear-sky mask from an SCL or QA_PIXEL band, resampled by nearest neighbour."""
+    codes = np.full(grid.shape, np.nan, dtype=np.float32)
+    try:
+        _read_band(ds, ref.index, grid, codes, None, resampling=Resampling.nearest)
+    except RasterioError as err:
+        raise DataError(f"cannot read mask band {ref.name} of {ref.path}: {err}") from err
+    known = np.isfinite(codes)
+    ints = np.where(known, codes, 0).astype(np.int64)
+    if ref.name == "SCL":
+        return known & clear_from_scl(ints)
+    return known & clear_from_qa_pixel(ints)
+
+
+def _read_band(
+    ds: Any,
+    index: int,
+    grid: Grid,
+    dest: np.ndarray,
+    nodata: float | None,
+    *,
+    resampling: Resampling = Resampling.bilinear,
+) -> None:
     if grid.crs is None:
         if (ds.height, ds.width) != grid.shape:
             raise DataError(
@@ -341,5 +411,5 @@ def _read_band(ds: Any, index: int, grid: Grid, dest: np.ndarray, nodata: float 
         dst_transform=grid.transform,
         dst_crs=grid.crs,
         dst_nodata=np.nan,
-        resampling=Resampling.bilinear,
+        resampling=resampling,
     )

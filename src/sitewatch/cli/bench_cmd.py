@@ -1,0 +1,243 @@
+"""``sitewatch bench``: score the detector on labelled change-detection data.
+
+``sitewatch bench oscd ROOT --split train`` and ``sitewatch bench pairs DIR`` print a
+table (one row per city/pair, then the pooled row; precision, recall, F1, IoU, AUC-PR,
+seconds) and, with ``--json OUT``, write the results atomically.
+
+JSON: with one method, ``{"method", "pooled": {"precision", "recall", "f1", "iou",
+"auc_pr", "counts"}, "auc_pr_mean", "cities" | "pairs": {name: {same keys,
+"seconds"}}, "seconds", "dataset", "split", "params"}``. With ``--method all`` every
+method in the detector's ``SCORERS`` runs on each city/pair (read once) and the
+document is ``{"methods": {name: <the one-method shape>}, "seconds", "dataset",
+"split", "params"}``; each method's ``seconds`` is its own detection time, the
+top-level ``seconds`` the wall time including reads. The table then has one pooled
+row per method, followed by a per-city/pair F1 table with one column per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sitewatch.bench.oscd import bench_oscd
+from sitewatch.bench.pairs import BenchResult, MethodResult, bench_pairs
+from sitewatch.cli._common import non_negative_float, positive_float
+from sitewatch.detect import methods as _methods
+from sitewatch.detect.run import DetectOptions
+from sitewatch.errors import OutputError
+
+__all__ = ["check_json_out", "format_result", "register", "write_json_atomic"]
+
+ALL = "all"
+
+
+def _method_arg(text: str) -> str:
+    """Argparse type: a name in the detector's SCORERS (looked up now), or ``all``."""
+    known = [*_methods.SCORERS, ALL]
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown method {text!r}; choose from {', '.join(known)}")
+    return text
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    default = DetectOptions().method
+    p.add_argument(
+        "--method",
+        type=_method_arg,
+        default=default,
+        metavar="M",
+        help=f"change score: one of {', '.join(_methods.SCORERS)}, or '{ALL}' to run every "
+        f"method on each image read once (default: {default})",
+    )
+    p.add_argument(
+        "--min-area",
+        type=non_negative_float,
+        metavar="M2",
+        dest="min_area",
+        help="minimum mapping unit in m², the same for every entry "
+        "(default: the detector's, max(500 m², 5 px))",
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="also write the results as JSON to OUT (written atomically)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+
+
+def register(sub: Any) -> None:
+    """Add the ``bench`` subcommand (``bench oscd`` and ``bench pairs``)."""
+    p = sub.add_parser(
+        "bench",
+        help="score the detector on labelled change-detection data",
+        description="Run the shipped detector on labelled image pairs and report pixel "
+        "precision, recall, F1, IoU and AUC-PR per city/pair and pooled over all pixels.",
+    )
+    bsub = p.add_subparsers(dest="dataset", metavar="DATASET")
+    bsub.required = True
+
+    o = bsub.add_parser(
+        "oscd",
+        help="the OSCD Sentinel-2 benchmark (13 bands, every pixel of every city)",
+        description="OSCD protocol: all 13 bands of both dates resampled onto the 10 m B02 "
+        "grid of imgs_1; labels from <city>-cm.tif (2 = change) or cm.png (> 127); every "
+        "pixel of every city in the split; the detector never sees the labels.",
+    )
+    o.add_argument(
+        "root",
+        metavar="ROOT",
+        help="folder holding 'Onera Satellite Change Detection dataset - Images' and the "
+        "split's labels folder",
+    )
+    o.add_argument("--split", required=True, choices=("train", "test"), help="OSCD split")
+    _add_common(o)
+    o.set_defaults(func=main_oscd)
+
+    q = bsub.add_parser(
+        "pairs",
+        help="labelled pairs in a folder (im1/im2/gt, A/B/label, or sparse change masks)",
+        description="Every folder under DIR holding im1/im2/gt images (PNG/BMP/TIF, gt > 127 "
+        "= change), A/ B/ label/ folders of same-named images (LEVIR-CD, DSIFN-CD), or two "
+        "rasters plus change/unchanged masks (sparse: only labelled pixels count; the "
+        "earlier raster by file-name date is the before image).",
+    )
+    q.add_argument("folder", metavar="DIR", help="folder searched recursively for pairs")
+    q.add_argument(
+        "--pixel-size",
+        type=positive_float,
+        default=1.0,
+        metavar="M",
+        dest="pixel_size",
+        help="nominal pixel size in metres of images without CRS (default: 1.0); the "
+        "minimum mapping unit is in m² at that size. Georeferenced pairs use their CRS.",
+    )
+    _add_common(q)
+    q.set_defaults(func=main_pairs)
+
+
+def _methods_for(choice: str) -> tuple[str, ...]:
+    return tuple(_methods.SCORERS) if choice == ALL else (choice,)
+
+
+def check_json_out(out: str | None, *, overwrite: bool) -> Path | None:
+    """Check early (before a long run) that ``--json OUT`` can be written."""
+    if out is None:
+        return None
+    path = Path(out).expanduser().absolute()
+    if path.is_dir():
+        raise OutputError(f"--json {path} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists; add --overwrite or choose another --json file")
+    if not path.parent.is_dir():
+        raise OutputError(f"folder {path.parent} does not exist; create it or choose another")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"folder {path.parent} is not writable; choose another --json file")
+    return path
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    """Write JSON to a temporary file next to ``path``, then rename it into place."""
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"writing {path} failed ({err.strerror or err})") from err
+
+
+def _row(name: str, width: int, values: Sequence[float], seconds: float) -> str:
+    cells = "".join(f"{v:>10.4f}" for v in values)
+    return f"{name:<{width}}{cells}{seconds:>9.2f}"
+
+
+def _metric_values(m: MethodResult, i: int | None = None) -> list[float]:
+    if i is None:
+        c, ap = m.counts, m.auc_pr
+    else:
+        c, ap = m.entries[i].counts, m.entries[i].auc_pr
+    return [c.precision, c.recall, c.f1, c.iou, ap]
+
+
+def format_result(result: BenchResult, *, grouped: bool) -> str:
+    """The text table printed by ``sitewatch bench``."""
+    kind = "city" if result.entry_key == "cities" else "pair"
+    first = result.methods[0]
+    names = [e.name for e in first.entries]
+    what = f"{result.dataset}" + (f" {result.split} split" if result.split else "")
+    n = f"{len(names)} {result.entry_key if len(names) != 1 else kind}"
+    head = f"{'precision':>10}{'recall':>10}{'F1':>10}{'IoU':>10}{'AUC-PR':>10}{'s':>9}"
+    lines = []
+    if not grouped:
+        width = max(len(kind), len("pooled"), *map(len, names)) + 2
+        lines.append(f"sitewatch bench {what}: {n}, method {first.method}")
+        lines.append(f"{kind:<{width}}{head}")
+        for i, name in enumerate(names):
+            lines.append(_row(name, width, _metric_values(first, i), first.entries[i].seconds))
+        lines.append("-" * (width + len(head)))
+        lines.append(_row("pooled", width, _metric_values(first), first.seconds))
+        lines.append(f"AUC-PR mean over {result.entry_key}: {first.auc_pr_mean:.4f}")
+    else:
+        methods = [m.method for m in result.methods]
+        width = max(len("method"), *map(len, methods)) + 2
+        lines.append(f"sitewatch bench {what}: {n}, methods {', '.join(methods)}")
+        lines.append("pooled over all pixels, one row per method")
+        lines.append(f"{'method':<{width}}{head}{'AUC-PR mean':>13}")
+        for m in result.methods:
+            lines.append(_row(m.method, width, _metric_values(m), m.seconds))
+            lines[-1] += f"{m.auc_pr_mean:>13.4f}"
+        nw = max(len(kind), *map(len, names)) + 2
+        cw = max(10, *(len(m) + 2 for m in methods))
+        lines.append("")
+        lines.append(f"F1 per {kind}")
+        lines.append(f"{kind:<{nw}}" + "".join(f"{m:>{cw}}" for m in methods))
+        for i, name in enumerate(names):
+            cells = "".join(f"{m.entries[i].counts.f1:>{cw}.4f}" for m in result.methods)
+            lines.append(f"{name:<{nw}}{cells}")
+    lines.append(f"read {result.read_seconds:.1f} s; total {result.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _finish(result: BenchResult, args: argparse.Namespace, out: Path | None) -> int:
+    grouped = args.method == ALL
+    doc = result.as_dict(grouped=grouped)
+    if out is not None:
+        write_json_atomic(out, doc)
+    print(format_result(result, grouped=grouped))
+    if out is not None:
+        print(f"wrote {out}")
+    return 0
+
+
+def main_oscd(args: argparse.Namespace) -> int:
+    """Run ``sitewatch bench oscd``."""
+    out = check_json_out(args.json, overwrite=args.overwrite)
+    result = bench_oscd(
+        args.root,
+        split=args.split,
+        methods=_methods_for(args.method),
+        min_area_m2=args.min_area,
+    )
+    return _finish(result, args, out)
+
+
+def main_pairs(args: argparse.Namespace) -> int:
+    """Run ``sitewatch bench pairs``."""
+    out = check_json_out(args.json, overwrite=args.overwrite)
+    result = bench_pairs(
+        args.folder,
+        methods=_methods_for(args.method),
+        min_area_m2=args.min_area,
+        pixel_size=args.pixel_size,
+    )
+    return _finish(result, args, out)
