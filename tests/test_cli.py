@@ -54,7 +54,8 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     assert 127 < lon < 128 and 39 < lat < 41  # EPSG:4326, lon first
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"]["before"]["files"][0]["sha256"]
-    assert manifest["parameters"]["method"] == "cva"
+    assert manifest["parameters"]["method"] == "construction"
+    assert manifest["diagnostics"]["coregistration"]["applied"] in (True, False)
     assert manifest["versions"]["rasterio"] and manifest["versions"]["gdal"]
     assert manifest["timings_s"]["total"] > 0
     assert set(manifest["outputs"]) == {"changes.geojson", "mask.tif", "score.tif"}

@@ -12,6 +12,7 @@ from shapely.geometry import shape
 from conftest import lonlat_box, write_geojson
 from sitewatch import detect_change, load_aoi_file
 from sitewatch.detect import remove_small_regions, score_cva, threshold_otsu
+from sitewatch.detect.run import DetectOptions
 from sitewatch.grid import Grid
 
 PLANTED_AREA_M2 = 40 * 30 * 100.0
@@ -37,7 +38,7 @@ def test_planted_building_is_one_polygon(planted_pair, bands, dtype):
     area = feat["properties"]["area_m2"]
     assert abs(area - PLANTED_AREA_M2) / PLANTED_AREA_M2 <= 0.10
     assert feat["properties"]["score_max"] >= feat["properties"]["score_mean"] > 0
-    assert result.diagnostics["threshold"]["rule"] == "otsu"
+    assert result.diagnostics["threshold"]["rule"] == DetectOptions().threshold_rule
 
 
 def test_planted_building_band_folder(planted_pair):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,8 @@ def detect_change(
     after: str | Path,
     *,
     aoi: AOI | None = None,
-    method: str = "cva",
+    options: DetectOptions | None = None,
+    method: str | None = None,
     threshold: float | None = None,
     min_area_m2: float | None = None,
     resolution: float | None = None,
@@ -171,12 +172,11 @@ def detect_change(
     aoi : AOI, optional
         Area to analyse; the images are resampled onto its UTM grid. Without one,
         the after image is resampled onto the part of the before grid both cover.
-    method : {"cva", "diff"}
-        Change score (see :mod:`sitewatch.detect.methods`).
-    threshold : float, optional
-        Fixed score threshold; default is Otsu's threshold on the valid scores.
-    min_area_m2 : float, optional
-        Minimum mapping unit; default ``max(500 m², 5 pixels)``.
+    options : DetectOptions, optional
+        The numeric chain's options (method, threshold rule, smoothing,
+        co-registration, normalisation, clean-up); defaults are the measured best.
+    method, threshold, min_area_m2 : optional
+        Shortcuts that override the matching field of ``options``.
     resolution : float, optional
         Pixel size in metres of the AOI grid; default the before image's native size.
     pixel_size : float, optional
@@ -193,8 +193,13 @@ def detect_change(
     AOIError
         Unlocated AOI, or an AOI outside the imagery.
     """
+    overrides = {
+        k: v
+        for k, v in (("method", method), ("threshold", threshold), ("min_area_m2", min_area_m2))
+        if v is not None
+    }
     try:
-        options = DetectOptions(method=method, threshold=threshold, min_area_m2=min_area_m2)
+        options = replace(options or DetectOptions(), **overrides)
     except ValueError as err:
         raise DataError(str(err)) from err
     if resolution is not None and resolution <= 0:
@@ -243,7 +248,8 @@ def detect_change(
         pixel_area_m2=grid.pixel_area_m2,
         options=options,
     )
-    score, mask, thr = det.score, det.mask, det.threshold
+    score, mask, thr, valid = det.score, det.mask, det.threshold, det.valid
+    n_valid = int(valid.sum())
     pixel_area = grid.pixel_area_m2
     timings["detect"] = time.perf_counter() - t
 
@@ -259,6 +265,14 @@ def detect_change(
         "valid_fraction": round(n_valid / max(area_px, 1), 4),
         "aoi_coverage": round(coverage, 4),
         "unobserved_m2": round((area_px - n_valid) * pixel_area, 1),
+        "cloud_masked_m2": {
+            "before": round(sb.provenance["cloud_masked_px"] * pixel_area, 1),
+            "after": round(sa.provenance["cloud_masked_px"] * pixel_area, 1),
+        },
+        "saturated_px": {
+            "before": sb.provenance["saturated_px"],
+            "after": sa.provenance["saturated_px"],
+        },
         **det.diagnostics,
         "n_polygons": len(features),
         "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
@@ -268,10 +282,7 @@ def detect_change(
         "after": {"source": asrc, "acquired": asrc.acquired},
         "aoi": aoi,
         "parameters": {
-            "method": method,
-            "threshold_rule": thr.rule,
-            "threshold": threshold,
-            "min_area_m2": min_area_m2,
+            **options.as_dict(),
             "resolution": resolution,
             "pixel_size": pixel_size,
             "grid_rule": (

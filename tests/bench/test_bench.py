@@ -28,6 +28,7 @@ from sitewatch.bench.oscd import IMAGES_DIR, LABELS_DIRS
 from sitewatch.bench.pairs import read_pair
 from sitewatch.cli import bench_cmd
 from sitewatch.detect import methods
+from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import DataError, SitewatchError
 
 METRIC_KEYS = {"precision", "recall", "f1", "iou", "auc_pr"}
@@ -284,7 +285,11 @@ def test_oscd_json_shape_and_counts(oscd_root, tmp_path, capsys):
         "split",
         "params",
     }
-    assert doc["method"] == "cva" and doc["split"] == "train" and doc["dataset"] == "oscd"
+    assert (
+        doc["method"] == DetectOptions().method
+        and doc["split"] == "train"
+        and doc["dataset"] == "oscd"
+    )
     method_shape(doc, "cities", set(CITIES))
     for name, n in CITIES.items():  # every pixel of every city counts
         c = doc["cities"][name]["counts"]
@@ -463,7 +468,7 @@ def test_sparse_without_dates_is_an_error(tmp_path):
 
 
 def test_pairs_method_all_and_new_methods(pairs_root, tmp_path, capsys, monkeypatch):
-    def score_zero(before, after, valid):
+    def score_zero(before, after, valid, *, band_names=None):
         return np.zeros(valid.shape, np.float32)
 
     monkeypatch.setitem(methods.SCORERS, "zero", score_zero)  # choices follow SCORERS

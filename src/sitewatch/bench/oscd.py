@@ -34,6 +34,7 @@ from sitewatch.bench.pairs import (
     read_label_mask,
     run_benchmark,
 )
+from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import DataError, InputError
 from sitewatch.sources.local import S2_BANDS, open_local, read_scene
 
@@ -199,6 +200,7 @@ def bench_oscd(
     split: str = "train",
     methods: Sequence[str] | None = None,
     min_area_m2: float | None = None,
+    options: DetectOptions | None = None,
 ) -> BenchResult:
     """Score the detector on every city of an OSCD split (see the module protocol).
 
@@ -212,6 +214,8 @@ def bench_oscd(
         Each city is read once whatever the number of methods.
     min_area_m2 : float, optional
         Minimum mapping unit (None = the detector's default).
+    options : DetectOptions, optional
+        Detector options template (threshold rule, smoothing, co-registration ...).
 
     Returns
     -------
@@ -231,6 +235,7 @@ def bench_oscd(
         _read_all(cities),
         methods=names,
         min_area_m2=min_area_m2,
+        options=options,
         dataset="oscd",
         entry_key="cities",
         split=split,

@@ -37,7 +37,7 @@ import re
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -349,6 +349,7 @@ def run_benchmark(
     *,
     methods: Sequence[str] | None = None,
     min_area_m2: float | None = None,
+    options: DetectOptions | None = None,
     dataset: str,
     entry_key: Literal["cities", "pairs"],
     split: str | None = None,
@@ -365,6 +366,9 @@ def run_benchmark(
         default method.
     min_area_m2 : float, optional
         Minimum mapping unit for every pair (None = the detector's default).
+    options : DetectOptions, optional
+        Template of the detector options (threshold rule, smoothing, co-registration
+        ...); its ``method`` is replaced by each name in ``methods``.
     dataset, entry_key, split, params
         Recorded in the result.
 
@@ -382,7 +386,10 @@ def run_benchmark(
     t0 = time.perf_counter()
     names = check_methods(methods)
     try:
-        options = {m: DetectOptions(method=m, min_area_m2=min_area_m2) for m in names}
+        template = options or DetectOptions()
+        if min_area_m2 is not None:
+            template = replace(template, min_area_m2=min_area_m2)
+        per_method = {m: replace(template, method=m) for m in names}
     except ValueError as err:
         raise InputError(str(err)) from err
     entries: dict[str, list[EntryResult]] = {m: [] for m in names}
@@ -404,7 +411,7 @@ def run_benchmark(
         truths.append(pair.truth.ravel() if pair.labelled is None else pair.truth[pair.labelled])
         for m in names:
             t = time.perf_counter()
-            counts, evaluated = _evaluate(pair, options[m])
+            counts, evaluated = _evaluate(pair, per_method[m])
             ap = average_precision(evaluated, truths[-1])
             dt_s = time.perf_counter() - t
             entries[m].append(EntryResult(pair.name, counts, ap, dt_s))
@@ -426,8 +433,7 @@ def run_benchmark(
         tuple(results),
         {
             **(params or {}),
-            "min_area_m2": min_area_m2,
-            "threshold_rule": options[names[0]].threshold_rule,
+            "detector": {k: v for k, v in template.as_dict().items() if k != "method"},
         },
         split,
         read_s,
@@ -758,6 +764,7 @@ def bench_pairs(
     methods: Sequence[str] | None = None,
     min_area_m2: float | None = None,
     pixel_size: float = 1.0,
+    options: DetectOptions | None = None,
 ) -> BenchResult:
     """Score the detector on every labelled pair under a folder.
 
@@ -769,6 +776,8 @@ def bench_pairs(
         Names from :data:`sitewatch.detect.methods.SCORERS`; default the detector's.
     min_area_m2 : float, optional
         Minimum mapping unit (None = the detector's default, ``max(500 m², 5 px)``).
+    options : DetectOptions, optional
+        Detector options template (see :func:`run_benchmark`).
     pixel_size : float
         Nominal pixel size (m) of images without CRS; the minimum mapping unit is in m²
         at that size (the default 1.0 makes it a pixel count). Georeferenced pairs use
@@ -794,6 +803,7 @@ def bench_pairs(
         _read_all(sources, pixel_size),
         methods=names,
         min_area_m2=min_area_m2,
+        options=options,
         dataset="pairs",
         entry_key="pairs",
         params={"root": str(Path(folder).expanduser()), "pixel_size_m": pixel_size},

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_json", "emit_json", "positive_float", "summarise_result"]
+__all__ = [
+    "add_detector_options",
+    "add_json",
+    "detector_options",
+    "emit_json",
+    "positive_float",
+    "summarise_result",
+]
 
 
 def positive_float(text: str) -> float:
@@ -84,3 +91,95 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
         "(changes.geojson, score.tif, mask.tif, manifest.json)"
     )
     return "\n".join(lines)
+
+
+def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:
+    """Add the options of the numeric chain (shared by ``detect`` and ``bench``)."""
+    from sitewatch.detect.methods import SCORERS
+    from sitewatch.detect.run import DetectOptions
+    from sitewatch.detect.threshold import THRESHOLD_RULES
+
+    d = DetectOptions()
+    if with_method:
+        p.add_argument(
+            "--method",
+            default=d.method,
+            choices=sorted(SCORERS),
+            help=f"change score (default: {d.method})",
+        )
+    p.add_argument(
+        "--threshold-rule",
+        default=d.threshold_rule,
+        choices=THRESHOLD_RULES,
+        dest="threshold_rule",
+        help=f"how the threshold is chosen (default: {d.threshold_rule})",
+    )
+    p.add_argument(
+        "--k",
+        type=positive_float,
+        default=d.k,
+        metavar="K",
+        help=f"robust-σ multiplier of the precision rule (default: {d.k})",
+    )
+    p.add_argument(
+        "--chi2-p",
+        type=float,
+        default=d.chi2_p,
+        dest="chi2_p",
+        metavar="P",
+        help=f"quantile of the chi2 rule (default: {d.chi2_p})",
+    )
+    p.add_argument(
+        "--smooth",
+        type=non_negative_float,
+        default=d.smooth,
+        metavar="PX",
+        help=f"Gaussian σ in pixels applied to the score (default: {d.smooth})",
+    )
+    p.add_argument(
+        "--opening",
+        type=int,
+        default=d.opening,
+        metavar="PX",
+        help="radius of a morphological opening of the mask (default: off)",
+    )
+    p.add_argument(
+        "--no-coregister",
+        action="store_false",
+        dest="coregister",
+        help="do not estimate and apply a sub-pixel shift of the after image",
+    )
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="IR-MAD radiometric normalisation of the after image",
+    )
+    p.add_argument(
+        "--min-area",
+        type=non_negative_float,
+        metavar="M2",
+        dest="min_area",
+        help="minimum mapping unit in m² (default: max(500 m², 5 px))",
+    )
+
+
+def detector_options(args: argparse.Namespace, *, method: str | None = None) -> Any:
+    """Build :class:`~sitewatch.detect.run.DetectOptions` from parsed arguments."""
+    from sitewatch.detect.run import DetectOptions
+    from sitewatch.errors import InputError
+
+    try:
+        return DetectOptions(
+            method=method or getattr(args, "method", None) or DetectOptions().method,
+            threshold_rule=args.threshold_rule,
+            threshold=getattr(args, "threshold", None),
+            k=args.k,
+            chi2_p=args.chi2_p,
+            smooth=args.smooth,
+            opening=args.opening,
+            coregister=args.coregister,
+            normalize=args.normalize,
+            min_area_m2=args.min_area,
+        )
+    except ValueError as err:
+        raise InputError(str(err)) from err

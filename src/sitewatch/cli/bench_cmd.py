@@ -26,7 +26,7 @@ from typing import Any
 
 from sitewatch.bench.oscd import bench_oscd
 from sitewatch.bench.pairs import BenchResult, MethodResult, bench_pairs
-from sitewatch.cli._common import non_negative_float, positive_float
+from sitewatch.cli._common import add_detector_options, detector_options, positive_float
 from sitewatch.detect import methods as _methods
 from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import OutputError
@@ -54,14 +54,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help=f"change score: one of {', '.join(_methods.SCORERS)}, or '{ALL}' to run every "
         f"method on each image read once (default: {default})",
     )
-    p.add_argument(
-        "--min-area",
-        type=non_negative_float,
-        metavar="M2",
-        dest="min_area",
-        help="minimum mapping unit in m², the same for every entry "
-        "(default: the detector's, max(500 m², 5 px))",
-    )
+    add_detector_options(p, with_method=False)
     p.add_argument(
         "--json",
         metavar="OUT",
@@ -226,7 +219,7 @@ def main_oscd(args: argparse.Namespace) -> int:
         args.root,
         split=args.split,
         methods=_methods_for(args.method),
-        min_area_m2=args.min_area,
+        options=detector_options(args, method=DetectOptions().method),
     )
     return _finish(result, args, out)
 
@@ -237,7 +230,7 @@ def main_pairs(args: argparse.Namespace) -> int:
     result = bench_pairs(
         args.folder,
         methods=_methods_for(args.method),
-        min_area_m2=args.min_area,
+        options=detector_options(args, method=DetectOptions().method),
         pixel_size=args.pixel_size,
     )
     return _finish(result, args, out)

@@ -11,6 +11,7 @@ from typing import Any
 from sitewatch.aoi import load_aoi_file
 from sitewatch.cli._common import add_json
 from sitewatch.cli.detect_cmd import report, run_detection
+from sitewatch.detect.run import DetectOptions
 
 __all__ = ["demo_paths", "register"]
 
@@ -58,12 +59,20 @@ def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch demo``."""
     paths = demo_paths()
     aoi = load_aoi_file(paths["aoi"])
+    d = DetectOptions()
     ns = argparse.Namespace(
         before=str(paths["before"]),
         after=str(paths["after"]),
         out=args.out,
-        method="cva",
+        method=d.method,
         threshold=None,
+        threshold_rule=d.threshold_rule,
+        k=d.k,
+        chi2_p=d.chi2_p,
+        smooth=d.smooth,
+        opening=d.opening,
+        coregister=d.coregister,
+        normalize=d.normalize,
         min_area=None,
         resolution=None,
         pixel_size=None,

@@ -9,13 +9,13 @@ from typing import Any
 
 from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 from sitewatch.cli._common import (
+    add_detector_options,
     add_json,
+    detector_options,
     emit_json,
-    non_negative_float,
     positive_float,
     summarise_result,
 )
-from sitewatch.detect.methods import SCORERS
 from sitewatch.errors import InputError
 from sitewatch.pipeline import ChangeResult, detect_change
 from sitewatch.report import check_output_dir, write_result
@@ -44,18 +44,9 @@ def register(sub: Any) -> None:
     p.add_argument("--after", required=True, metavar="PATH", help="later image")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
-        "--method", default="cva", choices=sorted(SCORERS), help="change score (default: cva)"
+        "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
     )
-    p.add_argument(
-        "--threshold", type=float, metavar="T", help="fixed score threshold (default: Otsu)"
-    )
-    p.add_argument(
-        "--min-area",
-        type=non_negative_float,
-        metavar="M2",
-        dest="min_area",
-        help="minimum mapping unit in m² (default: max(500 m², 5 px))",
-    )
+    add_detector_options(p)
     p.add_argument(
         "--resolution",
         type=positive_float,
@@ -93,9 +84,7 @@ def run_detection(
         args.before,
         args.after,
         aoi=aoi,
-        method=args.method,
-        threshold=args.threshold,
-        min_area_m2=args.min_area,
+        options=detector_options(args),
         resolution=args.resolution,
         pixel_size=args.pixel_size,
     )

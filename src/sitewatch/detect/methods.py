@@ -1,10 +1,85 @@
-"""Change scores: pure array functions over co-registered (B, H, W) stacks."""
+"""Change scores: pure array functions over co-registered (B, H, W) stacks.
+
+Every scorer has the signature ``fn(before, after, valid, *, band_names=None)`` and
+returns an (H, W) float32 score that is 0 where ``valid`` is False; higher means more
+change. Scorers that need particular bands (indices, construction) find them by name
+(Sentinel-2 ``B02``..., Landsat ``SR_B1``..., or a 3-band RGB image).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
-__all__ = ["SCORERS", "score_change", "score_cva", "score_diff", "standardise"]
+from sitewatch.detect.irmad import score_irmad
+
+__all__ = [
+    "SCORERS",
+    "band_roles",
+    "robust_z",
+    "score_change",
+    "score_construction",
+    "score_cva",
+    "score_diff",
+    "score_index",
+    "score_ratio",
+    "standardise",
+]
+
+Scorer = Callable[..., np.ndarray]
+
+_S2_ROLES = {
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "nir": "B08",
+    "swir1": "B11",
+    "swir2": "B12",
+}
+_OLI_ROLES = {
+    "blue": "SR_B2",
+    "green": "SR_B3",
+    "red": "SR_B4",
+    "nir": "SR_B5",
+    "swir1": "SR_B6",
+    "swir2": "SR_B7",
+}
+_TM_ROLES = {
+    "blue": "SR_B1",
+    "green": "SR_B2",
+    "red": "SR_B3",
+    "nir": "SR_B4",
+    "swir1": "SR_B5",
+    "swir2": "SR_B7",
+}
+S2_10M = ("B02", "B03", "B04", "B08")
+
+
+def band_roles(band_names: Sequence[str] | None, count: int) -> dict[str, int]:
+    """Indices of the blue/green/red/nir/swir1/swir2 bands that a stack holds.
+
+    Sentinel-2 (``B02`` ...) and Landsat Collection 2 surface reflectance
+    (``SR_B1`` ...; OLI when ``SR_B6`` is present, TM/ETM+ otherwise) are recognised
+    by name; an unnamed 3-band image is taken as RGB.
+
+    Examples
+    --------
+    >>> band_roles(["B02", "B03", "B04", "B08"], 4)
+    {'blue': 0, 'green': 1, 'red': 2, 'nir': 3}
+    >>> band_roles(None, 3)
+    {'red': 0, 'green': 1, 'blue': 2}
+    """
+    names = [n.upper() for n in band_names] if band_names is not None else []
+    if names and any(n in _S2_ROLES.values() for n in names):
+        table = _S2_ROLES
+    elif names and any(n.startswith("SR_B") for n in names):
+        table = _OLI_ROLES if "SR_B6" in names else _TM_ROLES
+    elif count == 3:
+        return {"red": 0, "green": 1, "blue": 2}
+    else:
+        return {}
+    return {role: names.index(b) for role, b in table.items() if b in names}
 
 
 def _check(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
@@ -46,24 +121,45 @@ def standardise(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def score_cva(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Change-vector magnitude between the standardised images.
+def robust_z(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per-band (median, 1.4826·MAD) standardisation over the valid pixels.
+
+    Works on (H, W) or (B, H, W) arrays; invalid pixels are 0.
+
+    Examples
+    --------
+    >>> robust_z(np.array([[1.0, 2.0, 3.0, 100.0]]), np.ones((1, 4), bool)).round(2).tolist()
+    [[-1.35, -0.45, 0.45, 87.68]]
+    """
+    x = stack[None] if stack.ndim == 2 else stack
+    pix = x[:, valid].astype(np.float64)
+    med = np.median(pix, axis=1)
+    mad = 1.4826 * np.median(np.abs(pix - med[:, None]), axis=1)
+    std = pix.std(axis=1)
+    scale = np.where(mad > 0, mad, np.where(std > 0, std, 1.0))
+    out = ((x - med[:, None, None]) / scale[:, None, None]).astype(np.float32)
+    out[:, ~valid] = 0.0
+    return out[0] if stack.ndim == 2 else out
+
+
+def _finish(score: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    out = np.asarray(score, dtype=np.float32).copy()
+    out[~valid] = 0.0
+    return out
+
+
+def score_cva(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Change-vector magnitude between the standardised images (all bands).
 
     Each date is standardised on its own, which also absorbs a global gain/offset
-    between the dates, then the Euclidean length of the per-pixel difference vector
-    is divided by sqrt(B) so scores are comparable across band counts.
-
-    Parameters
-    ----------
-    before, after : (B, H, W) ndarray
-        Co-registered images on one grid.
-    valid : (H, W) bool ndarray
-        Pixels observed in both.
-
-    Returns
-    -------
-    (H, W) float32 ndarray
-        Score (0 where invalid).
+    between the dates; the Euclidean length of the per-pixel difference vector is
+    divided by sqrt(B) so scores are comparable across band counts.
 
     References
     ----------
@@ -74,49 +170,184 @@ def score_cva(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.nd
     --------
     >>> b = np.zeros((2, 2, 2)); b[:, 0, 0] = 1
     >>> a = b.copy(); a[:, 1, 1] = 1
-    >>> score_cva(b, a, np.ones((2, 2), bool))[1, 1] > score_cva(b, a, np.ones((2, 2), bool))[0, 1]
+    >>> s = score_cva(b, a, np.ones((2, 2), bool))
+    >>> bool(s[1, 1] > s[0, 1])
     True
     """
     _check(before, after, valid)
-    d = standardise(after, valid) - standardise(before, valid)
-    score = np.sqrt((d.astype(np.float64) ** 2).sum(axis=0) / d.shape[0]).astype(np.float32)
-    score[~valid] = 0.0
-    return score
+    d = standardise(after, valid).astype(np.float64) - standardise(before, valid)
+    return _finish(np.sqrt((d**2).sum(axis=0) / d.shape[0]), valid)
 
 
-def score_diff(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Mean absolute difference of the standardised bands (an L1 CVA).
+def score_diff(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Mean absolute difference of the standardised bands (an L1 CVA)."""
+    _check(before, after, valid)
+    return _finish(
+        np.abs(standardise(after, valid) - standardise(before, valid)).mean(axis=0), valid
+    )
+
+
+def score_ratio(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Log-ratio per band, robust-standardised, combined as RMS over bands.
+
+    The ratio is insensitive to multiplicative illumination differences; each band's
+    log-ratio is centred on its median and scaled by its MAD over the valid pixels.
+    """
+    _check(before, after, valid)
+    a = before.astype(np.float64)
+    b = after.astype(np.float64)
+    eps = np.maximum(np.median(np.abs(a[:, valid]), axis=1), 1e-6)[:, None, None] * 0.05
+    lr = np.log((np.abs(b) + eps) / (np.abs(a) + eps))
+    z = robust_z(lr, valid).astype(np.float64)
+    return _finish(np.sqrt((z**2).mean(axis=0)), valid)
+
+
+def _nd(x: np.ndarray, i: int, j: int) -> np.ndarray:
+    a, b = x[i].astype(np.float64), x[j].astype(np.float64)
+    den = np.abs(a) + np.abs(b)
+    return np.divide(a - b, den, out=np.zeros_like(a), where=den > 0)
+
+
+def _indices(x: np.ndarray, roles: dict[str, int]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    if {"nir", "red"} <= roles.keys():
+        out["ndvi"] = _nd(x, roles["nir"], roles["red"])
+    if {"swir1", "nir"} <= roles.keys():
+        out["ndbi"] = _nd(x, roles["swir1"], roles["nir"])
+    if {"green", "nir"} <= roles.keys():
+        out["ndwi"] = _nd(x, roles["green"], roles["nir"])
+    if "ndbi" in out and "ndvi" in out:
+        out["bu"] = out["ndbi"] - out["ndvi"]
+    vis = [roles[r] for r in ("blue", "green", "red") if r in roles]
+    if vis:
+        out["brightness"] = x[vis].astype(np.float64).mean(axis=0)
+    return out
+
+
+def score_index(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Magnitude of index changes: NDVI, NDBI, NDWI, BU (= NDBI - NDVI), brightness.
+
+    Each available index delta is robust-standardised over the valid pixels and the
+    RMS over indices is returned. Bands are found by name (Sentinel-2, Landsat SR);
+    an RGB image gives brightness only, and so do unnamed bands (their mean).
+
+    References
+    ----------
+    Zha, Y., Gao, J., Ni, S. (2003). Use of normalized difference built-up index in
+    automatically mapping urban areas from TM imagery. IJRS 24(3), 583-594.
+    """
+    _check(before, after, valid)
+    roles = band_roles(band_names, before.shape[0])
+    ia, ib = _indices(before, roles), _indices(after, roles)
+    if not ia:  # unknown bands: overall brightness is the only index left
+        ia = {"brightness": before.astype(np.float64).mean(axis=0)}
+        ib = {"brightness": after.astype(np.float64).mean(axis=0)}
+    deltas = np.stack([ib[k] - ia[k] for k in ia])
+    z = robust_z(deltas, valid).astype(np.float64)
+    return _finish(np.sqrt((z**2).mean(axis=0)), valid)
+
+
+def _sigmoid(x: np.ndarray, centre: float, width: float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh((x - centre) / (2.0 * width)))
+
+
+WATER_NDWI = 0.1
+"""NDWI above which a pixel counts as water (McFeeters 1996 use 0; a margin keeps
+wet soil and dark roofs out)."""
+
+
+def score_construction(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+    built_weight: float = 0.0,
+) -> np.ndarray:
+    """Change magnitude tuned for new construction.
+
+    1. Magnitude: CVA over the bands that resolve buildings: the 10 m Sentinel-2
+       bands (B02, B03, B04, B08) when present, otherwise every band. The 20/60 m
+       bands add mostly phenology and atmosphere at building scale.
+    2. Water on both dates (NDWI > :data:`WATER_NDWI` before and after: waves,
+       ships, tides) is suppressed; land reclaimed from water is kept.
+    3. Optionally (``built_weight`` > 0) a change towards built-up (BU index up,
+       vegetation or soil → roof/concrete) is rewarded by up to that factor.
 
     Parameters
     ----------
     before, after : (B, H, W) ndarray
     valid : (H, W) bool ndarray
-
-    Returns
-    -------
-    (H, W) float32 ndarray
+    band_names : sequence of str, optional
+    built_weight : float
+        Extra weight for changes towards built-up; 0 disables it (the default,
+        chosen on the OSCD train cities, where the direction of urban change is
+        not consistent between cities).
     """
     _check(before, after, valid)
-    d = np.abs(standardise(after, valid) - standardise(before, valid)).mean(axis=0)
-    d[~valid] = 0.0
-    return d.astype(np.float32)
+    names = [n.upper() for n in band_names] if band_names is not None else []
+    struct = [names.index(b) for b in S2_10M if b in names]
+    if len(struct) < 2:
+        struct = list(range(before.shape[0]))
+    magnitude = score_cva(before[struct], after[struct], valid).astype(np.float64)
+    roles = band_roles(band_names, before.shape[0])
+    ia, ib = _indices(before, roles), _indices(after, roles)
+    weight = np.ones_like(magnitude)
+    if "ndwi" in ia:
+        both_water = np.minimum(ia["ndwi"], ib["ndwi"])
+        weight *= 1.0 - _sigmoid(both_water, WATER_NDWI, 0.05)
+    if built_weight > 0 and "bu" in ia:
+        up = robust_z(ib["bu"] - ia["bu"], valid)
+        weight *= 1.0 + built_weight * _sigmoid(up, 0.0, 1.0)
+    return _finish(magnitude * weight, valid)
 
 
-SCORERS = {"cva": score_cva, "diff": score_diff}
+SCORERS: dict[str, Scorer] = {
+    "construction": score_construction,
+    "cva": score_cva,
+    "diff": score_diff,
+    "ratio": score_ratio,
+    "index": score_index,
+    "irmad": lambda before, after, valid, *, band_names=None: score_irmad(before, after, valid),
+}
+"""Method name → scorer. ``irmad`` returns the IR-MAD χ² statistic."""
 
 
 def score_change(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, *, method: str = "cva"
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    method: str = "cva",
+    band_names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Score change with a named method (see :data:`SCORERS`).
 
     Raises
     ------
     ValueError
-        If the method is unknown.
+        If the method is unknown or cannot run on these bands.
     """
     try:
         fn = SCORERS[method]
     except KeyError:
         raise ValueError(f"unknown method {method!r}; choose from {sorted(SCORERS)}") from None
-    return fn(before, after, valid)
+    return fn(before, after, valid, band_names=band_names)
