@@ -52,7 +52,7 @@ def test_gain_and_offset_recovered_within_one_percent(pair):
         recovered_offset = -fit.intercept / fit.slope
         dyn_range = np.ptp(before[i])
         assert abs(recovered_offset - OFFSET[i]) < 0.01 * dyn_range, (fit.band, fit.intercept)
-        assert fit.applied and fit.r > 0.99
+        assert fit.applied and fit.r > 0.99 and fit.span > 0.25
         assert fit.rmse_test < fit.rmse_test_before / 5
         assert fit.n_test == pytest.approx(fit.n_train / 2, rel=0.01)
         assert 0 <= fit.t_p <= 1 and 0 <= fit.f_p <= 1
@@ -111,6 +111,40 @@ def test_band_that_would_not_improve_is_left_alone():
         assert fit.rmse_test <= fit.rmse_test_before
 
 
+def test_narrow_nochange_set_is_not_extrapolated():
+    """Invariant pixels all on dark, flat water: the line would be extrapolated to land."""
+    rng = np.random.default_rng(5)
+    before = scene(120, seed=5)
+    water = np.zeros((120, 120), dtype=bool)
+    water[:, :50] = True
+    before[:, water] = 0.04 + 0.1 * (before[:, water] - 0.15)
+    after = before * GAIN[:, None, None] + OFFSET[:, None, None]
+    after += rng.normal(scale=0.001, size=after.shape)
+    after[:, ~water] += rng.normal(scale=0.05, size=(4, int((~water).sum())))
+    res = normalize_irmad(before, after, np.ones((120, 120), bool))
+    assert res.n_nochange >= 100 and not (res.nochange & ~water).any()
+    assert not res.applied
+    assert all(not f.applied and f.span < 0.25 for f in res.fits)
+    assert "not normalised" in res.note and "span under 25%" in res.note
+    np.testing.assert_array_equal(res.after, after.astype(np.float32))
+    loose = normalize_irmad(before, after, np.ones((120, 120), bool), min_span=0.0, min_r=-1.0)
+    assert loose.applied
+
+
+def test_weakly_correlated_band_is_left_alone(pair):
+    """A band whose invariant pixels barely correlate is not flattened to its mean."""
+    before, after, changed = pair
+    rng = np.random.default_rng(9)
+    after = after.copy()
+    # Band 4 of the after image unrelated to the before image (like cirrus band B10).
+    after[3] = 0.15 + ndimage.gaussian_filter(rng.normal(size=after[3].shape), 2)
+    res = normalize_irmad(before, after, np.ones(changed.shape, bool))
+    weak = res.fits[3]
+    assert weak.r < 0.8 and not weak.applied and (weak.slope, weak.intercept) == (1.0, 0.0)
+    assert "correlate under r = 0.8" in res.note and "b4" in res.note
+    assert all(f.applied for f in res.fits[:3])
+
+
 def test_as_dict_is_json(pair):
     before, after, changed = pair
     res = normalize_irmad(before, after, np.ones(changed.shape, bool))
@@ -132,6 +166,10 @@ def test_bad_options_raise(pair):
         normalize_irmad(before, after, valid, p_nochange=1.0)
     with pytest.raises(ValueError, match="holdout"):
         normalize_irmad(before, after, valid, holdout=0.0)
+    with pytest.raises(ValueError, match="min_span"):
+        normalize_irmad(before, after, valid, min_span=2.0)
+    with pytest.raises(ValueError, match="min_r"):
+        normalize_irmad(before, after, valid, min_r=1.5)
     with pytest.raises(ValueError, match="after shape"):
         normalize_irmad(before, after[:3], valid)
 

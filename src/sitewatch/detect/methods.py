@@ -121,10 +121,11 @@ def standardise(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def robust_z(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def robust_z(stack: np.ndarray, valid: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
     """Per-band (median, 1.4826·MAD) standardisation over the valid pixels.
 
-    Works on (H, W) or (B, H, W) arrays; invalid pixels are 0.
+    Works on (H, W) or (B, H, W) arrays; invalid pixels are 0. ``floor`` is the
+    smallest scale used, so a band that hardly varies is not blown up.
 
     Examples
     --------
@@ -137,6 +138,7 @@ def robust_z(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
     mad = 1.4826 * np.median(np.abs(pix - med[:, None]), axis=1)
     std = pix.std(axis=1)
     scale = np.where(mad > 0, mad, np.where(std > 0, std, 1.0))
+    scale = np.maximum(scale, floor) if floor > 0 else scale
     out = ((x - med[:, None, None]) / scale[:, None, None]).astype(np.float32)
     out[:, ~valid] = 0.0
     return out[0] if stack.ndim == 2 else out
@@ -208,9 +210,10 @@ def score_ratio(
     _check(before, after, valid)
     a = before.astype(np.float64)
     b = after.astype(np.float64)
-    eps = np.maximum(np.median(np.abs(a[:, valid]), axis=1), 1e-6)[:, None, None] * 0.05
+    eps = np.maximum(np.median(np.abs(a[:, valid]), axis=1), 1e-6)[:, None, None] * 1e-3
     lr = np.log((np.abs(b) + eps) / (np.abs(a) + eps))
-    z = robust_z(lr, valid).astype(np.float64)
+    # A 1% ratio spread is the least that counts as variation (sensor noise level).
+    z = robust_z(lr, valid, floor=0.01).astype(np.float64)
     return _finish(np.sqrt((z**2).mean(axis=0)), valid)
 
 

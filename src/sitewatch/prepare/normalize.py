@@ -45,10 +45,14 @@ class BandFit:
         Two-sided p-value of the paired t-test of that mean difference being 0.
     f_p : float
         Two-sided p-value of the F-test of equal variances of the normalised after
-        and the before band on the held-out pixels.
+        and the before band on the held-out pixels (which treats the two samples as
+        independent, as Canty & Nielsen do).
+    span : float
+        1st-99th percentile range of the training pixels' after values, as a
+        fraction of that of all valid pixels: how far the line is extrapolated.
     applied : bool
-        False when the fit did not lower the held-out RMSE (or had no positive
-        slope), so the band was left unnormalised.
+        False when the band was left unnormalised: no positive slope, too small a
+        ``span`` or ``r``, or no lower held-out RMSE.
     """
 
     band: str
@@ -62,6 +66,7 @@ class BandFit:
     mean_diff_test: float
     t_p: float
     f_p: float
+    span: float = 1.0
     applied: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,6 +83,7 @@ class BandFit:
             "mean_diff_test": self.mean_diff_test,
             "t_p": self.t_p,
             "f_p": self.f_p,
+            "span": self.span,
             "applied": self.applied,
         }
 
@@ -162,6 +168,11 @@ def orthogonal_regression(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(slope), float(my - slope * mx)
 
 
+def _span(v: np.ndarray) -> float:
+    lo, hi = np.percentile(v, [1.0, 99.0])
+    return float(hi - lo)
+
+
 def _test_stats(norm: np.ndarray, ref: np.ndarray) -> tuple[float, float, float, float]:
     """RMSE, mean difference, paired t-test p and variance F-test p."""
     d = norm - ref
@@ -191,6 +202,8 @@ def normalize_irmad(
     holdout: float = 1 / 3,
     seed: int = 0,
     min_pixels: int = 100,
+    min_span: float = 0.25,
+    min_r: float = 0.8,
 ) -> NormalizeResult:
     """Map the after image onto the before image's radiometry (Canty & Nielsen 2008).
 
@@ -198,9 +211,12 @@ def normalize_irmad(
     are split at random into a training and a held-out set; per band, an orthogonal
     regression ``before ~ intercept + slope * after`` on the training pixels is
     applied to every valid after pixel, and the held-out pixels report its RMSE, a
-    paired t-test of the means and an F-test of the variances. A band whose
-    held-out RMSE does not improve is left as is, so normalisation never makes the
-    agreement with the before image worse on unchanged ground.
+    paired t-test of the means and an F-test of the variances. A band is left as
+    is when its held-out RMSE does not improve, so normalisation never makes the
+    agreement with the before image worse on unchanged ground, or when the
+    invariant pixels correlate too weakly in that band or cover too little of its
+    range for the line to be trusted elsewhere (IR-MAD can settle on one
+    homogeneous cover such as open water, whose pixels then validate each other).
 
     Parameters
     ----------
@@ -219,6 +235,16 @@ def normalize_irmad(
     min_pixels : int
         Fewest invariant pixels to attempt a fit; with fewer, the after image is
         returned unchanged with ``applied=False`` and a note saying why.
+    min_span : float
+        Least fraction of the band's range (1st to 99th percentile of the valid
+        after pixels) that the training invariant pixels must span for the band
+        to be normalised.
+    min_r : float
+        Least Pearson correlation of after and before on the training invariant
+        pixels for the band to be normalised. Below it the line is poorly
+        determined: with seasonal change, for instance, a nearly flat fit can lower
+        the held-out RMSE by removing the mean shift while erasing the band's
+        contrast.
 
     Returns
     -------
@@ -254,11 +280,17 @@ def normalize_irmad(
         raise ValueError(f"holdout must lie in (0, 1); got {holdout}")
     if min_pixels < 6:
         raise ValueError(f"min_pixels must be >= 6; got {min_pixels}")
-    res = irmad(before, after, valid, seed=seed)
+    if not 0.0 <= min_span <= 1.0:
+        raise ValueError(f"min_span must lie in [0, 1]; got {min_span}")
+    if not -1.0 <= min_r <= 1.0:
+        raise ValueError(f"min_r must lie in [-1, 1]; got {min_r}")
+    if before.ndim != 3:
+        raise ValueError(f"expected (bands, H, W) stacks; got before shape {before.shape}")
     nb = before.shape[0]
     names = [f"b{i + 1}" for i in range(nb)] if band_names is None else list(band_names)
     if len(names) != nb:
         raise ValueError(f"{len(names)} band names for {nb} bands")
+    res = irmad(before, after, valid, seed=seed)
     out = after.astype(np.float32, copy=True)
     nochange = res.p_nochange > p_nochange
     flat = np.flatnonzero(nochange)
@@ -280,7 +312,7 @@ def normalize_irmad(
     test, train = perm[:n_test], perm[n_test:]
 
     fits: list[BandFit] = []
-    kept: list[str] = []
+    skipped: dict[str, list[str]] = {}
     nvalid = np.flatnonzero(valid)
     for i, name in enumerate(names):
         x = after[i].reshape(-1)
@@ -290,13 +322,23 @@ def normalize_irmad(
         slope, intercept = orthogonal_regression(x_tr, y_tr)
         with np.errstate(invalid="ignore", divide="ignore"):
             r = float(np.corrcoef(x_tr, y_tr)[0, 1]) if x_tr.std() and y_tr.std() else 0.0
+        span = _span(x_tr) / max(_span(x[nvalid]), np.finfo(np.float64).tiny)
         rmse_0 = float(np.sqrt(np.mean((x_te - y_te) ** 2)))
-        ok = np.isfinite(slope) and slope > 0
-        if ok:
+        why = ""
+        if not (np.isfinite(slope) and slope > 0):
+            why = "no positive fit"
+        elif span < min_span:
+            why = f"no-change pixels span under {min_span:.0%} of the band's range"
+        elif r < min_r:
+            why = f"the no-change pixels correlate under r = {min_r:g}"
+        else:
             rmse, mdiff, t_p, f_p = _test_stats(intercept + slope * x_te, y_te)
-            ok = rmse < rmse_0
-        if not ok:
-            kept.append(f"{name} (fit {slope:.4g}, {intercept:.4g})")
+            if not rmse < rmse_0:
+                why = "the fit did not lower the held-out RMSE"
+        if why:
+            skipped.setdefault(why, []).append(
+                f"{name} (fit {slope:.4g}, {intercept:.4g}; r {r:.2f}, span {span:.0%})"
+            )
             slope, intercept = 1.0, 0.0
             rmse, mdiff, t_p, f_p = _test_stats(x_te, y_te)
         else:
@@ -315,7 +357,8 @@ def normalize_irmad(
                 mdiff,
                 t_p,
                 f_p,
-                bool(ok),
+                float(span),
+                not why,
             )
         )
     applied = any(f.applied for f in fits)
@@ -323,9 +366,10 @@ def normalize_irmad(
         f"orthogonal regression per band on {train.size} IR-MAD no-change pixels "
         f"(P(no change) > {p_nochange}), checked on {test.size} held-out ones"
     )
-    if kept:
-        why = "the fit did not lower the held-out RMSE"
-        note += f"; left unnormalised because {why}: {', '.join(kept)}"
+    if not applied:
+        note = "not normalised: no band passed the checks; " + note
+    for why, bands in skipped.items():
+        note += f"; left unnormalised because {why}: {', '.join(bands)}"
     return NormalizeResult(
         out, tuple(fits), nochange, n_nc, p_nochange, res.as_dict(), applied, note
     )
