@@ -153,7 +153,7 @@ def test_chain_coregisters_a_shifted_pair(shift):
     assert co["applied"] and not co["flagged"]
     assert co["shift"][0] == pytest.approx(-shift[0], abs=0.1)
     assert co["shift"][1] == pytest.approx(-shift[1], abs=0.1)
-    labels, n = ndimage.label(det.mask)
+    _, n = ndimage.label(det.mask)
     assert n == 1 and iou(det.mask, truth) >= 0.8
 
 
