@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sitewatch.detect.irmad import score_irmad
+from sitewatch.detect.irmad import irmad, score_irmad
 
 __all__ = [
     "SCORERS",
@@ -23,6 +23,7 @@ __all__ = [
     "score_cva",
     "score_diff",
     "score_index",
+    "score_mad",
     "score_ratio",
     "standardise",
 ]
@@ -323,6 +324,23 @@ def score_construction(
     return _finish(magnitude * weight, valid)
 
 
+def score_mad(before: np.ndarray, after: np.ndarray, valid: np.ndarray, *,
+              band_names: Sequence[str] | None = None) -> np.ndarray:
+    """χ² statistic of the plain MAD transformation (one IR-MAD step, no reweighting).
+
+    On scenes where most of the ground really changes in appearance (season, sea
+    state), the iterative reweighting of IR-MAD settles on a small invariant set and
+    inflates every other pixel; the single-step MAD keeps a usable scale.
+
+    References
+    ----------
+    Nielsen, A. A., Conradsen, K., Simpson, J. J. (1998). Multivariate alteration
+    detection (MAD) and MAF postprocessing in multispectral, bitemporal image data.
+    Remote Sensing of Environment 64(1), 1-19.
+    """
+    return _finish(irmad(before, after, valid, max_iter=1).chi2, valid)
+
+
 SCORERS: dict[str, Scorer] = {
     "construction": score_construction,
     "cva": score_cva,
@@ -330,8 +348,10 @@ SCORERS: dict[str, Scorer] = {
     "ratio": score_ratio,
     "index": score_index,
     "irmad": lambda before, after, valid, *, band_names=None: score_irmad(before, after, valid),
+    "mad": score_mad,
 }
-"""Method name → scorer. ``irmad`` returns the IR-MAD χ² statistic."""
+"""Method name → scorer. ``irmad`` and ``mad`` return χ² statistics (use the ``chi2``
+threshold rule for a stated false-alarm rate)."""
 
 
 def score_change(
