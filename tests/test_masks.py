@@ -19,7 +19,7 @@ def s2_folder(root, name, data, *, scl=None):
     d = root / name
     d.mkdir()
     for i, b in enumerate(BANDS):
-        write_raster(d / f"T52SCK_20240601T020000_{b}.tif", data[i:i + 1])
+        write_raster(d / f"T52SCK_20240601T020000_{b}.tif", data[i : i + 1])
     if scl is not None:  # 20 m grid, as in Sentinel-2 L2A
         t = Affine(20, 0, ORIGIN[0], 0, -20, ORIGIN[1])
         write_raster(d / "T52SCK_20240601T020000_SCL.tif", scl[None], transform=t)
@@ -51,8 +51,9 @@ def _polys_lonlat_to_utm(features):
     from pyproj import Transformer
 
     t = Transformer.from_crs("EPSG:4326", "EPSG:32652", always_xy=True)
-    return [shapely.transform(shape(f["geometry"]), t.transform, interleaved=False)
-            for f in features]
+    return [
+        shapely.transform(shape(f["geometry"]), t.transform, interleaved=False) for f in features
+    ]
 
 
 def test_scl_band_is_found_and_not_treated_as_spectral(cloudy_pair):
@@ -83,8 +84,20 @@ def test_without_the_mask_the_cloud_is_flagged(cloudy_pair):
 def test_clear_from_scl_default_classes():
     scl = np.arange(12).reshape(3, 4)
     clear = clear_from_scl(scl)
-    assert clear.ravel().tolist() == [False, False, True, False, True, True, True, True,
-                                      False, False, False, False]
+    assert clear.ravel().tolist() == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_clear_from_qa_pixel_bits():

@@ -284,7 +284,14 @@ def test_oscd_json_shape_and_counts(oscd_root, tmp_path, capsys):
         "dataset",
         "split",
         "params",
+        "baseline",
+        "f1_vs_baseline",
     }
+    assert doc["baseline"]["pooled"]["f1"] >= 0 and "Otsu" in doc["baseline"]["name"]
+    assert doc["f1_vs_baseline"] == pytest.approx(
+        doc["pooled"]["f1"] / doc["baseline"]["pooled"]["f1"], rel=1e-2
+    )
+    assert "/ baseline" in stdout
     assert (
         doc["method"] == DetectOptions().method
         and doc["split"] == "train"
@@ -317,10 +324,10 @@ def test_oscd_method_all_reads_each_city_once(oscd_root, tmp_path, capsys, monke
     assert code == 0, err
     assert reads == ["alpha", "beta"]
     doc = json.loads(out.read_text())
-    assert set(doc) == {"methods", "seconds", "dataset", "split", "params"}
+    assert set(doc) == {"methods", "seconds", "dataset", "split", "params", "baseline"}
     assert list(doc["methods"]) == list(methods.SCORERS)
     for name, m in doc["methods"].items():
-        assert set(m) == {"method", "pooled", "cities", "seconds", "auc_pr_mean"}
+        assert set(m) == {"method", "pooled", "cities", "seconds", "auc_pr_mean", "f1_vs_baseline"}
         assert m["method"] == name
         method_shape(m, "cities", set(CITIES))
     assert "F1 per city" in stdout
@@ -441,7 +448,17 @@ def test_pairs_json_shape(pairs_root, tmp_path, capsys):
     )
     assert code == 0, err
     doc = json.loads(out.read_text())
-    assert set(doc) == {"method", "pooled", "pairs", "seconds", "auc_pr_mean", "dataset", "params"}
+    assert set(doc) == {
+        "method",
+        "pooled",
+        "pairs",
+        "seconds",
+        "auc_pr_mean",
+        "dataset",
+        "params",
+        "baseline",
+        "f1_vs_baseline",
+    }
     method_shape(doc, "pairs", PAIR_NAMES)
     assert doc["params"]["pixel_size_m"] == 0.5
     assert sum(doc["pairs"]["site/1"]["counts"].values()) == 32 * 32

@@ -201,6 +201,7 @@ def bench_oscd(
     methods: Sequence[str] | None = None,
     min_area_m2: float | None = None,
     options: DetectOptions | None = None,
+    baseline: DetectOptions | None = None,
 ) -> BenchResult:
     """Score the detector on every city of an OSCD split (see the module protocol).
 
@@ -216,6 +217,9 @@ def bench_oscd(
         Minimum mapping unit (None = the detector's default).
     options : DetectOptions, optional
         Detector options template (threshold rule, smoothing, co-registration ...).
+    baseline : DetectOptions, optional
+        Reference configuration run on the same pixels (see
+        :func:`~sitewatch.bench.pairs.run_benchmark`).
 
     Returns
     -------
@@ -236,6 +240,7 @@ def bench_oscd(
         methods=names,
         min_area_m2=min_area_m2,
         options=options,
+        baseline=baseline,
         dataset="oscd",
         entry_key="cities",
         split=split,

@@ -262,6 +262,13 @@ class BenchResult:
     split: str | None = None
     read_seconds: float = 0.0
     seconds: float = 0.0
+    baseline: MethodResult | None = None
+
+    def f1_ratio(self, m: MethodResult) -> float | None:
+        """F1 of ``m`` divided by the baseline's F1 (None without a baseline)."""
+        if self.baseline is None or self.baseline.counts.f1 == 0:
+            return None
+        return m.counts.f1 / self.baseline.counts.f1
 
     def as_dict(self, *, grouped: bool | None = None) -> dict[str, Any]:
         """JSON-ready document.
@@ -281,14 +288,27 @@ class BenchResult:
         if self.split is not None:
             head["split"] = self.split
         head["params"] = dict(self.params)
+        if self.baseline is not None:
+            head["baseline"] = {
+                "name": BASELINE_NAME,
+                "pooled": self.baseline.as_dict(self.entry_key)["pooled"],
+                "seconds": round(self.baseline.seconds, 3),
+            }
+
+        def one(m: MethodResult) -> dict[str, Any]:
+            doc = m.as_dict(self.entry_key)
+            ratio = self.f1_ratio(m)
+            if ratio is not None:
+                doc["f1_vs_baseline"] = round(ratio, 3)
+            return doc
+
         if not grouped:
             if len(self.methods) != 1:
                 raise ValueError(f"{len(self.methods)} methods ran; use grouped=True")
-            doc = self.methods[0].as_dict(self.entry_key)
-            return {**doc, **head, "seconds": round(self.seconds, 3)}
+            return {**one(self.methods[0]), **head, "seconds": round(self.seconds, 3)}
         return {
             **head,
-            "methods": {m.method: m.as_dict(self.entry_key) for m in self.methods},
+            "methods": {m.method: one(m) for m in self.methods},
             "seconds": round(self.seconds, 3),
         }
 
@@ -299,6 +319,11 @@ def _rounded(d: Mapping[str, float]) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------
 # Running the detector
+
+BASELINE = DetectOptions(method="cva", threshold_rule="otsu", smooth=0.0, coregister=False)
+"""The textbook unsupervised baseline: CVA on all bands + Otsu, no co-registration."""
+BASELINE_NAME = "CVA (all bands) + Otsu, no smoothing, no co-registration"
+_BASELINE_KEY = "\x00baseline"
 
 
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
@@ -350,6 +375,7 @@ def run_benchmark(
     methods: Sequence[str] | None = None,
     min_area_m2: float | None = None,
     options: DetectOptions | None = None,
+    baseline: DetectOptions | None = None,
     dataset: str,
     entry_key: Literal["cities", "pairs"],
     split: str | None = None,
@@ -369,6 +395,10 @@ def run_benchmark(
     options : DetectOptions, optional
         Template of the detector options (threshold rule, smoothing, co-registration
         ...); its ``method`` is replaced by each name in ``methods``.
+    baseline : DetectOptions, optional
+        A reference configuration run on the same pixels in the same process (the
+        textbook CVA + Otsu, :data:`BASELINE`); its pooled scores and each method's
+        F1 ratio against it are reported.
     dataset, entry_key, split, params
         Recorded in the result.
 
@@ -390,11 +420,14 @@ def run_benchmark(
         if min_area_m2 is not None:
             template = replace(template, min_area_m2=min_area_m2)
         per_method = {m: replace(template, method=m) for m in names}
+        if baseline is not None:
+            per_method[_BASELINE_KEY] = baseline
     except ValueError as err:
         raise InputError(str(err)) from err
-    entries: dict[str, list[EntryResult]] = {m: [] for m in names}
-    scores: dict[str, list[np.ndarray]] = {m: [] for m in names}
-    detect_s = dict.fromkeys(names, 0.0)
+    runs = list(per_method)  # the methods, then the baseline if any
+    entries: dict[str, list[EntryResult]] = {m: [] for m in runs}
+    scores: dict[str, list[np.ndarray]] = {m: [] for m in runs}
+    detect_s = dict.fromkeys(runs, 0.0)
     truths: list[np.ndarray] = []
     seen: set[str] = set()
     read_s = 0.0
@@ -409,7 +442,7 @@ def run_benchmark(
             raise DataError(f"two pairs are named {pair.name!r}; rename one")
         seen.add(pair.name)
         truths.append(pair.truth.ravel() if pair.labelled is None else pair.truth[pair.labelled])
-        for m in names:
+        for m in runs:
             t = time.perf_counter()
             counts, evaluated = _evaluate(pair, per_method[m])
             ap = average_precision(evaluated, truths[-1])
@@ -421,12 +454,16 @@ def run_benchmark(
         raise DataError(f"no {entry_key} to evaluate")
     truth_all = np.concatenate(truths)
     results = []
-    for m in names:
+    base_result = None
+    for m in runs:
         t = time.perf_counter()
         pooled_ap = average_precision(np.concatenate(scores[m]), truth_all)
         scores[m].clear()
         seconds = detect_s[m] + time.perf_counter() - t
-        results.append(MethodResult(m, tuple(entries[m]), pooled_ap, seconds))
+        if m == _BASELINE_KEY:
+            base_result = MethodResult(BASELINE.method, tuple(entries[m]), pooled_ap, seconds)
+        else:
+            results.append(MethodResult(m, tuple(entries[m]), pooled_ap, seconds))
     return BenchResult(
         dataset,
         entry_key,
@@ -438,6 +475,7 @@ def run_benchmark(
         split,
         read_s,
         time.perf_counter() - t0,
+        baseline=base_result,
     )
 
 
@@ -765,6 +803,7 @@ def bench_pairs(
     min_area_m2: float | None = None,
     pixel_size: float = 1.0,
     options: DetectOptions | None = None,
+    baseline: DetectOptions | None = None,
 ) -> BenchResult:
     """Score the detector on every labelled pair under a folder.
 
@@ -804,6 +843,7 @@ def bench_pairs(
         methods=names,
         min_area_m2=min_area_m2,
         options=options,
+        baseline=baseline,
         dataset="pairs",
         entry_key="pairs",
         params={"root": str(Path(folder).expanduser()), "pixel_size_m": pixel_size},

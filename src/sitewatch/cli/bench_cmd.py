@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sitewatch.bench.oscd import bench_oscd
-from sitewatch.bench.pairs import BenchResult, MethodResult, bench_pairs
+from sitewatch.bench.pairs import BASELINE, BASELINE_NAME, BenchResult, MethodResult, bench_pairs
 from sitewatch.cli._common import add_detector_options, detector_options, positive_float
 from sitewatch.detect import methods as _methods
 from sitewatch.detect.run import DetectOptions
@@ -61,6 +61,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="also write the results as JSON to OUT (written atomically)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument(
+        "--no-baseline",
+        action="store_false",
+        dest="baseline",
+        help="skip the reference run of CVA + Otsu on the same pixels",
+    )
 
 
 def register(sub: Any) -> None:
@@ -197,6 +203,18 @@ def format_result(result: BenchResult, *, grouped: bool) -> str:
         for i, name in enumerate(names):
             cells = "".join(f"{m.entries[i].counts.f1:>{cw}.4f}" for m in result.methods)
             lines.append(f"{name:<{nw}}{cells}")
+    b = result.baseline
+    if b is not None:
+        lines.append("")
+        lines.append(
+            f"baseline, same pixels and run ({BASELINE_NAME}): precision "
+            f"{b.counts.precision:.4f} recall {b.counts.recall:.4f} F1 {b.counts.f1:.4f} "
+            f"AUC-PR {b.auc_pr:.4f}"
+        )
+        for m in result.methods:
+            ratio = result.f1_ratio(m)
+            if ratio is not None:
+                lines.append(f"F1 {m.method} / baseline = {ratio:.2f}x")
     lines.append(f"read {result.read_seconds:.1f} s; total {result.seconds:.1f} s")
     return "\n".join(lines)
 
@@ -220,6 +238,7 @@ def main_oscd(args: argparse.Namespace) -> int:
         split=args.split,
         methods=_methods_for(args.method),
         options=detector_options(args, method=DetectOptions().method),
+        baseline=BASELINE if args.baseline else None,
     )
     return _finish(result, args, out)
 
@@ -231,6 +250,7 @@ def main_pairs(args: argparse.Namespace) -> int:
         args.folder,
         methods=_methods_for(args.method),
         options=detector_options(args, method=DetectOptions().method),
+        baseline=BASELINE if args.baseline else None,
         pixel_size=args.pixel_size,
     )
     return _finish(result, args, out)

@@ -324,8 +324,13 @@ def score_construction(
     return _finish(magnitude * weight, valid)
 
 
-def score_mad(before: np.ndarray, after: np.ndarray, valid: np.ndarray, *,
-              band_names: Sequence[str] | None = None) -> np.ndarray:
+def score_mad(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
     """χ² statistic of the plain MAD transformation (one IR-MAD step, no reweighting).
 
     On scenes where most of the ground really changes in appearance (season, sea
