@@ -54,6 +54,14 @@ def _latlon(lon: float, lat: float) -> str:
     return f"{abs(lat):.5f}°{'N' if lat >= 0 else 'S'} {abs(lon):.5f}°{'E' if lon >= 0 else 'W'}"
 
 
+def _coreg_line(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    if info.get("flagged"):
+        return f"  WARNING co-registration: {info.get('note')} (residual > 0.5 px: check edges)"
+    return f"  co-registration: {info.get('note')}"
+
+
 def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
     """Human summary of a detection: what changed, where, how big, where to look."""
     d = result.diagnostics
@@ -68,11 +76,13 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
         f"  grid {result.grid.width}×{result.grid.height} px of "
         f"{result.grid.pixel_area_m2:.1f} m² ({result.grid.crs or 'no CRS: pixel coordinates'})"
         f", {d['valid_fraction']:.1%} observed in both images",
+        _coreg_line(d.get("coregistration")),
         f"  threshold {d['threshold']['value']:.3f} ({d['threshold']['why']})",
         f"  {d['n_polygons']} change polygon{'s' if d['n_polygons'] != 1 else ''}, "
         f"{d['changed_area_m2']:,.0f} m² in total (regions under {d['min_area_m2']:,.0f} m² "
         f"dropped: {d['regions_removed_below_mmu']})",
     ]
+    lines = [ln for ln in lines if ln]
     for f in result.features[:top]:
         p = f["properties"]
         at = (

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from sitewatch.detect.irmad import irmad, score_irmad
 
 __all__ = [
     "SCORERS",
     "band_roles",
+    "construction_scores",
     "robust_z",
     "score_change",
     "score_construction",
@@ -25,6 +27,8 @@ __all__ = [
     "score_index",
     "score_mad",
     "score_ratio",
+    "score_structural",
+    "smooth_masked",
     "standardise",
 ]
 
@@ -278,33 +282,18 @@ WATER_NDWI = 0.1
 wet soil and dark roofs out)."""
 
 
-def score_construction(
+def score_structural(
     before: np.ndarray,
     after: np.ndarray,
     valid: np.ndarray,
     *,
     band_names: Sequence[str] | None = None,
-    built_weight: float = 0.0,
 ) -> np.ndarray:
-    """Change magnitude tuned for new construction.
+    """Structural change magnitude: CVA over the bands that resolve buildings.
 
-    1. Magnitude: CVA over the bands that resolve buildings: the 10 m Sentinel-2
-       bands (B02, B03, B04, B08) when present, otherwise every band. The 20/60 m
-       bands add mostly phenology and atmosphere at building scale.
-    2. Water on both dates (NDWI > :data:`WATER_NDWI` before and after: waves,
-       ships, tides) is suppressed; land reclaimed from water is kept.
-    3. Optionally (``built_weight`` > 0) a change towards built-up (BU index up,
-       vegetation or soil → roof/concrete) is rewarded by up to that factor.
-
-    Parameters
-    ----------
-    before, after : (B, H, W) ndarray
-    valid : (H, W) bool ndarray
-    band_names : sequence of str, optional
-    built_weight : float
-        Extra weight for changes towards built-up; 0 disables it (the default,
-        chosen on the OSCD train cities, where the direction of urban change is
-        not consistent between cities).
+    The 10 m Sentinel-2 bands (B02, B03, B04, B08) when present, otherwise every
+    band; water on both dates (NDWI > :data:`WATER_NDWI` before and after: waves,
+    ships, tides) is suppressed, while land reclaimed from water is kept.
     """
     _check(before, after, valid)
     names = [n.upper() for n in band_names] if band_names is not None else []
@@ -313,15 +302,109 @@ def score_construction(
         struct = list(range(before.shape[0]))
     magnitude = score_cva(before[struct], after[struct], valid).astype(np.float64)
     roles = band_roles(band_names, before.shape[0])
-    ia, ib = _indices(before, roles), _indices(after, roles)
-    weight = np.ones_like(magnitude)
-    if "ndwi" in ia:
-        both_water = np.minimum(ia["ndwi"], ib["ndwi"])
-        weight *= 1.0 - _sigmoid(both_water, WATER_NDWI, 0.05)
-    if built_weight > 0 and "bu" in ia:
-        up = robust_z(ib["bu"] - ia["bu"], valid)
-        weight *= 1.0 + built_weight * _sigmoid(up, 0.0, 1.0)
-    return _finish(magnitude * weight, valid)
+    if {"green", "nir"} <= roles.keys():
+        both_water = np.minimum(
+            _nd(before, roles["green"], roles["nir"]), _nd(after, roles["green"], roles["nir"])
+        )
+        magnitude *= 1.0 - _sigmoid(both_water, WATER_NDWI, 0.05)
+    return _finish(magnitude, valid)
+
+
+def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing that ignores invalid pixels (normalised convolution).
+
+    Examples
+    --------
+    >>> s = np.zeros((5, 5)); s[2, 2] = 9.0
+    >>> v = np.ones((5, 5), bool)
+    >>> float(smooth_masked(s, v, 1.0).sum().round(1))
+    9.0
+    """
+    if sigma <= 0:
+        return np.asarray(score, dtype=np.float32)
+    w = valid.astype(np.float64)
+    num = ndimage.gaussian_filter(
+        np.where(valid, score, 0.0).astype(np.float64), sigma, mode="nearest"
+    )
+    den = ndimage.gaussian_filter(w, sigma, mode="nearest")
+    out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
+    out[~valid] = 0.0
+    return out.astype(np.float32)
+
+
+def construction_scores(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+    smooth: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The construction score with its two views smoothed, and without smoothing.
+
+    Returns
+    -------
+    smoothed, pixel : (H, W) float32 ndarray
+        The score of :func:`score_construction` built from views smoothed with a
+        Gaussian of ``smooth`` pixels, and the same from the unsmoothed views (used
+        to keep region outlines tight).
+    """
+    structural = score_structural(before, after, valid, band_names=band_names)
+    spectral = np.sqrt(score_mad(before, after, valid))
+
+    def agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        za = np.clip(robust_z(a, valid), 0, None)
+        zb = np.clip(robust_z(b, valid), 0, None)
+        return _finish(np.sqrt(za * zb), valid)
+
+    pixel = agree(structural, spectral)
+    if smooth <= 0:
+        return pixel, pixel
+    smoothed = agree(
+        smooth_masked(structural, valid, smooth), smooth_masked(spectral, valid, smooth)
+    )
+    return smoothed, pixel
+
+
+def score_construction(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+    smooth: float = 1.0,
+) -> np.ndarray:
+    """Construction score: structural change that the whole spectrum confirms.
+
+    Two independent views must agree (geometric mean of their positive robust
+    z-scores, so a pixel scores only if both are anomalous):
+
+    1. :func:`score_structural`: how much the building-scale bands changed, with
+       water-on-both-dates suppressed;
+    2. the square root of the MAD χ² statistic over every band
+       (:func:`score_mad`): change that no global linear relation between the dates
+       explains. Seasonal, atmospheric and illumination differences largely are
+       such relations, so they score low here even where (1) is high.
+
+    Each view is smoothed (Gaussian, ``smooth`` pixels) before they are combined.
+    On the OSCD train cities the agreement raised pooled F1 from 0.39 (either view
+    alone) to about 0.45; see the README's benchmark section.
+
+    Parameters
+    ----------
+    before, after : (B, H, W) ndarray
+    valid : (H, W) bool ndarray
+    band_names : sequence of str, optional
+    smooth : float
+        Gaussian σ in pixels applied to each view; 0 disables.
+
+    Returns
+    -------
+    (H, W) float32 ndarray
+        In robust-σ units (0 = not anomalous in at least one view).
+    """
+    _check(before, after, valid)
+    return construction_scores(before, after, valid, band_names=band_names, smooth=smooth)[0]
 
 
 def score_mad(
@@ -346,8 +429,12 @@ def score_mad(
     return _finish(irmad(before, after, valid, max_iter=1).chi2, valid)
 
 
+SMOOTHS_INSIDE = frozenset({"construction"})
+"""Methods that smooth their own components (the chain must not smooth them again)."""
+
 SCORERS: dict[str, Scorer] = {
     "construction": score_construction,
+    "structural": score_structural,
     "cva": score_cva,
     "diff": score_diff,
     "ratio": score_ratio,

@@ -16,7 +16,14 @@ import numpy as np
 from scipy import ndimage
 
 from sitewatch.detect.cleanup import remove_small_regions
-from sitewatch.detect.methods import SCORERS, band_roles, score_change
+from sitewatch.detect.methods import (
+    SCORERS,
+    SMOOTHS_INSIDE,
+    band_roles,
+    construction_scores,
+    score_change,
+    smooth_masked,
+)
 from sitewatch.detect.threshold import THRESHOLD_RULES, Threshold, threshold_scores
 from sitewatch.prepare.coregister import apply_shift, coregister
 from sitewatch.prepare.normalize import normalize_irmad
@@ -27,9 +34,12 @@ DEFAULT_MIN_AREA_M2 = 500.0
 """Default minimum mapping unit; at least 5 pixels whatever the resolution."""
 DEFAULT_METHOD = "construction"
 DEFAULT_THRESHOLD_RULE = "precision"
-DEFAULT_K = 4.75
-DEFAULT_SMOOTH = 1.0
+DEFAULT_K = 6.5
+DEFAULT_SMOOTH = 2.0
 DEFAULT_EDGE = 0.5
+SCORE_FLOOR = 3.0
+"""Lowest threshold for the construction score (robust-σ units): noise alone seldom
+reaches a geometric mean of 3 σ in both views."""
 COREG_UPSAMPLE = 20
 """Phase-correlation upsampling in the chain: 1/20 px steps, 1.5x faster than 1/100."""
 COREG_ORDER = 1
@@ -127,28 +137,6 @@ class Detection:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
-def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing that ignores invalid pixels (normalised convolution).
-
-    Examples
-    --------
-    >>> s = np.zeros((5, 5)); s[2, 2] = 9.0
-    >>> v = np.ones((5, 5), bool)
-    >>> float(smooth_masked(s, v, 1.0).sum().round(1))
-    9.0
-    """
-    if sigma <= 0:
-        return score
-    w = valid.astype(np.float64)
-    num = ndimage.gaussian_filter(
-        np.where(valid, score, 0.0).astype(np.float64), sigma, mode="nearest"
-    )
-    den = ndimage.gaussian_filter(w, sigma, mode="nearest")
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
-    out[~valid] = 0.0
-    return out.astype(np.float32)
-
-
 def _reference_band(before: np.ndarray, band_names: Sequence[str] | None) -> int | None:
     roles = band_roles(band_names, before.shape[0])
     return roles.get("nir", roles.get("red"))
@@ -207,8 +195,13 @@ def detect_arrays(
         norm = normalize_irmad(before, after, valid, band_names=band_names)
         after = norm.after
         diagnostics["normalization"] = norm.as_dict()
-    pixel_score = score_change(before, after, valid, method=opts.method, band_names=band_names)
-    score = smooth_masked(pixel_score, valid, opts.smooth)
+    if opts.method in SMOOTHS_INSIDE:
+        score, pixel_score = construction_scores(
+            before, after, valid, band_names=band_names, smooth=opts.smooth
+        )
+    else:
+        pixel_score = score_change(before, after, valid, method=opts.method, band_names=band_names)
+        score = smooth_masked(pixel_score, valid, opts.smooth)
     thr = threshold_scores(
         score[valid],
         rule=opts.threshold_rule,
@@ -216,6 +209,7 @@ def detect_arrays(
         dof=before.shape[0],
         p=opts.chi2_p,
         k=opts.k,
+        floor=SCORE_FLOOR if opts.method in SMOOTHS_INSIDE else None,
     )
     raw = (score > thr.value) & valid
     if opts.smooth > 0 and opts.edge > 0:

@@ -159,12 +159,16 @@ def threshold_chi2(scores: np.ndarray, *, dof: int, p: float = 0.999) -> Thresho
     )
 
 
-def threshold_precision_first(scores: np.ndarray, *, k: float = 6.0) -> Threshold:
+def threshold_precision_first(
+    scores: np.ndarray, *, k: float = 6.0, floor: float | None = None
+) -> Threshold:
     """Conservative rule: median + ``k`` robust standard deviations of the scores.
 
     The no-change pixels dominate any scene, so their spread is estimated from the
     median absolute deviation; only pixels far out in the upper tail are flagged.
-    Use it when a false alarm costs more than a miss.
+    Use it when a false alarm costs more than a miss. ``floor`` is the lowest
+    threshold allowed, for scores in known units (the construction score is in
+    robust σ), so a scene with no change at all does not get its noise flagged.
 
     Examples
     --------
@@ -176,16 +180,20 @@ def threshold_precision_first(scores: np.ndarray, *, k: float = 6.0) -> Threshol
     med = float(np.median(s))
     sigma = 1.4826 * float(np.median(np.abs(s - med)))
     if sigma == 0:
-        sigma = float(s.std()) or 1.0
+        # Over half the scores are tied (e.g. a score that is 0 wherever one of its
+        # views is not anomalous): use the standard deviation of the scores below
+        # the TRIM quantile, so the changes themselves do not inflate it.
+        top = float(np.quantile(s, TRIM))
+        sigma = float(s[s <= top].std()) or 1.0
     value = med + k * sigma
-    return Threshold(
-        value,
-        "precision",
-        f"median + {k:g} robust σ (MAD) of the scores, a precision-first rule; {_share(s, value)}",
-    )
+    why = f"median + {k:g} robust σ of the scores, a precision-first rule"
+    if floor is not None and value < floor:
+        value, why = float(floor), f"the floor {floor:g} (above median + {k:g} robust σ)"
+    return Threshold(value, "precision", f"{why}; {_share(s, value)}")
 
 
 THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision")
+TRIM = 0.95
 
 
 def threshold_scores(
@@ -196,6 +204,7 @@ def threshold_scores(
     dof: int | None = None,
     p: float = 0.999,
     k: float = 6.0,
+    floor: float | None = None,
 ) -> Threshold:
     """Pick a threshold by rule name, or use a fixed ``value`` when given.
 
@@ -210,6 +219,8 @@ def threshold_scores(
         Degrees of freedom for ``"chi2"`` (number of bands).
     p, k : float
         Quantile for ``"chi2"``; robust-σ multiplier for ``"precision"``.
+    floor : float, optional
+        Lowest threshold of the ``"precision"`` rule.
     """
     if value is not None:
         s = _clean(scores)
@@ -223,5 +234,5 @@ def threshold_scores(
             raise ValueError("the chi2 rule needs dof (the number of bands)")
         return threshold_chi2(scores, dof=dof, p=p)
     if rule == "precision":
-        return threshold_precision_first(scores, k=k)
+        return threshold_precision_first(scores, k=k, floor=floor)
     raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")

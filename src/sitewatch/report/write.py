@@ -37,6 +37,7 @@ def _feature_collection(result: Any) -> dict[str, Any]:
             "after": prov["after"]["acquired"],
             "method": prov["parameters"]["method"],
             "threshold": result.threshold.as_dict(),
+            "coregistration": result.diagnostics.get("coregistration"),
             "coordinates": "EPSG:4326 lon/lat"
             if result.grid.crs
             else "image pixels (col, row); the inputs are not georeferenced",
