@@ -318,3 +318,20 @@ def test_real_entry_point_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_manifest_records_registration_and_normalisation(planted_pair, tmp_path, capsys):
+    before, after, _ = planted_pair(bands=6)
+    code, out, err = run(capsys, "detect", "--before", before, "--after", after,
+                         "--out", tmp_path / "out", "--normalize")
+    assert code == 0, err
+    assert "co-registration:" in out
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    d = manifest["diagnostics"]
+    assert d["coregistration"]["flagged"] is False and "note" in d["coregistration"]
+    fits = d["normalization"]["bands"]
+    assert len(fits) == 6 and all("rmse_test" in f for f in fits)
+    assert manifest["parameters"]["normalize"] is True
+    assert d["threshold"]["rule"] == "precision" and d["threshold"]["why"]
+    fc = json.loads((tmp_path / "out" / "changes.geojson").read_text())
+    assert "coregistration" in fc["sitewatch"]

@@ -814,7 +814,7 @@ def bench_pairs(
     methods : sequence of str, optional
         Names from :data:`sitewatch.detect.methods.SCORERS`; default the detector's.
     min_area_m2 : float, optional
-        Minimum mapping unit (None = the detector's default, ``max(500 m², 5 px)``).
+        Minimum mapping unit (None = the detector's default, ``max(50 m², 5 px)``).
     options : DetectOptions, optional
         Detector options template (see :func:`run_benchmark`).
     pixel_size : float

@@ -169,7 +169,7 @@ def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True
         type=non_negative_float,
         metavar="M2",
         dest="min_area",
-        help="minimum mapping unit in m² (default: max(500 m², 5 px))",
+        help="minimum mapping unit in m² (default: max(50 m², 5 px): 500 m² at 10 m)",
     )
 
 

@@ -30,8 +30,11 @@ from sitewatch.prepare.normalize import normalize_irmad
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "DetectOptions", "Detection", "detect_arrays"]
 
-DEFAULT_MIN_AREA_M2 = 500.0
-"""Default minimum mapping unit; at least 5 pixels whatever the resolution."""
+DEFAULT_MIN_AREA_M2 = 50.0
+"""Default minimum mapping unit in m²; the default is also at least
+:data:`DEFAULT_MIN_PIXELS` pixels, so 500 m² at Sentinel-2's 10 m and 50 m² (a
+small house) in sub-metre imagery."""
+DEFAULT_MIN_PIXELS = 5
 DEFAULT_METHOD = "construction"
 DEFAULT_THRESHOLD_RULE = "precision"
 DEFAULT_K = 6.5
@@ -66,7 +69,7 @@ class DetectOptions:
     smooth : float
         Gaussian σ in pixels applied to the score (masked); 0 disables.
     min_area_m2 : float or None
-        Minimum mapping unit; None = ``max(500 m², 5 px)``.
+        Minimum mapping unit; None = ``max(50 m², 5 px)`` (500 m² at 10 m).
     opening : int
         Radius in pixels of a morphological opening of the mask; 0 disables.
     edge : float
@@ -106,7 +109,7 @@ class DetectOptions:
     def min_pixels(self, pixel_area_m2: float) -> int:
         """Minimum mapping unit in pixels for a given pixel area."""
         mmu = DEFAULT_MIN_AREA_M2 if self.min_area_m2 is None else float(self.min_area_m2)
-        floor = 5 if self.min_area_m2 is None else 1
+        floor = DEFAULT_MIN_PIXELS if self.min_area_m2 is None else 1
         return max(math.ceil(mmu / pixel_area_m2 - 1e-9), floor)
 
     def as_dict(self) -> dict[str, Any]:
