@@ -322,8 +322,17 @@ def test_real_entry_point_has_no_traceback(tmp_path):
 
 def test_manifest_records_registration_and_normalisation(planted_pair, tmp_path, capsys):
     before, after, _ = planted_pair(bands=6)
-    code, out, err = run(capsys, "detect", "--before", before, "--after", after,
-                         "--out", tmp_path / "out", "--normalize")
+    code, out, err = run(
+        capsys,
+        "detect",
+        "--before",
+        before,
+        "--after",
+        after,
+        "--out",
+        tmp_path / "out",
+        "--normalize",
+    )
     assert code == 0, err
     assert "co-registration:" in out
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
