@@ -59,34 +59,16 @@ def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch demo``."""
     paths = demo_paths()
     aoi = load_aoi_file(paths["aoi"])
-    d = DetectOptions()
-    ns = argparse.Namespace(
-        before=str(paths["before"]),
-        after=str(paths["after"]),
-        out=args.out,
-        method=d.method,
-        threshold=None,
-        threshold_rule=d.threshold_rule,
-        k=d.k,
-        chi2_p=d.chi2_p,
-        smooth=d.smooth,
-        opening=d.opening,
-        coregister=d.coregister,
-        normalize=d.normalize,
-        min_area=None,
-        resolution=None,
-        pixel_size=None,
-        json=args.json,
-        quiet=args.quiet,
-    )
-    out_path = Path(args.out)
     result, out = run_detection(
-        ns,
+        str(paths["before"]),
+        str(paths["after"]),
+        args.out,
         aoi=aoi,
-        overwrite=_is_previous_output(out_path),
+        options=DetectOptions(),
+        overwrite=_is_previous_output(Path(args.out)),
         command=["sitewatch", "demo", "--out", str(args.out)],
     )
-    report(result, out, ns)
+    report(result, out, args)
     if not args.json and not args.quiet:
         print(
             f"\nLook at: {out / 'changes.geojson'} (open in QGIS or geojson.io) and "

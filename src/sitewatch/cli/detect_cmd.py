@@ -16,6 +16,7 @@ from sitewatch.cli._common import (
     positive_float,
     summarise_result,
 )
+from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import InputError
 from sitewatch.pipeline import ChangeResult, detect_change
 from sitewatch.report import check_output_dir, write_result
@@ -76,25 +77,29 @@ def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
 
 
 def run_detection(
-    args: argparse.Namespace, *, aoi: AOI | None, overwrite: bool, command: list[str] | None = None
+    before: str,
+    after: str,
+    out: str,
+    *,
+    aoi: AOI | None,
+    options: DetectOptions,
+    overwrite: bool,
+    resolution: float | None = None,
+    pixel_size: float | None = None,
+    command: list[str] | None = None,
 ) -> tuple[ChangeResult, Path]:
     """Detect and write; shared by ``detect`` and ``demo``."""
-    check_output_dir(args.out, overwrite=overwrite)
+    check_output_dir(out, overwrite=overwrite)
     result = detect_change(
-        args.before,
-        args.after,
-        aoi=aoi,
-        options=detector_options(args),
-        resolution=args.resolution,
-        pixel_size=args.pixel_size,
+        before, after, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
     )
-    out = write_result(
+    written = write_result(
         result,
-        args.out,
+        out,
         overwrite=overwrite,
         command=command if command is not None else ["sitewatch", *sys.argv[1:]],
     )
-    return result, out
+    return result, written
 
 
 def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
@@ -116,6 +121,15 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch detect``."""
     aoi = resolve_aoi(args.aoi, args.aoi_file)
-    result, out = run_detection(args, aoi=aoi, overwrite=args.overwrite)
+    result, out = run_detection(
+        args.before,
+        args.after,
+        args.out,
+        aoi=aoi,
+        options=detector_options(args),
+        overwrite=args.overwrite,
+        resolution=args.resolution,
+        pixel_size=args.pixel_size,
+    )
     report(result, out, args)
     return 0
