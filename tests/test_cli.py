@@ -344,3 +344,13 @@ def test_manifest_records_registration_and_normalisation(planted_pair, tmp_path,
     assert d["threshold"]["rule"] == "precision" and d["threshold"]["why"]
     fc = json.loads((tmp_path / "out" / "changes.geojson").read_text())
     assert "coregistration" in fc["sitewatch"]
+
+
+def test_flat_images_give_a_clear_error(tmp_path, capsys):
+    flat = np.full((4, 60, 60), 1000, np.uint16)
+    a = write_raster(tmp_path / "a.tif", flat)
+    b = write_raster(tmp_path / "b.tif", flat)
+    code, _, err = run(capsys, "detect", "--before", a, "--after", b, "--out", tmp_path / "out")
+    assert code == 2
+    assert_one_line_error(err, "cannot score", "constant")
+    assert_nothing_written(tmp_path)

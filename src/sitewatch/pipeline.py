@@ -240,14 +240,17 @@ def detect_change(
         )
 
     t = time.perf_counter()
-    det = detect_arrays(
-        sb.data,
-        sa.data,
-        valid,
-        band_names=bands_b,
-        pixel_area_m2=grid.pixel_area_m2,
-        options=options,
-    )
+    try:
+        det = detect_arrays(
+            sb.data,
+            sa.data,
+            valid,
+            band_names=bands_b,
+            pixel_area_m2=grid.pixel_area_m2,
+            options=options,
+        )
+    except ValueError as err:
+        raise DataError(f"cannot score these images: {err}") from err
     score, mask, thr, valid = det.score, det.mask, det.threshold, det.valid
     n_valid = int(valid.sum())
     pixel_area = grid.pixel_area_m2

@@ -182,3 +182,14 @@ def test_options_are_validated():
         DetectOptions(threshold_rule="magic")
     with pytest.raises(ValueError):
         DetectOptions(k=0)
+
+
+@pytest.mark.parametrize("method", ["construction", "mad", "irmad"])
+def test_constant_band_is_skipped_by_mad_methods(method):
+    before = landscape()
+    after = before.copy()
+    after[:, roof()] = 0.3
+    before[1] = 0.1  # a band with no variation (e.g. a fill value in a small AOI)
+    after[1] = 0.1
+    s = SCORERS[method](before, after, np.ones(before.shape[1:], bool), band_names=S2)
+    assert np.median(s[roof()]) > np.percentile(s[~roof()], 99)

@@ -426,7 +426,37 @@ def score_mad(
     detection (MAD) and MAF postprocessing in multispectral, bitemporal image data.
     Remote Sensing of Environment 64(1), 1-19.
     """
-    return _finish(irmad(before, after, valid, max_iter=1).chi2, valid)
+    keep = _varying_bands(before, after, valid)
+    return _finish(irmad(before[keep], after[keep], valid, max_iter=1).chi2, valid)
+
+
+def _varying_bands(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> list[int]:
+    """Bands that vary over the valid pixels on both dates (MAD cannot use constant ones).
+
+    Raises
+    ------
+    ValueError
+        If no band varies.
+    """
+    keep = [
+        i
+        for i in range(before.shape[0])
+        if np.ptp(before[i][valid]) > 0 and np.ptp(after[i][valid]) > 0
+    ]
+    if not keep:
+        raise ValueError("every band is constant over the valid pixels; nothing to compare")
+    return keep
+
+
+def _score_irmad(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    keep = _varying_bands(before, after, valid)
+    return score_irmad(before[keep], after[keep], valid)
 
 
 SMOOTHS_INSIDE = frozenset({"construction"})
@@ -439,7 +469,7 @@ SCORERS: dict[str, Scorer] = {
     "diff": score_diff,
     "ratio": score_ratio,
     "index": score_index,
-    "irmad": lambda before, after, valid, *, band_names=None: score_irmad(before, after, valid),
+    "irmad": _score_irmad,
     "mad": score_mad,
 }
 """Method name → scorer. ``irmad`` and ``mad`` return χ² statistics (use the ``chi2``
