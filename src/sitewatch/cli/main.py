@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sitewatch import __version__
-from sitewatch.cli import aoi_cmd, bench_cmd, demo_cmd, detect_cmd
+from sitewatch.cli import aoi_cmd, bench_cmd, demo_cmd, detect_cmd, search_cmd
 from sitewatch.errors import SitewatchError
 
 __all__ = ["build_parser", "main"]
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     demo_cmd.register(sub)
     aoi_cmd.register(sub)
+    search_cmd.register(sub)
     detect_cmd.register(sub)
     bench_cmd.register(sub)
     return parser

@@ -1,0 +1,100 @@
+"""``sitewatch search``: scenes over an AOI, ranked by AOI-local clear sky."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sitewatch.cli._common import add_json, emit_json
+from sitewatch.cli.detect_cmd import resolve_aoi
+from sitewatch.errors import InputError
+from sitewatch.sources.stac import COLLECTIONS, parse_window, search_scenes, stac_url
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``search`` subcommand."""
+    p = sub.add_parser(
+        "search",
+        help="list Sentinel-2 / Landsat scenes over an AOI, clearest over the AOI first",
+        description="Search a STAC API for scenes over an AOI and rank them by the share of "
+        "AOI pixels their cloud mask (Sentinel-2 SCL, Landsat QA_PIXEL) calls clear, read "
+        "over the AOI window only. The scene-wide cloud cover is shown for comparison.",
+    )
+    p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
+    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon")
+    p.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="DATE",
+        help="first date (YYYY-MM-DD or YYYY-MM)",
+    )
+    p.add_argument(
+        "--to", dest="end", required=True, metavar="DATE", help="last date (YYYY-MM-DD or YYYY-MM)"
+    )
+    p.add_argument(
+        "--source",
+        default="s2",
+        choices=sorted(COLLECTIONS),
+        help="s2 = Sentinel-2 L2A (default), landsat = Landsat C2 L2",
+    )
+    p.add_argument(
+        "--max-cloud",
+        type=float,
+        metavar="PCT",
+        dest="max_cloud",
+        help="drop scenes whose scene-wide cloud cover exceeds PCT",
+    )
+    p.add_argument(
+        "--stac-url",
+        metavar="URL",
+        dest="stac_url",
+        help=f"STAC API root (default: $SITEWATCH_STAC_URL or {stac_url()})",
+    )
+    p.add_argument("--limit", type=int, default=200, help="most items to consider")
+    add_json(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``sitewatch search``."""
+    aoi = resolve_aoi(args.aoi, args.aoi_file)
+    if aoi is None:
+        raise InputError("name an AOI: sitewatch search AOI_ID (or --aoi-file FILE)")
+    start = parse_window(args.start)[0]
+    end = parse_window(args.end)[1]
+    scenes = search_scenes(
+        aoi,
+        start,
+        end,
+        source=args.source,
+        url=args.stac_url,
+        max_cloud=args.max_cloud,
+        limit=args.limit,
+    )
+    if args.json:
+        emit_json(
+            {
+                "aoi": aoi.id,
+                "from": start,
+                "to": end,
+                "stac_url": stac_url(args.stac_url),
+                "scenes": [s.as_dict() for s in scenes],
+            }
+        )
+        return 0
+    print(
+        f"{len(scenes)} scene(s) over {aoi.name} ({aoi.id}), {start} → {end}, "
+        f"from {stac_url(args.stac_url)}; clearest over the AOI first"
+    )
+    print(f"{'date':<11} {'platform':<12} {'tile':<12} {'scene cloud':>11} {'AOI clear':>10}  item")
+    for s in scenes:
+        cloud = "-" if s.cloud_cover is None else f"{s.cloud_cover:.1f} %"
+        clear = "-" if s.clear_fraction is None else f"{100 * s.clear_fraction:.1f} %"
+        print(
+            f"{s.datetime[:10]:<11} {s.platform:<12} {s.tile:<12} {cloud:>11} {clear:>10}"
+            f"  {s.item_id}"
+        )
+    return 0

@@ -1,0 +1,344 @@
+"""STAC search for Sentinel-2 L2A and Landsat C2 L2 scenes, ranked by AOI-local clear sky.
+
+The scene-wide ``eo:cloud_cover`` says little about a 10 km² facility in a 110 km tile,
+so every candidate's cloud mask (Sentinel-2 ``scl``, Landsat ``qa_pixel``) is read over
+the AOI window only — a few COG tiles by HTTP range requests — and the share of clear
+AOI pixels decides the ranking.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import rasterio
+import rasterio.features
+from rasterio.errors import RasterioError
+from rasterio.windows import Window, from_bounds
+
+from sitewatch.aoi import AOI
+from sitewatch.errors import AOIError, InputError, SourceError
+from sitewatch.grid import from_lonlat
+from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
+
+__all__ = [
+    "COLLECTIONS",
+    "DEFAULT_STAC_URL",
+    "GDAL_HTTP_OPTIONS",
+    "SceneCandidate",
+    "clear_fraction",
+    "parse_window",
+    "search_scenes",
+    "stac_url",
+]
+
+DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
+COLLECTIONS = {
+    "s2": ("sentinel-2-c1-l2a", "scl"),
+    "landsat": ("landsat-c2-l2", "qa_pixel"),
+}
+"""Source name → (STAC collection, cloud-mask asset key) on Earth Search v1."""
+
+GDAL_HTTP_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no sidecar probing
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "VSI_CACHE": "TRUE",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff",
+    "GDAL_HTTP_MAX_RETRY": "0",  # retries are ours, with backoff and a clear error
+    "GDAL_HTTP_TIMEOUT": "30",
+}
+"""GDAL settings that keep a windowed COG read to the header and the touched tiles."""
+
+RETRIES = 3
+BACKOFF_S = 0.5
+
+T = TypeVar("T")
+
+
+def stac_url(url: str | None = None) -> str:
+    """The STAC API root: ``url``, else ``$SITEWATCH_STAC_URL``, else Earth Search v1."""
+    return url or os.environ.get("SITEWATCH_STAC_URL") or DEFAULT_STAC_URL
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+def parse_window(text: str) -> tuple[str, str]:
+    """A date, month or ``start/end`` window as inclusive ISO dates.
+
+    Examples
+    --------
+    >>> parse_window("2024-10-05")
+    ('2024-10-05', '2024-10-05')
+    >>> parse_window("2020-02")
+    ('2020-02-01', '2020-02-29')
+    >>> parse_window("2020-05-01/2020-09-30")
+    ('2020-05-01', '2020-09-30')
+    """
+    import calendar
+    import datetime as dt
+
+    parts = text.split("/")
+    if len(parts) > 2 or not all(_DATE.match(p) for p in parts):
+        raise InputError(
+            f"date {text!r} is not YYYY-MM-DD, YYYY-MM or START/END (e.g. 2020-05-01/2020-09-30)"
+        )
+
+    def bounds(p: str) -> tuple[dt.date, dt.date]:
+        try:
+            if len(p) == 7:
+                y, m = int(p[:4]), int(p[5:])
+                return dt.date(y, m, 1), dt.date(y, m, calendar.monthrange(y, m)[1])
+            d = dt.date.fromisoformat(p)
+        except ValueError as err:
+            raise InputError(f"date {p!r} does not exist ({err})") from None
+        return d, d
+
+    start = bounds(parts[0])[0]
+    end = bounds(parts[-1])[1]
+    if end < start:
+        raise InputError(f"window {text!r} ends before it starts")
+    return start.isoformat(), end.isoformat()
+
+
+@dataclass(frozen=True)
+class SceneCandidate:
+    """One STAC item over the AOI, with its AOI-local clear fraction.
+
+    Attributes
+    ----------
+    item_id, collection : str
+    datetime : str
+        Acquisition time (ISO 8601, UTC).
+    platform, tile : str
+    cloud_cover : float or None
+        Scene-wide ``eo:cloud_cover`` (percent) as the catalog states it.
+    clear_fraction : float or None
+        Share of AOI pixels the cloud mask calls clear (None if not computed).
+    aoi_pixels : int
+        Mask pixels inside the AOI.
+    mask_href : str or None
+        The cloud-mask asset read.
+    """
+
+    item_id: str
+    collection: str
+    datetime: str
+    platform: str
+    tile: str
+    cloud_cover: float | None
+    clear_fraction: float | None
+    aoi_pixels: int
+    mask_href: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def _retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES) -> T:
+    """Call ``fn``, retrying source failures with exponential backoff, then SourceError."""
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            return fn()
+        except (RasterioError, OSError) as err:  # network, 5xx, truncated bodies
+            last = err
+            if attempt + 1 < retries:
+                time.sleep(BACKOFF_S * 2**attempt)
+    reason = str(last).splitlines()[0] if last else "unknown error"
+    raise SourceError(
+        f"cannot read {what} after {retries} tries ({reason}); check the network or the "
+        "STAC URL (--stac-url) and try again"
+    )
+
+
+@contextmanager
+def _gdal_http() -> Iterator[None]:
+    with rasterio.Env(**GDAL_HTTP_OPTIONS):
+        yield
+
+
+def clear_fraction(aoi: AOI, href: str, *, kind: str = "scl") -> tuple[float, int]:
+    """Read a cloud-mask COG over the AOI window only and return (clear share, pixels).
+
+    Parameters
+    ----------
+    aoi : AOI
+        Located AOI.
+    href : str
+        URL or path of the SCL (``kind="scl"``) or QA_PIXEL (``"qa_pixel"``) asset.
+
+    Raises
+    ------
+    SourceError
+        If the asset cannot be read after retries.
+    AOIError
+        If the AOI does not overlap the asset.
+    """
+    if aoi.geometry is None:
+        raise AOIError(f"AOI {aoi.id!r} is unlocated; it has no window to read")
+
+    def read() -> tuple[np.ndarray, Any, Any]:
+        with _gdal_http(), rasterio.open(href) as ds:
+            shape = from_lonlat(aoi.geometry, ds.crs.to_string())
+            win = from_bounds(*shape.bounds, transform=ds.transform)
+            win = win.round_offsets("floor").round_lengths("ceil")
+            win = win.intersection(Window(0, 0, ds.width, ds.height))
+            data = ds.read(1, window=win)
+            return data, ds.window_transform(win), shape
+
+    try:
+        data, transform, shape = _retry(href, read)
+    except rasterio.errors.WindowError:
+        raise AOIError(f"AOI {aoi.id!r} does not overlap {href}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        inside = rasterio.features.rasterize(
+            [(shape, 1)],
+            out_shape=data.shape,
+            transform=transform,
+            fill=0,
+            dtype="uint8",
+            all_touched=True,
+        ).astype(bool)
+    clear = clear_from_scl(data) if kind == "scl" else clear_from_qa_pixel(data)
+    n = int(inside.sum())
+    return (float((clear & inside).sum() / n) if n else 0.0), n
+
+
+def _item_value(item: Any, *keys: str) -> Any:
+    for k in keys:
+        v = item.properties.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+def search_scenes(
+    aoi: AOI,
+    start: str,
+    end: str,
+    *,
+    source: str = "s2",
+    url: str | None = None,
+    max_cloud: float | None = None,
+    limit: int = 200,
+    local_clear: bool = True,
+) -> list[SceneCandidate]:
+    """Find scenes over an AOI between two dates, ranked by AOI-local clear fraction.
+
+    Parameters
+    ----------
+    aoi : AOI
+        Located AOI.
+    start, end : str
+        Inclusive ISO dates.
+    source : {"s2", "landsat"}
+    url : str, optional
+        STAC API root (default: :func:`stac_url`).
+    max_cloud : float, optional
+        Drop items whose scene-wide ``eo:cloud_cover`` exceeds this percentage
+        (applied here, not by the server, so it works with every API).
+    limit : int
+        Most items to consider.
+    local_clear : bool
+        Read each item's cloud mask over the AOI (a few kB per item).
+
+    Returns
+    -------
+    list of SceneCandidate
+        Clearest over the AOI first; ties go to the scene closest to the middle of
+        the window.
+
+    Raises
+    ------
+    AOIError, InputError, SourceError
+    """
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
+
+    if aoi.geometry is None:
+        raise AOIError(
+            f"AOI {aoi.id!r} has no sourced location; draw a polygon and pass --aoi-file"
+        )
+    if source not in COLLECTIONS:
+        raise InputError(f"unknown source {source!r}; choose one of {', '.join(COLLECTIONS)}")
+    collection, mask_key = COLLECTIONS[source]
+    api = stac_url(url)
+
+    def query() -> list[Any]:
+        client = Client.open(api)
+        search = client.search(
+            collections=[collection],
+            bbox=list(aoi.geometry.bounds),
+            datetime=f"{start}T00:00:00Z/{end}T23:59:59Z",
+            max_items=limit,
+        )
+        return list(search.items())
+
+    try:
+        items = _retry(f"the STAC API {api}", query)
+    except APIError as err:
+        raise SourceError(f"the STAC API {api} refused the search: {err}") from err
+    out: list[SceneCandidate] = []
+    for item in items:
+        cloud = _item_value(item, "eo:cloud_cover")
+        if max_cloud is not None and cloud is not None and float(cloud) > max_cloud:
+            continue
+        asset = item.assets.get(mask_key)
+        frac: float | None = None
+        npx = 0
+        if local_clear and asset is not None:
+            frac, npx = clear_fraction(aoi, asset.href, kind=mask_key)
+        tile = _item_value(item, "grid:code", "mgrs:grid_square", "landsat:wrs_path") or ""
+        out.append(
+            SceneCandidate(
+                item_id=item.id,
+                collection=item.collection_id or collection,
+                datetime=item.datetime.isoformat() if item.datetime else "",
+                platform=str(_item_value(item, "platform") or ""),
+                tile=str(tile),
+                cloud_cover=None if cloud is None else float(cloud),
+                clear_fraction=frac,
+                aoi_pixels=npx,
+                mask_href=asset.href if asset is not None else None,
+            )
+        )
+    centre = _centre(start, end)
+    out.sort(
+        key=lambda c: (
+            -(c.clear_fraction if c.clear_fraction is not None else -1),
+            _days_from(c.datetime, centre),
+        )
+    )
+    return out
+
+
+def _centre(start: str, end: str) -> float:
+    import datetime as dt
+
+    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return (a.toordinal() + b.toordinal()) / 2
+
+
+def _days_from(when: str, centre: float) -> float:
+    import datetime as dt
+
+    try:
+        return abs(dt.date.fromisoformat(when[:10]).toordinal() - centre)
+    except ValueError:
+        return float("inf")
+
+
+def best_scene(candidates: Sequence[SceneCandidate]) -> SceneCandidate | None:
+    """The clearest candidate (the list from :func:`search_scenes` is already ranked)."""
+    return candidates[0] if candidates else None
