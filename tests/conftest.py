@@ -119,3 +119,167 @@ def needs_shared(*parts: str) -> pytest.MarkDecorator:
     """Skip unless ../shared/<parts> exists (development data, absent on fresh machines)."""
     path = SHARED.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present")
+
+
+# ---------------------------------------------------------------------------
+# Loopback infrastructure: range-capable COG server + rustac STAC API (subprocesses)
+# ---------------------------------------------------------------------------
+import selectors  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate a child, wait, kill if needed, and close its pipes."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RangeServerHandle:
+    url: str
+    root: Path
+    log: Path
+    proc: subprocess.Popen = field(repr=False)
+
+    def requests(self) -> list[dict]:
+        """Parsed log lines: method, path, range (None for '-'), status, bytes."""
+        out = []
+        for line in self.log.read_text(encoding="utf-8").splitlines():
+            method, path, rng, status, sent = line.split(" ")
+            out.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "range": None if rng == "-" else rng,
+                    "status": int(status),
+                    "bytes": int(sent),
+                }
+            )
+        return out
+
+    def bytes_sent(self, path: str | None = None) -> int:
+        return sum(r["bytes"] for r in self.requests() if path is None or r["path"] == path)
+
+    def reset_log(self) -> None:
+        self.log.write_text("", encoding="utf-8")  # server appends (O_APPEND): safe
+
+    def set_faults(self, faults: dict) -> None:
+        """Write ROOT/_faults.json ({} clears all faults)."""
+        target = self.root / "_faults.json"
+        if not faults:
+            target.unlink(missing_ok=True)
+            return
+        tmp = self.root / "_faults.json.fixture-tmp"
+        tmp.write_text(json.dumps(faults), encoding="utf-8")
+        os.replace(tmp, target)
+
+
+@pytest.fixture(scope="session")
+def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServerHandle]:
+    """Range-capable HTTP file server (subprocess) serving a session temp dir."""
+    root = tmp_path_factory.mktemp("range_root")
+    log = tmp_path_factory.mktemp("range_log") / "requests.log"
+    log.touch()
+    script = Path(__file__).parent / "servers" / "range_server.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(root), "0", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if sel.select(timeout=10):
+                line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"range_server did not start (got {line!r})")
+        port = int(line.split()[1])
+        yield RangeServerHandle(f"http://127.0.0.1:{port}", root, log, proc)
+    finally:
+        _stop(proc)
+
+
+@dataclass
+class StacApiHandle:
+    url: str
+    fixture: dict
+    proc: subprocess.Popen = field(repr=False)
+    cmd: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def s2_fixture(range_server: RangeServerHandle) -> dict:
+    """Synthetic S2 C1 L2A items + COGs, built into (and served from) range_server.root."""
+    from stac_fixtures import build_s2_fixture
+
+    return build_s2_fixture(range_server.root, range_server.url)
+
+
+@pytest.fixture(scope="session")
+def stac_api(
+    range_server: RangeServerHandle,
+    s2_fixture: dict,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[StacApiHandle]:
+    """``rustac serve`` (in-memory backend) over the synthetic collection + items JSON."""
+    exe = Path(sys.executable).parent / "rustac"
+    if not exe.exists():
+        found = shutil.which("rustac")
+        if found is None:
+            pytest.skip("rustac not installed")
+        exe = Path(found)
+    port = _free_port()
+    cmd = [
+        str(exe),
+        "serve",
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--use-duckdb",
+        "false",
+        str(s2_fixture["collection"]),
+        str(s2_fixture["items"]),
+    ]
+    errlog = tmp_path_factory.mktemp("rustac") / "rustac.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(errlog, "w", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"rustac exited {proc.returncode}: {errlog.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/collections", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except urllib.error.HTTPError as exc:
+                exc.close()
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rustac not ready after 15 s: {errlog.read_text()}")
+            time.sleep(0.05)
+        yield StacApiHandle(url, s2_fixture, proc, cmd)
+    finally:
+        _stop(proc)

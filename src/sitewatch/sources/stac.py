@@ -8,6 +8,8 @@ AOI pixels decides the ranking.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import time
@@ -20,8 +22,9 @@ from typing import Any, TypeVar
 import numpy as np
 import rasterio
 import rasterio.features
+from affine import Affine
 from rasterio.errors import RasterioError
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 
 from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, SourceError
@@ -161,10 +164,36 @@ def _retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES) -> T:
     )
 
 
+class _GDALComplaints(logging.Handler):
+    """Collects what GDAL reports while reading (rasterio forwards it to logging)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
 def _gdal_http() -> Iterator[None]:
-    with rasterio.Env(**GDAL_HTTP_OPTIONS):
-        yield
+    """GDAL HTTP settings, and strict reads: a failed range request raises.
+
+    GDAL only *warns* when a tile request fails (HTTP 5xx, truncated body) and may
+    hand back a block of fill values; a silently corrupted cloud mask would rank
+    scenes wrongly, so any such complaint becomes an error (and a retry).
+    """
+    handler = _GDALComplaints()
+    logger = logging.getLogger("rasterio._err")
+    logger.addHandler(handler)
+    try:
+        with rasterio.Env(**GDAL_HTTP_OPTIONS):
+            yield
+    finally:
+        logger.removeHandler(handler)
+    bad = [m for m in handler.messages if re.search(r"fail|error|truncat|timeout", m, re.I)]
+    if bad:
+        raise OSError(bad[0])
 
 
 def clear_fraction(aoi: AOI, href: str, *, kind: str = "scl") -> tuple[float, int]:
@@ -190,11 +219,18 @@ def clear_fraction(aoi: AOI, href: str, *, kind: str = "scl") -> tuple[float, in
     def read() -> tuple[np.ndarray, Any, Any]:
         with _gdal_http(), rasterio.open(href) as ds:
             shape = from_lonlat(aoi.geometry, ds.crs.to_string())
-            win = from_bounds(*shape.bounds, transform=ds.transform)
-            win = win.round_offsets("floor").round_lengths("ceil")
-            win = win.intersection(Window(0, 0, ds.width, ds.height))
-            data = ds.read(1, window=win)
-            return data, ds.window_transform(win), shape
+            # Pixel window by hand: rasterio's window helpers still use affine's
+            # deprecated `*` operator.
+            inv = ~ds.transform
+            left, bottom, right, top = shape.bounds
+            corners = ((left, top), (right, top), (left, bottom), (right, bottom))
+            cols, rows = zip(*(inv @ c for c in corners), strict=True)
+            c0, r0 = max(0, math.floor(min(cols))), max(0, math.floor(min(rows)))
+            c1, r1 = min(ds.width, math.ceil(max(cols))), min(ds.height, math.ceil(max(rows)))
+            if c1 <= c0 or r1 <= r0:
+                raise rasterio.errors.WindowError(f"AOI outside {href}")
+            data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            return data, ds.transform @ Affine.translation(c0, r0), shape
 
     try:
         data, transform, shape = _retry(href, read)

@@ -1,0 +1,124 @@
+"""sitewatch search against a real STAC API (rustac) and real HTTP range reads, on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sitewatch.sources.stac as stac
+from sitewatch.cli.main import main
+
+A = "S2B_T52SCK_20200610T021609_L2A"  # scene-wide 5 % cloud, but the AOI is 69 % cloud
+B = "S2B_T52SCK_20200620T021609_L2A"  # scene-wide 40 % cloud, the AOI is clear
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(stac, "BACKOFF_S", 0.01)
+
+
+def search(capsys, stac_api, *extra):
+    code = main(
+        [
+            "search",
+            "feb11-plant",
+            "--from",
+            "2020-06-01",
+            "--to",
+            "2020-06-30",
+            "--stac-url",
+            stac_api.url,
+            *extra,
+        ]
+    )
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_aoi_local_clear_fraction_beats_scene_cloud_cover(stac_api, range_server, capsys):
+    range_server.set_faults({})
+    range_server.reset_log()
+    code, out, err = search(capsys, stac_api, "--json")
+    assert code == 0, err
+    scenes = json.loads(out)["scenes"]
+    assert [s["item_id"] for s in scenes] == [B, A]
+    by_id = {s["item_id"]: s for s in scenes}
+    assert by_id[A]["cloud_cover"] < by_id[B]["cloud_cover"]  # the catalog prefers A ...
+    assert by_id[B]["clear_fraction"] > 0.99  # ... the AOI says B
+    assert by_id[A]["clear_fraction"] == pytest.approx(1 - 0.693, abs=0.03)
+
+
+def test_only_the_aoi_window_of_the_mask_is_read(stac_api, range_server, capsys):
+    range_server.set_faults({})
+    range_server.reset_log()
+    assert search(capsys, stac_api)[0] == 0
+    for item in (A, B):
+        path = f"/{item}/SCL.tif"
+        size = (range_server.root / item / "SCL.tif").stat().st_size
+        sent = range_server.bytes_sent(path)
+        assert 0 < sent < size  # header + the tiles under the AOI, not the whole file
+        assert all(
+            r["range"]
+            for r in range_server.requests()
+            if r["path"] == path and r["method"] == "GET"
+        )
+
+
+def test_table_output(stac_api, range_server, capsys):
+    range_server.set_faults({})
+    code, out, _ = search(capsys, stac_api)
+    assert code == 0
+    lines = out.splitlines()
+    assert "clearest over the AOI first" in lines[0]
+    assert lines[2].endswith(B) and "40.0 %" in lines[2] and "100.0 %" in lines[2]
+
+
+def test_a_transient_5xx_is_retried(stac_api, range_server, capsys):
+    range_server.set_faults({f"/{B}/SCL.tif": {"status": 503, "times": 1}})
+    code, out, err = search(capsys, stac_api, "--json")
+    assert code == 0, err
+    statuses = [r["status"] for r in range_server.requests() if r["path"] == f"/{B}/SCL.tif"]
+    assert 503 in statuses
+    assert json.loads(out)["scenes"][0]["item_id"] == B
+
+
+def test_persistent_failure_is_exit_3_with_one_line(stac_api, range_server, capsys):
+    range_server.set_faults({f"/{B}/SCL.tif": {"status": 500, "times": 50}})
+    try:
+        code, _, err = search(capsys, stac_api)
+    finally:
+        range_server.set_faults({})
+    assert code == 3
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "after 3 tries" in lines[0] and "Traceback" not in err
+
+
+def test_unreachable_api_is_exit_3(capsys):
+    code = main(
+        [
+            "search",
+            "feb11-plant",
+            "--from",
+            "2020-06-01",
+            "--to",
+            "2020-06-30",
+            "--stac-url",
+            "http://127.0.0.1:9/",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and err.count("\n") == 1 and "STAC API" in err
+
+
+def test_bad_dates_and_unlocated_aoi(capsys):
+    assert main(["search", "feb11-plant", "--from", "2020-13-01", "--to", "2020-06-30"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["search", "rajin-port", "--from", "2020-06-01", "--to", "2020-06-30"]) == 2
+    assert "no sourced location" in capsys.readouterr().err
+
+
+def test_parse_window():
+    assert stac.parse_window("2024-02") == ("2024-02-01", "2024-02-29")
+    with pytest.raises(stac.InputError):
+        stac.parse_window("2024-06-01/2024-05-01")

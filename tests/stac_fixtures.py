@@ -1,0 +1,291 @@
+"""Synthetic Sentinel-2 C1 L2A STAC fixture (3 items, COGs) near the February 11 Plant.
+
+``build_s2_fixture(root, base_url)`` writes ``root/<item_id>/<band>.tif`` COGs plus
+``root/collection.json`` and ``root/items.json`` (a FeatureCollection) modelled on
+Earth Search ``sentinel-2-c1-l2a`` (DN convention of baseline >= 04.00:
+reflectance = DN * 0.0001 - 0.1, DN 0 = nodata).
+
+Planted cases
+-------------
+* item A (2020-06-10, eo:cloud_cover 5): SCL class 9 over >= 60 % of the AOI.
+* item B (2020-06-20, eo:cloud_cover 40): AOI clear (SCL 4/5), clouds elsewhere.
+* item C (2024-10-05, clear): a 12 x 8 px bright "new building" (reflectance 0.35)
+  near Building B (lon 127.657, lat 39.920).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from rasterio.features import geometry_mask
+
+COLLECTION = "sentinel-2-c1-l2a"
+EPSG = 32652
+TILE_ORIGIN = (383_000.0, 4_422_000.0)  # UL corner, UTM 52N; 6 km x 6 km tile
+TILE_SIZE_M = 6_000.0
+AOI_LONLAT = (127.640, 39.905, 127.675, 39.935)  # aoi/feb11-plant.geojson working box
+BUILDING_LONLAT = (127.657, 39.920)
+BUILDING_SHAPE = (8, 12)  # rows x cols at 10 m
+SEED = 20240611
+
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+STAC_EXTENSIONS = [
+    "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
+    "https://stac-extensions.github.io/grid/v1.1.0/schema.json",
+]
+
+# asset key -> (band file, resolution m, common name, center wavelength um, fwhm um)
+BANDS = {
+    "blue": ("B02", 10, "blue", 0.49, 0.098),
+    "green": ("B03", 10, "green", 0.56, 0.045),
+    "red": ("B04", 10, "red", 0.665, 0.038),
+    "nir": ("B08", 10, "nir", 0.842, 0.145),
+    "swir16": ("B11", 20, "swir16", 1.61, 0.143),
+    "swir22": ("B12", 20, "swir22", 2.19, 0.242),
+}
+
+# id, datetime, platform, eo:cloud_cover, cloud layout
+ITEMS = [
+    ("S2B_T52SCK_20200610T021609_L2A", "2020-06-10T02:26:12.024000Z", "sentinel-2b", 5.0, "aoi"),
+    ("S2B_T52SCK_20200620T021609_L2A", "2020-06-20T02:26:14.113000Z", "sentinel-2b", 40.0, "edge"),
+    ("S2A_T52SCK_20241005T021651_L2A", "2024-10-05T02:26:31.562000Z", "sentinel-2a", 0.4, "none"),
+]
+
+
+def _utm_transform(res: float) -> Affine:
+    return Affine(res, 0.0, TILE_ORIGIN[0], 0.0, -res, TILE_ORIGIN[1])
+
+
+def _aoi_utm_ring() -> list[tuple[float, float]]:
+    w, s, e, n = AOI_LONLAT
+    to_utm = Transformer.from_crs(4326, EPSG, always_xy=True)
+    return [to_utm.transform(x, y) for x, y in [(w, s), (e, s), (e, n), (w, n), (w, s)]]
+
+
+def _aoi_mask(res: float, n: int) -> np.ndarray:
+    geom = {"type": "Polygon", "coordinates": [_aoi_utm_ring()]}
+    return ~geometry_mask([geom], out_shape=(n, n), transform=_utm_transform(res))
+
+
+def _landscape(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Vegetation fraction 0..1: blocky 'fields' (60 m) + a little texture."""
+    fields = rng.uniform(0.0, 1.0, size=(100, 100))
+    v = np.kron(fields, np.ones((n // 100, n // 100)))
+    return np.clip(v + rng.normal(0, 0.005, size=v.shape), 0, 1)
+
+
+def _reflectance(key: str, veg: np.ndarray) -> np.ndarray:
+    lo, hi = {
+        "blue": (0.07, 0.03),
+        "green": (0.09, 0.06),
+        "red": (0.11, 0.03),
+        "nir": (0.18, 0.40),
+        "swir16": (0.26, 0.16),
+        "swir22": (0.20, 0.08),
+    }[key]
+    return lo + (hi - lo) * veg
+
+
+def _to_dn(refl: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(refl / 0.0001 + 1000), 1, 65535).astype("uint16")
+
+
+def _write_cog(path: Path, data: np.ndarray, res: int) -> None:
+    n = data.shape[-1]
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=n,
+        height=n,
+        count=1,
+        dtype=data.dtype.name,
+        crs=f"EPSG:{EPSG}",
+        transform=_utm_transform(res),
+        nodata=0,
+        compress="DEFLATE",
+        predictor=2,
+        blocksize=256 if n >= 512 else 128,
+    ) as dst:
+        dst.write(data, 1)
+
+
+def _cloud_mask_20m(layout: str, n: int = 300) -> np.ndarray:
+    cloud = np.zeros((n, n), dtype=bool)
+    if layout == "aoi":  # AOI (20 m rows ~28-198, cols ~37-190): cover its northern 2/3
+        cloud[20:145, 25:210] = True
+    elif layout == "edge":  # east strip + south-west strip, outside the AOI; ~40 % of tile
+        cloud[:, 200:] = True
+        cloud[250:, :130] = True
+    return cloud
+
+
+def _tile_geometry() -> tuple[list[float], dict]:
+    to_ll = Transformer.from_crs(EPSG, 4326, always_xy=True)
+    x0, y0 = TILE_ORIGIN
+    x1, y1 = x0 + TILE_SIZE_M, y0 - TILE_SIZE_M
+    corners = [(x0, y1), (x1, y1), (x1, y0), (x0, y0)]
+    ring = [[round(v, 7) for v in to_ll.transform(x, y)] for x, y in corners]
+    ring.append(ring[0])
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    bbox = [min(lons), min(lats), max(lons), max(lats)]
+    return bbox, {"type": "Polygon", "coordinates": [ring]}
+
+
+def _asset(href: str, key: str, res: int, title: str) -> dict:
+    n = int(TILE_SIZE_M // res)
+    asset = {
+        "href": href,
+        "type": COG_TYPE,
+        "title": title,
+        "roles": ["data"],
+        "proj:shape": [n, n],
+        "proj:transform": [res, 0, TILE_ORIGIN[0], 0, -res, TILE_ORIGIN[1]],
+    }
+    if key == "scl":
+        asset["raster:bands"] = [
+            {"nodata": 0, "data_type": "uint8", "spatial_resolution": res, "unit": "none"}
+        ]
+        return asset
+    _, _, common, cw, fwhm = BANDS[key]
+    asset["eo:bands"] = [
+        {"name": key, "common_name": common, "center_wavelength": cw, "full_width_half_max": fwhm}
+    ]
+    asset["raster:bands"] = [
+        {
+            "nodata": 0,
+            "data_type": "uint16",
+            "bits_per_sample": 15,
+            "spatial_resolution": res,
+            "scale": 0.0001,
+            "offset": -0.1,
+        }
+    ]
+    return asset
+
+
+def build_s2_fixture(root: Path, base_url: str) -> dict:
+    """Write 3 synthetic S2 C1 L2A items (COGs + STAC JSON) under ``root``; return a summary."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base_url = base_url.rstrip("/")
+    rng = np.random.default_rng(SEED)
+    veg10 = _landscape(rng, 600)
+    veg20 = veg10.reshape(300, 2, 300, 2).mean(axis=(1, 3))
+    aoi10, aoi20 = _aoi_mask(10, 600), _aoi_mask(20, 300)
+
+    to_utm = Transformer.from_crs(4326, EPSG, always_xy=True)
+    bx, by = to_utm.transform(*BUILDING_LONLAT)
+    b_row = int((TILE_ORIGIN[1] - by) // 10) - BUILDING_SHAPE[0] // 2
+    b_col = int((bx - TILE_ORIGIN[0]) // 10) - BUILDING_SHAPE[1] // 2
+    building10 = np.zeros((600, 600), dtype=bool)
+    building10[b_row : b_row + BUILDING_SHAPE[0], b_col : b_col + BUILDING_SHAPE[1]] = True
+    building20 = building10.reshape(300, 2, 300, 2).any(axis=(1, 3))
+    assert (building10 & aoi10).sum() == building10.sum(), "building must lie inside the AOI"
+
+    bbox, geometry = _tile_geometry()
+    features, aoi_cloud, tile_cloud = [], {}, {}
+    for item_id, dt, platform, cloud_cover, layout in ITEMS:
+        irng = np.random.default_rng([SEED, int(dt[:10].replace("-", ""))])
+        cloud20 = _cloud_mask_20m(layout)
+        cloud10 = np.kron(cloud20, np.ones((2, 2), dtype=bool))
+        planted = layout == "none" and item_id.startswith("S2A_T52SCK_2024")
+        folder = root / item_id
+        folder.mkdir(exist_ok=True)
+        for key, (band, res, *_rest) in BANDS.items():
+            veg, cloud = (veg10, cloud10) if res == 10 else (veg20, cloud20)
+            refl = _reflectance(key, veg) + irng.normal(0, 0.0005, size=veg.shape)
+            refl[cloud] = 0.5 + irng.normal(0, 0.003, size=int(cloud.sum()))
+            if planted:
+                refl[building10 if res == 10 else building20] = 0.35
+            _write_cog(folder / f"{band}.tif", _to_dn(refl), res)
+        scl = np.where(veg20 > 0.5, 4, 5).astype("uint8")
+        scl[cloud20] = 9
+        if planted:
+            scl[building20] = 5
+        _write_cog(folder / "SCL.tif", scl, 20)
+        aoi_cloud[item_id] = float((cloud20 & aoi20).sum() / aoi20.sum())
+        tile_cloud[item_id] = float(cloud20.mean())
+
+        assets = {
+            key: _asset(f"{base_url}/{item_id}/{band}.tif", key, res, f"{band} ({res} m)")
+            for key, (band, res, *_rest) in BANDS.items()
+        }
+        assets["scl"] = _asset(f"{base_url}/{item_id}/SCL.tif", "scl", 20, "Scene classification")
+        features.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "stac_extensions": STAC_EXTENSIONS,
+                "id": item_id,
+                "collection": COLLECTION,
+                "bbox": bbox,
+                "geometry": geometry,
+                "properties": {
+                    "datetime": dt,
+                    "platform": platform,
+                    "constellation": "sentinel-2",
+                    "instruments": ["msi"],
+                    "eo:cloud_cover": cloud_cover,
+                    "proj:epsg": EPSG,
+                    "mgrs:utm_zone": 52,
+                    "mgrs:latitude_band": "S",
+                    "mgrs:grid_square": "CK",
+                    "grid:code": "MGRS-52SCK",
+                    "s2:processing_baseline": "05.10",
+                    "s2:product_type": "S2MSI2A",
+                    "s2:nodata_pixel_percentage": 0.0,
+                },
+                "links": [],
+                "assets": assets,
+            }
+        )
+
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": COLLECTION,
+        "title": "Sentinel-2 Collection 1 Level-2A (synthetic test fixture)",
+        "description": "Synthetic Sentinel-2 C1 L2A COGs near the February 11 Plant (tests).",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [bbox]},
+            "temporal": {"interval": [[ITEMS[0][1], ITEMS[-1][1]]]},
+        },
+        "links": [],
+    }
+    collection_path = root / "collection.json"
+    items_path = root / "items.json"
+    collection_path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
+    items_path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
+        encoding="utf-8",
+    )
+    ring = _aoi_utm_ring()
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    return {
+        "collection": collection_path,
+        "items": items_path,
+        "item_ids": [it[0] for it in ITEMS],
+        "aoi_bounds_utm": (min(xs), min(ys), max(xs), max(ys)),
+        "building_lonlat": BUILDING_LONLAT,
+        # extras for tests
+        "tile_bounds_utm": (
+            TILE_ORIGIN[0],
+            TILE_ORIGIN[1] - TILE_SIZE_M,
+            TILE_ORIGIN[0] + TILE_SIZE_M,
+            TILE_ORIGIN[1],
+        ),
+        "building_window_10m": (b_row, b_col, *BUILDING_SHAPE),  # row, col, height, width
+        "aoi_cloud_fraction": aoi_cloud,
+        "tile_cloud_fraction": tile_cloud,
+    }
