@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -49,20 +51,40 @@ def test_aoi_local_clear_fraction_beats_scene_cloud_cover(stac_api, range_server
     assert by_id[A]["clear_fraction"] == pytest.approx(1 - 0.693, abs=0.03)
 
 
-def test_only_the_aoi_window_of_the_mask_is_read(stac_api, range_server, capsys):
+def test_the_mask_is_read_by_range_requests_only(stac_api, range_server, tmp_path):
+    # A fresh process, so GDAL's in-process cache cannot hide requests.
     range_server.set_faults({})
     range_server.reset_log()
-    assert search(capsys, stac_api)[0] == 0
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sitewatch.cli.main",
+            "search",
+            "feb11-plant",
+            "--from",
+            "2020-06-01",
+            "--to",
+            "2020-06-30",
+            "--stac-url",
+            stac_api.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
     for item in (A, B):
-        path = f"/{item}/SCL.tif"
-        size = (range_server.root / item / "SCL.tif").stat().st_size
-        sent = range_server.bytes_sent(path)
-        assert 0 < sent < size  # header + the tiles under the AOI, not the whole file
-        assert all(
-            r["range"]
+        gets = [
+            r
             for r in range_server.requests()
-            if r["path"] == path and r["method"] == "GET"
-        )
+            if r["path"] == f"/{item}/SCL.tif" and r["method"] == "GET"
+        ]
+        assert gets and all(r["range"] and r["status"] == 206 for r in gets)
+    # Nothing but the two cloud masks is fetched (no band, no sidecar probing).
+    fetched = {r["path"] for r in range_server.requests()}
+    assert fetched == {f"/{A}/SCL.tif", f"/{B}/SCL.tif"}
 
 
 def test_table_output(stac_api, range_server, capsys):
