@@ -17,7 +17,7 @@ from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arra
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import AOIError, DataError, PartialCoverageWarning
 from sitewatch.grid import Grid, from_lonlat
-from sitewatch.sources.local import S2_BANDS, LocalSource, open_local, read_scene
+from sitewatch.sources.local import S2_BANDS, LocalSource, open_local
 from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change"]
@@ -206,8 +206,8 @@ def detect_change(
         raise DataError(f"--resolution {resolution} must be a positive number of metres")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    bsrc = open_local(before, pixel_size=pixel_size)
-    asrc = open_local(after, pixel_size=pixel_size)
+    bsrc = before if hasattr(before, "read") else open_local(before, pixel_size=pixel_size)
+    asrc = after if hasattr(after, "read") else open_local(after, pixel_size=pixel_size)
     if bsrc.georeferenced != asrc.georeferenced:
         which = bsrc if not bsrc.georeferenced else asrc
         raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
@@ -226,8 +226,8 @@ def detect_change(
     timings["open"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    sb = read_scene(bsrc, grid, bands=bands_b)
-    sa = read_scene(asrc, grid, bands=bands_a)
+    sb = bsrc.read(grid, bands=bands_b)
+    sa = asrc.read(grid, bands=bands_a)
     valid = sb.valid & sa.valid
     if inside is not None:
         valid &= inside

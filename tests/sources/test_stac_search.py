@@ -144,3 +144,61 @@ def test_parse_window():
     assert stac.parse_window("2024-02") == ("2024-02-01", "2024-02-29")
     with pytest.raises(stac.InputError):
         stac.parse_window("2024-06-01/2024-05-01")
+
+
+def test_detect_with_dates_finds_the_planted_building(
+    stac_api, range_server, s2_fixture, tmp_path, capsys
+):
+    range_server.set_faults({})
+    out = tmp_path / "feb11"
+    code = main(
+        [
+            "detect",
+            "feb11-plant",
+            "--before",
+            "2020-06",
+            "--after",
+            "2024-10",
+            "--stac-url",
+            stac_api.url,
+            "--out",
+            str(out),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"before: 2020-06-20 {B}" in captured.err  # the AOI-clear scene, not the 5 % one
+    fc = json.loads((out / "changes.geojson").read_text())
+    lon, lat = s2_fixture["building_lonlat"]
+    hits = [
+        f
+        for f in fc["features"]
+        if abs(f["properties"]["centroid"][0] - lon) < 0.001
+        and abs(f["properties"]["centroid"][1] - lat) < 0.001
+    ]
+    assert len(hits) == 1
+    assert 6_000 < hits[0]["properties"]["area_m2"] < 14_000  # planted 12 x 8 px = 9,600 m²
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["before"]["item_id"] == B
+    assert manifest["inputs"]["after"]["assets"]["B04"]["scale_offset"] == [0.0001, -0.1]
+    assert manifest["grid"]["crs"] == "EPSG:32652"
+
+
+def test_detect_with_a_window_without_scenes(stac_api, tmp_path, capsys):
+    code = main(
+        [
+            "detect",
+            "feb11-plant",
+            "--before",
+            "2019-01",
+            "--after",
+            "2024-10",
+            "--stac-url",
+            stac_api.url,
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "no s2 scene over feb11-plant" in err
+    assert not (tmp_path / "o").exists()

@@ -17,7 +17,7 @@ from sitewatch.cli._common import (
     summarise_result,
 )
 from sitewatch.detect.run import DetectOptions
-from sitewatch.errors import InputError
+from sitewatch.errors import DataError, InputError
 from sitewatch.pipeline import ChangeResult, detect_change
 from sitewatch.report import check_output_dir, write_result
 
@@ -41,8 +41,33 @@ def register(sub: Any) -> None:
         help="catalog id (see 'sitewatch aoi list') or a .geojson path",
     )
     p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon to analyse")
-    p.add_argument("--before", required=True, metavar="PATH", help="earlier image")
-    p.add_argument("--after", required=True, metavar="PATH", help="later image")
+    p.add_argument(
+        "--before",
+        required=True,
+        metavar="PATH|DATE",
+        help="earlier image: a file or band folder, or a date / month / START/END "
+        "window to search (needs an AOI)",
+    )
+    p.add_argument("--after", required=True, metavar="PATH|DATE", help="later image, likewise")
+    p.add_argument(
+        "--source",
+        default="s2",
+        choices=("s2", "landsat"),
+        help="collection searched for dates (default: s2)",
+    )
+    p.add_argument(
+        "--stac-url",
+        metavar="URL",
+        dest="stac_url",
+        help="STAC API root for dates (default: $SITEWATCH_STAC_URL or Earth Search)",
+    )
+    p.add_argument(
+        "--max-cloud",
+        type=float,
+        metavar="PCT",
+        dest="max_cloud",
+        help="ignore scenes whose scene-wide cloud cover exceeds PCT",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
@@ -76,9 +101,45 @@ def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
     return load_aoi(ref) if ref else None
 
 
+def resolve_image(ref: str, aoi: AOI | None, args: argparse.Namespace, which: str) -> Any:
+    """A local path as is; a date or window → the clearest STAC scene over the AOI."""
+    from sitewatch.sources.stac import COLLECTIONS, StacSource, parse_window, search_scenes
+
+    if Path(ref).exists():
+        return ref
+    try:
+        start, end = parse_window(ref)
+    except InputError:
+        raise DataError(f"{ref} does not exist; check the path") from None
+    if aoi is None:
+        raise InputError(
+            f"--{which} {ref} is a date: name an AOI (AOI_ID or --aoi-file) to search scenes over"
+        )
+    scenes = search_scenes(
+        aoi, start, end, source=args.source, url=args.stac_url, max_cloud=args.max_cloud
+    )
+    if not scenes:
+        raise DataError(
+            f"no {args.source} scene over {aoi.id} between {start} and {end}; "
+            "widen the window or raise --max-cloud"
+        )
+    best = scenes[0]
+    if best.clear_fraction is not None and best.clear_fraction <= 0:
+        raise DataError(
+            f"no scene between {start} and {end} has a clear pixel over {aoi.id}; widen the window"
+        )
+    if not (args.quiet or args.json):
+        clear = "" if best.clear_fraction is None else f", AOI {best.clear_fraction:.0%} clear"
+        print(
+            f"{which}: {best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear})",
+            file=sys.stderr,
+        )
+    return StacSource(best.item, mask_key=COLLECTIONS[args.source][1])
+
+
 def run_detection(
-    before: str,
-    after: str,
+    before: Any,
+    after: Any,
     out: str,
     *,
     aoi: AOI | None,
@@ -121,9 +182,10 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch detect``."""
     aoi = resolve_aoi(args.aoi, args.aoi_file)
+    check_output_dir(args.out, overwrite=args.overwrite)
     result, out = run_detection(
-        args.before,
-        args.after,
+        resolve_image(args.before, aoi, args, "before"),
+        resolve_image(args.after, aoi, args, "after"),
         args.out,
         aoi=aoi,
         options=detector_options(args),

@@ -103,6 +103,10 @@ class LocalSource:
         """True when the source has a CRS."""
         return self.grid.crs is not None
 
+    def read(self, grid: Grid, *, bands: Sequence[str] | None = None) -> Scene:
+        """Read bands onto ``grid`` (see :func:`read_scene`)."""
+        return read_scene(self, grid, bands=bands)
+
     def bounds_in(self, crs: str) -> BBox:
         """Bounds of the source grid reprojected to ``crs``."""
         if self.grid.crs is None:

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -141,10 +141,13 @@ class SceneCandidate:
     clear_fraction: float | None
     aoi_pixels: int
     mask_href: str | None
+    item: Any = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (without the pystac item)."""
+        d = asdict(self)
+        d.pop("item", None)
+        return d
 
 
 def _retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES) -> T:
@@ -347,6 +350,7 @@ def search_scenes(
                 clear_fraction=frac,
                 aoi_pixels=npx,
                 mask_href=asset.href if asset is not None else None,
+                item=item,
             )
         )
     centre = _centre(start, end)
@@ -378,3 +382,157 @@ def _days_from(when: str, centre: float) -> float:
 def best_scene(candidates: Sequence[SceneCandidate]) -> SceneCandidate | None:
     """The clearest candidate (the list from :func:`search_scenes` is already ranked)."""
     return candidates[0] if candidates else None
+
+
+S2_ASSETS = {
+    "B02": "blue",
+    "B03": "green",
+    "B04": "red",
+    "B08": "nir",
+    "B11": "swir16",
+    "B12": "swir22",
+}
+"""Sentinel-2 band → Earth Search asset key, for the bands the detector uses."""
+LANDSAT_ASSETS = {
+    "SR_B2": "blue",
+    "SR_B3": "green",
+    "SR_B4": "red",
+    "SR_B5": "nir08",
+    "SR_B6": "swir16",
+    "SR_B7": "swir22",
+}
+
+
+class StacSource:
+    """A STAC item read like a local source: windowed remote reads onto a Grid.
+
+    Parameters
+    ----------
+    item : pystac.Item
+        Earth Search style item (asset keys ``blue``, ``nir`` ..., ``raster:bands``
+        scale/offset, ``proj:epsg``/``proj:transform``/``proj:shape``).
+    mask_key : str
+        ``"scl"`` or ``"qa_pixel"``.
+    """
+
+    kind = "stac-item"
+    georeferenced = True
+
+    def __init__(self, item: Any, *, mask_key: str = "scl") -> None:
+        self.item = item
+        self.mask_key = mask_key
+        table = S2_ASSETS if mask_key == "scl" else LANDSAT_ASSETS
+        self.assets = {b: k for b, k in table.items() if k in item.assets}
+        if len(self.assets) < 3:
+            raise SourceError(f"item {item.id} lacks the band assets {list(table.values())}")
+        self.path = item.get_self_href() or item.id
+        self.acquired = item.datetime.date().isoformat() if item.datetime else None
+        self.grid = self._grid()
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Band names (Sentinel-2 or Landsat style)."""
+        return tuple(self.assets)
+
+    def _grid(self) -> Any:
+        from sitewatch.grid import Grid
+
+        ref = self.item.assets[self.assets[next(iter(self.assets))]]
+
+        def prop(key: str) -> Any:
+            return ref.extra_fields.get(key) or self.item.properties.get(key)
+
+        # Projection extension v1 writes proj:epsg; v2 (STAC 1.1) writes proj:code.
+        code = prop("proj:code") or (f"EPSG:{prop('proj:epsg')}" if prop("proj:epsg") else None)
+        transform, shape = prop("proj:transform"), prop("proj:shape")
+        if not (code and transform and shape):
+            raise SourceError(f"item {self.item.id} lacks proj:code/epsg, transform, shape")
+        return Grid(str(code), Affine(*transform[:6]), int(shape[1]), int(shape[0]))
+
+    def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
+        """Item grid bounds in ``crs``."""
+        from rasterio.warp import transform_bounds
+
+        return transform_bounds(self.grid.crs, crs, *self.grid.bounds, densify_pts=21)
+
+    def _scale(self, key: str) -> tuple[float, float]:
+        bands = self.item.assets[key].extra_fields.get("raster:bands") or [{}]
+        return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest entry: item id, collection, asset hrefs, scale/offset used."""
+        return {
+            "kind": self.kind,
+            "item_id": self.item.id,
+            "collection": self.item.collection_id,
+            "datetime": self.item.datetime.isoformat() if self.item.datetime else None,
+            "acquired": self.acquired,
+            "bands": list(self.band_names),
+            "assets": {
+                b: {
+                    "key": k,
+                    "href": self.item.assets[k].href,
+                    "scale_offset": list(self._scale(k)),
+                }
+                for b, k in self.assets.items()
+            },
+            "mask_band": self.mask_key if self.mask_key in self.item.assets else None,
+            "mask_href": (
+                self.item.assets[self.mask_key].href if self.mask_key in self.item.assets else None
+            ),
+        }
+
+    def read(self, grid: Any, *, bands: Sequence[str] | None = None) -> Any:
+        """Read the AOI window of each band (and the cloud mask) onto ``grid``.
+
+        Reflectance = DN × scale + offset from the asset's ``raster:bands`` (for
+        Sentinel-2 C1 this includes the −0.1 offset of processing baseline ≥ 04.00).
+        """
+        from sitewatch.scene import Scene
+        from sitewatch.sources.local import BandRef, _read_band, _read_clear
+
+        names = list(bands) if bands is not None else list(self.band_names)
+        out = np.full((len(names), grid.height, grid.width), np.nan, dtype=np.float32)
+        nodata_any = np.zeros(grid.shape, dtype=bool)
+        for i, name in enumerate(names):
+            key = self.assets[name]
+            href = self.item.assets[key].href
+
+            def read_one(i: int = i, href: str = href) -> None:
+                with _gdal_http(), rasterio.open(href) as ds:
+                    _read_band(ds, 1, grid, out[i], ds.nodata)
+
+            _retry(href, read_one)
+            nodata_any |= ~np.isfinite(out[i])
+            scale, offset = self._scale(key)
+            out[i] = out[i] * np.float32(scale) + np.float32(offset)
+        clear = np.ones(grid.shape, dtype=bool)
+        if self.mask_key in self.item.assets:
+            href = self.item.assets[self.mask_key].href
+            ref = BandRef("SCL" if self.mask_key == "scl" else "QA_PIXEL", href, 1)  # type: ignore[arg-type]
+
+            def read_mask() -> np.ndarray:
+                with _gdal_http(), rasterio.open(href) as ds:
+                    return _read_clear(ds, ref, grid)
+
+            clear = _retry(href, read_mask)
+        observed = ~nodata_any
+        valid = observed & clear
+        cloudy = observed & ~clear
+        out[:, ~valid] = 0.0
+        return Scene(
+            out,
+            valid,
+            tuple(names),
+            grid,
+            self.acquired,
+            {
+                "path": self.path,
+                "kind": self.kind,
+                "item_id": self.item.id,
+                "mask_band": self.mask_key,
+                "observed_px": int(observed.sum()),
+                "saturated_px": 0,
+                "cloud_masked_px": int(cloudy.sum()),
+            },
+        )
