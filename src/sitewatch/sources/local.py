@@ -338,22 +338,53 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
     observed = np.isfinite(out).all(axis=0)
     if not any_nodata:
         observed &= ~(out == 0).all(axis=0)
-    valid = observed & ~saturated
-    cloudy = np.zeros(grid.shape, dtype=bool) if clear is None else valid & ~clear
-    valid &= ~cloudy
-    out[:, ~valid] = 0.0
-    return Scene(
+    return assemble_scene(
         out,
-        valid,
-        tuple(wanted),
+        observed,
         grid,
-        source.acquired,
-        {
+        names=wanted,
+        acquired=source.acquired,
+        saturated=saturated,
+        clear=clear,
+        provenance={
             "path": str(source.path),
             "kind": source.kind,
             "mask_band": source.mask_band.name if source.mask_band else None,
+        },
+    )
+
+
+def assemble_scene(
+    data: np.ndarray,
+    observed: np.ndarray,
+    grid: Grid,
+    *,
+    names: Sequence[str],
+    acquired: str | None,
+    saturated: np.ndarray | None = None,
+    clear: np.ndarray | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Scene:
+    """Build a Scene from read bands: valid = observed, not saturated, clear sky.
+
+    Invalid pixels are zeroed in ``data`` (in place); the provenance gains the
+    observed, saturated and cloud-masked pixel counts the manifest reports.
+    """
+    sat = np.zeros(grid.shape, dtype=bool) if saturated is None else saturated
+    valid = observed & ~sat
+    cloudy = np.zeros(grid.shape, dtype=bool) if clear is None else valid & ~clear
+    valid &= ~cloudy
+    data[:, ~valid] = 0.0
+    return Scene(
+        data,
+        valid,
+        tuple(names),
+        grid,
+        acquired,
+        {
+            **(provenance or {}),
             "observed_px": int(observed.sum()),
-            "saturated_px": int((observed & saturated).sum()),
+            "saturated_px": int((observed & sat).sum()),
             "cloud_masked_px": int(cloudy.sum()),
         },
     )

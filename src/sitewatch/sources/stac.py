@@ -379,11 +379,6 @@ def _days_from(when: str, centre: float) -> float:
         return float("inf")
 
 
-def best_scene(candidates: Sequence[SceneCandidate]) -> SceneCandidate | None:
-    """The clearest candidate (the list from :func:`search_scenes` is already ranked)."""
-    return candidates[0] if candidates else None
-
-
 S2_ASSETS = {
     "B02": "blue",
     "B03": "green",
@@ -488,8 +483,7 @@ class StacSource:
         Reflectance = DN × scale + offset from the asset's ``raster:bands`` (for
         Sentinel-2 C1 this includes the −0.1 offset of processing baseline ≥ 04.00).
         """
-        from sitewatch.scene import Scene
-        from sitewatch.sources.local import BandRef, _read_band, _read_clear
+        from sitewatch.sources.local import BandRef, _read_band, _read_clear, assemble_scene
 
         names = list(bands) if bands is not None else list(self.band_names)
         out = np.full((len(names), grid.height, grid.width), np.nan, dtype=np.float32)
@@ -506,7 +500,7 @@ class StacSource:
             nodata_any |= ~np.isfinite(out[i])
             scale, offset = self._scale(key)
             out[i] = out[i] * np.float32(scale) + np.float32(offset)
-        clear = np.ones(grid.shape, dtype=bool)
+        clear = None
         if self.mask_key in self.item.assets:
             href = self.item.assets[self.mask_key].href
             ref = BandRef("SCL" if self.mask_key == "scl" else "QA_PIXEL", href, 1)  # type: ignore[arg-type]
@@ -516,23 +510,17 @@ class StacSource:
                     return _read_clear(ds, ref, grid)
 
             clear = _retry(href, read_mask)
-        observed = ~nodata_any
-        valid = observed & clear
-        cloudy = observed & ~clear
-        out[:, ~valid] = 0.0
-        return Scene(
+        return assemble_scene(
             out,
-            valid,
-            tuple(names),
+            ~nodata_any,
             grid,
-            self.acquired,
-            {
+            names=names,
+            acquired=self.acquired,
+            clear=clear,
+            provenance={
                 "path": self.path,
                 "kind": self.kind,
                 "item_id": self.item.id,
                 "mask_band": self.mask_key,
-                "observed_px": int(observed.sum()),
-                "saturated_px": 0,
-                "cloud_masked_px": int(cloudy.sum()),
             },
         )
