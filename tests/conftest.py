@@ -6,6 +6,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,22 @@ def write_raster(
 
 
 SceneFactory = Callable[..., tuple[Path, Path, np.ndarray]]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets an empty remote-read cache (never ~/.cache) and fast retries."""
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SITEWATCH_CACHE", str(root))
+    monkeypatch.setenv("SITEWATCH_BACKOFF_S", "0.01")
+    import sitewatch.sources._http as http
+
+    monkeypatch.setattr(http, "BACKOFF_S", 0.01)
+    if (clear := http._vsicurl_clear_cache()) is not None:
+        clear()  # and GDAL forgets what earlier tests fetched over HTTP
+    return root
 
 
 @pytest.fixture
@@ -224,8 +241,7 @@ def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServ
 class StacApiHandle:
     url: str
     fixture: dict
-    proc: subprocess.Popen = field(repr=False)
-    cmd: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = field(repr=False)
 
 
 @pytest.fixture(scope="session")
@@ -237,12 +253,16 @@ def s2_fixture(range_server: RangeServerHandle) -> dict:
 
 
 @pytest.fixture(scope="session")
-def stac_api(
-    range_server: RangeServerHandle,
-    s2_fixture: dict,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[StacApiHandle]:
-    """``rustac serve`` (in-memory backend) over the synthetic collection + items JSON."""
+def landsat_fixture(range_server: RangeServerHandle) -> dict:
+    """Synthetic Landsat C2 L2 items + COGs, served from range_server.root."""
+    from stac_fixtures import build_landsat_fixture
+
+    return build_landsat_fixture(range_server.root, range_server.url)
+
+
+@contextmanager
+def serve_stac(files: list[Path], logdir: Path) -> Iterator[str]:
+    """``rustac serve`` (in-memory backend) over collection/items JSON files; yields its URL."""
     exe = Path(sys.executable).parent / "rustac"
     if not exe.exists():
         found = shutil.which("rustac")
@@ -257,10 +277,9 @@ def stac_api(
         f"127.0.0.1:{port}",
         "--use-duckdb",
         "false",
-        str(s2_fixture["collection"]),
-        str(s2_fixture["items"]),
+        *map(str, files),
     ]
-    errlog = tmp_path_factory.mktemp("rustac") / "rustac.log"
+    errlog = logdir / "rustac.log"
     url = f"http://127.0.0.1:{port}"
     with open(errlog, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
@@ -280,6 +299,25 @@ def stac_api(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"rustac not ready after 15 s: {errlog.read_text()}")
             time.sleep(0.05)
-        yield StacApiHandle(url, s2_fixture, proc, cmd)
+        yield url
     finally:
         _stop(proc)
+
+
+def stac_files(*fixtures: dict) -> list[Path]:
+    """The collection and items files of built fixtures, for :func:`serve_stac`."""
+    return [p for f in fixtures for p in (f["collection"], f["items"])]
+
+
+@pytest.fixture(scope="session")
+def stac_api(
+    range_server: RangeServerHandle,
+    s2_fixture: dict,
+    landsat_fixture: dict,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[StacApiHandle]:
+    """A STAC API on loopback over the Sentinel-2 and Landsat fixtures."""
+    with serve_stac(
+        stac_files(s2_fixture, landsat_fixture), tmp_path_factory.mktemp("rustac")
+    ) as url:
+        yield StacApiHandle(url, s2_fixture, None)  # type: ignore[arg-type]

@@ -113,7 +113,7 @@ def _write_cog(path: Path, data: np.ndarray, res: int) -> None:
         nodata=0,
         compress="DEFLATE",
         predictor=2,
-        blocksize=256 if n >= 512 else 128,
+        blocksize=512,  # 1024 on Earth Search; the AOI touches 1-4 tiles either way
     ) as dst:
         dst.write(data, 1)
 
@@ -207,7 +207,8 @@ def build_s2_fixture(root: Path, base_url: str) -> dict:
             if planted:
                 refl[building10 if res == 10 else building20] = 0.35
             _write_cog(folder / f"{band}.tif", _to_dn(refl), res)
-        scl = np.where(veg20 > 0.5, 4, 5).astype("uint8")
+        # Per-pixel classification noise, as real SCL has (and real tile sizes).
+        scl = np.where(veg20 + irng.normal(0, 0.15, veg20.shape) > 0.5, 4, 5).astype("uint8")
         scl[cloud20] = 9
         if planted:
             scl[building20] = 5
@@ -288,4 +289,154 @@ def build_s2_fixture(root: Path, base_url: str) -> dict:
         "building_window_10m": (b_row, b_col, *BUILDING_SHAPE),  # row, col, height, width
         "aoi_cloud_fraction": aoi_cloud,
         "tile_cloud_fraction": tile_cloud,
+    }
+
+
+# --- Landsat Collection 2 Level-2 ----------------------------------------------------
+
+LANDSAT_COLLECTION = "landsat-c2-l2"
+LANDSAT_SCALE, LANDSAT_OFFSET = 2.75e-05, -0.2
+# asset key -> (band file, common name)
+LANDSAT_BANDS = {
+    "blue": ("SR_B2", "blue"),
+    "green": ("SR_B3", "green"),
+    "red": ("SR_B4", "red"),
+    "nir08": ("SR_B5", "nir08"),
+    "swir16": ("SR_B6", "swir16"),
+    "swir22": ("SR_B7", "swir22"),
+}
+QA_CLEAR, QA_CLOUD, QA_FILL = 21824, 22280, 1  # C2 QA_PIXEL: clear land, cloud, fill
+LANDSAT_ITEMS = [
+    # id, datetime, platform, eo:cloud_cover, planted
+    ("LC08_L2SP_116032_20200615_02_T1", "2020-06-15T02:11:05.123000Z", "landsat-8", 12.0, "cloud"),
+    (
+        "LC09_L2SP_116032_20241010_02_T1",
+        "2024-10-10T02:10:41.456000Z",
+        "landsat-9",
+        1.0,
+        "roof",
+    ),
+]
+LANDSAT_BUILDING = (6, 8)  # rows x cols at 30 m: a 180 x 240 m hall
+
+
+def landsat_dn(refl: np.ndarray) -> np.ndarray:
+    """Landsat C2 L2 surface reflectance → DN (reflectance = DN * 2.75e-5 - 0.2)."""
+    return np.clip(np.rint((refl - LANDSAT_OFFSET) / LANDSAT_SCALE), 1, 65535).astype("uint16")
+
+
+def build_landsat_fixture(root: Path, base_url: str) -> dict:
+    """Two synthetic Landsat C2 L2 items (30 m COGs) over the same 6 km tile.
+
+    Item 1 (2020-06-15) has a QA_PIXEL cloud over part of the AOI, item 2
+    (2024-10-10) a planted 6 x 8 px (180 x 240 m) bright roof near Building B.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base_url = base_url.rstrip("/")
+    n, res = int(TILE_SIZE_M // 30), 30
+    rng = np.random.default_rng(SEED + 1)
+    veg = np.kron(rng.uniform(0, 1, size=(50, 50)), np.ones((4, 4)))
+    to_utm = Transformer.from_crs(4326, EPSG, always_xy=True)
+    bx, by = to_utm.transform(*BUILDING_LONLAT)
+    b_row = int((TILE_ORIGIN[1] - by) // res) - LANDSAT_BUILDING[0] // 2
+    b_col = int((bx - TILE_ORIGIN[0]) // res) - LANDSAT_BUILDING[1] // 2
+    building = np.zeros((n, n), dtype=bool)
+    building[b_row : b_row + LANDSAT_BUILDING[0], b_col : b_col + LANDSAT_BUILDING[1]] = True
+    cloud = np.zeros((n, n), dtype=bool)
+    cloud[30:70, 20:120] = True  # northern part of the AOI (rows ~19-133, cols ~25-127)
+    bbox, geometry = _tile_geometry()
+    features, truth = [], {}
+    for item_id, dt, platform, cloud_cover, planted in LANDSAT_ITEMS:
+        irng = np.random.default_rng([SEED, int(dt[:10].replace("-", ""))])
+        folder = root / item_id
+        folder.mkdir(exist_ok=True)
+        refl_by_key = {}
+        for key, (band, _common) in LANDSAT_BANDS.items():
+            refl = _reflectance(key.replace("nir08", "nir"), veg)
+            refl = refl + irng.normal(0, 0.0005, size=veg.shape)
+            if planted == "roof":
+                refl[building] = 0.35
+            if planted == "cloud":
+                refl[cloud] = 0.6
+            refl_by_key[key] = refl
+            _write_cog(folder / f"{item_id}_{band}.TIF", landsat_dn(refl), res)
+        qa = np.full((n, n), QA_CLEAR, dtype="uint16")
+        if planted == "cloud":
+            qa[cloud] = QA_CLOUD
+        qa[:, :2] = QA_FILL  # a fill strip on the western edge (outside the AOI)
+        _write_cog(folder / f"{item_id}_QA_PIXEL.TIF", qa, res)
+        truth[item_id] = {"reflectance": refl_by_key, "qa": qa}
+        assets = {}
+        for key, (band, common) in LANDSAT_BANDS.items():
+            a = _asset(f"{base_url}/{item_id}/{item_id}_{band}.TIF", "blue", res, band)
+            a["eo:bands"] = [{"name": band, "common_name": common}]
+            a["raster:bands"] = [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "spatial_resolution": res,
+                    "scale": LANDSAT_SCALE,
+                    "offset": LANDSAT_OFFSET,
+                    "unit": "none",
+                }
+            ]
+            assets[key] = a
+        qa_asset = _asset(f"{base_url}/{item_id}/{item_id}_QA_PIXEL.TIF", "scl", res, "QA_PIXEL")
+        qa_asset["raster:bands"] = [
+            {"nodata": 1, "data_type": "uint16", "spatial_resolution": res, "unit": "bit index"}
+        ]
+        assets["qa_pixel"] = qa_asset
+        features.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "stac_extensions": STAC_EXTENSIONS,
+                "id": item_id,
+                "collection": LANDSAT_COLLECTION,
+                "bbox": bbox,
+                "geometry": geometry,
+                "properties": {
+                    "datetime": dt,
+                    "platform": platform,
+                    "instruments": ["oli", "tirs"],
+                    "eo:cloud_cover": cloud_cover,
+                    "proj:epsg": EPSG,
+                    "landsat:wrs_path": "116",
+                    "landsat:wrs_row": "032",
+                    "landsat:collection_number": "02",
+                    "landsat:correction": "L2SP",
+                },
+                "links": [],
+                "assets": assets,
+            }
+        )
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": LANDSAT_COLLECTION,
+        "title": "Landsat Collection 2 Level-2 (synthetic test fixture)",
+        "description": "Synthetic Landsat C2 L2 COGs near the February 11 Plant (tests).",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [bbox]},
+            "temporal": {"interval": [[LANDSAT_ITEMS[0][1], LANDSAT_ITEMS[-1][1]]]},
+        },
+        "links": [],
+    }
+    collection_path = root / "landsat-collection.json"
+    items_path = root / "landsat-items.json"
+    collection_path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
+    items_path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
+        encoding="utf-8",
+    )
+    return {
+        "collection": collection_path,
+        "items": items_path,
+        "item_ids": [it[0] for it in LANDSAT_ITEMS],
+        "truth": truth,
+        "building_window_30m": (b_row, b_col, *LANDSAT_BUILDING),
+        "cloud_window_30m": (30, 20, 40, 100),
     }

@@ -15,11 +15,6 @@ A = "S2B_T52SCK_20200610T021609_L2A"  # scene-wide 5 % cloud, but the AOI is 69 
 B = "S2B_T52SCK_20200620T021609_L2A"  # scene-wide 40 % cloud, the AOI is clear
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    monkeypatch.setattr(stac, "BACKOFF_S", 0.01)
-
-
 def search(capsys, stac_api, *extra):
     code = main(
         [

@@ -45,6 +45,28 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
 
 
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    """``--cache DIR`` and ``--no-cache`` for commands that read remote imagery."""
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="cache folder for remote reads (default: $SITEWATCH_CACHE or ~/.cache/sitewatch)",
+    )
+    p.add_argument(
+        "--no-cache",
+        dest="no_cache",
+        action="store_true",
+        help="read everything from the source; store nothing",
+    )
+
+
+def cache_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~sitewatch.sources.cache.Cache` the options ask for (or None)."""
+    from sitewatch.sources.cache import open_cache
+
+    return open_cache(args.cache, enabled=not args.no_cache)
+
+
 def emit_json(obj: Any) -> None:
     """Print a JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")

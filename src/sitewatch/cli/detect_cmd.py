@@ -9,8 +9,10 @@ from typing import Any
 
 from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 from sitewatch.cli._common import (
+    add_cache_options,
     add_detector_options,
     add_json,
+    cache_from_args,
     detector_options,
     emit_json,
     positive_float,
@@ -68,6 +70,21 @@ def register(sub: Any) -> None:
         dest="max_cloud",
         help="ignore scenes whose scene-wide cloud cover exceeds PCT",
     )
+    p.add_argument(
+        "--composite",
+        action="store_true",
+        help="for date windows: per-pixel median of the clear pixels of the clearest "
+        "scenes (up to --composite-max) instead of the single clearest scene",
+    )
+    p.add_argument(
+        "--composite-max",
+        type=int,
+        default=5,
+        metavar="N",
+        dest="composite_max",
+        help="most scenes in a composite (default 5)",
+    )
+    add_cache_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
@@ -101,9 +118,27 @@ def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
     return load_aoi(ref) if ref else None
 
 
-def resolve_image(ref: str, aoi: AOI | None, args: argparse.Namespace, which: str) -> Any:
-    """A local path as is; a date or window → the clearest STAC scene over the AOI."""
-    from sitewatch.sources.stac import COLLECTIONS, StacSource, parse_window, search_scenes
+def resolve_image(
+    ref: str,
+    aoi: AOI | None,
+    args: argparse.Namespace,
+    which: str,
+    *,
+    cache: Any = None,
+    stats: Any = None,
+) -> Any:
+    """A local path as is; a date or window → the clearest STAC scene over the AOI.
+
+    With ``--composite``, a window becomes a median composite of the clearest scenes.
+    """
+    from sitewatch.sources.stac import (
+        COLLECTIONS,
+        CompositeSource,
+        StacSource,
+        parse_window,
+        search_scenes,
+        stac_url,
+    )
 
     if Path(ref).exists():
         return ref
@@ -116,7 +151,14 @@ def resolve_image(ref: str, aoi: AOI | None, args: argparse.Namespace, which: st
             f"--{which} {ref} is a date: name an AOI (AOI_ID or --aoi-file) to search scenes over"
         )
     scenes = search_scenes(
-        aoi, start, end, source=args.source, url=args.stac_url, max_cloud=args.max_cloud
+        aoi,
+        start,
+        end,
+        source=args.source,
+        url=args.stac_url,
+        max_cloud=args.max_cloud,
+        cache=cache,
+        stats=stats,
     )
     if not scenes:
         raise DataError(
@@ -128,13 +170,37 @@ def resolve_image(ref: str, aoi: AOI | None, args: argparse.Namespace, which: st
         raise DataError(
             f"no scene between {start} and {end} has a clear pixel over {aoi.id}; widen the window"
         )
-    if not (args.quiet or args.json):
-        clear = "" if best.clear_fraction is None else f", AOI {best.clear_fraction:.0%} clear"
-        print(
-            f"{which}: {best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear})",
-            file=sys.stderr,
+    search = {
+        "stac_url": stac_url(args.stac_url),
+        "source": args.source,
+        "window": [start, end],
+        "candidates": [
+            {"item_id": s.item_id, "clear_fraction": s.clear_fraction, "cloud_cover": s.cloud_cover}
+            for s in scenes
+        ],
+    }
+    mask_key = COLLECTIONS[args.source][1]
+    if args.composite:
+        chosen = [s for s in scenes if s.clear_fraction is None or s.clear_fraction > 0]
+        chosen = chosen[: max(1, args.composite_max)]
+        source: Any = CompositeSource(
+            [s.item for s in chosen],
+            mask_key=mask_key,
+            aoi=aoi,
+            cache=cache,
+            stats=stats,
+            search=search,
         )
-    return StacSource(best.item, mask_key=COLLECTIONS[args.source][1])
+        what = f"median of {len(chosen)} scenes {source.acquired}"
+    else:
+        source = StacSource(
+            best.item, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats, search=search
+        )
+        clear = "" if best.clear_fraction is None else f", AOI {best.clear_fraction:.0%} clear"
+        what = f"{best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear})"
+    if not (args.quiet or args.json):
+        print(f"{which}: {what}", file=sys.stderr)
+    return source
 
 
 def run_detection(
@@ -181,11 +247,14 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch detect``."""
+    from sitewatch.sources._http import NetStats
+
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(args.out, overwrite=args.overwrite)
+    cache, stats = cache_from_args(args), NetStats()
     result, out = run_detection(
-        resolve_image(args.before, aoi, args, "before"),
-        resolve_image(args.after, aoi, args, "after"),
+        resolve_image(args.before, aoi, args, "before", cache=cache, stats=stats),
+        resolve_image(args.after, aoi, args, "after", cache=cache, stats=stats),
         args.out,
         aoi=aoi,
         options=detector_options(args),

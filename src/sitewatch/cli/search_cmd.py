@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sitewatch.cli._common import add_json, emit_json
+from sitewatch.cli._common import add_cache_options, add_json, cache_from_args, emit_json
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
 from sitewatch.sources.stac import COLLECTIONS, parse_window, search_scenes, stac_url
@@ -54,6 +54,7 @@ def register(sub: Any) -> None:
         help=f"STAC API root (default: $SITEWATCH_STAC_URL or {stac_url()})",
     )
     p.add_argument("--limit", type=int, default=200, help="most items to consider")
+    add_cache_options(p)
     add_json(p)
     p.set_defaults(func=main)
 
@@ -73,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         url=args.stac_url,
         max_cloud=args.max_cloud,
         limit=args.limit,
+        cache=cache_from_args(args),
     )
     if args.json:
         emit_json(

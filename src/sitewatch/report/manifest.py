@@ -47,6 +47,37 @@ def _aoi_entry(aoi: AOI | None) -> dict[str, Any] | None:
     return entry
 
 
+def _network(prov: dict[str, Any]) -> dict[str, Any] | None:
+    """Requests, bytes and cache use of remote sources (None for local files)."""
+    stats: list[Any] = []
+    caches: list[Any] = []
+    for key in ("before", "after"):
+        src = prov[key]["source"]
+        for part in getattr(src, "parts", [src]):
+            st, cache = getattr(part, "stats", None), getattr(part, "cache", None)
+            if st is not None and all(st is not x for x in stats):
+                stats.append(st)
+            if cache is not None and all(cache is not x for x in caches):
+                caches.append(cache)
+    if not stats and not caches:
+        return None
+    by_url: dict[str, dict[str, int]] = {}
+    for st in stats:
+        for url, n in st.requests.items():
+            entry = by_url.setdefault(url, {"requests": 0, "bytes": 0})
+            entry["requests"] += n
+            entry["bytes"] += st.bytes.get(url, 0)
+    return {
+        "requests": sum(e["requests"] for e in by_url.values()),
+        "bytes": sum(e["bytes"] for e in by_url.values()),
+        "by_url": by_url,
+        "cache_dir": str(caches[0].root) if caches else None,
+        "cache_hits": sum(c.hits for c in caches),
+        "cache_misses": sum(c.misses for c in caches),
+        "cache_corrupt": sum(c.corrupt for c in caches),
+    }
+
+
 def build_manifest(
     result: Any, *, outputs: dict[str, str], command: list[str] | None = None
 ) -> dict[str, Any]:
@@ -72,6 +103,7 @@ def build_manifest(
         "command": command if command is not None else sys.argv,
         "inputs": inputs,
         "aoi": _aoi_entry(prov.get("aoi")),
+        "network": _network(prov),
         "parameters": prov["parameters"],
         "grid": {
             "crs": g.crs,

@@ -8,34 +8,34 @@ AOI pixels decides the ranking.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
-import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import rasterio
 import rasterio.features
 from affine import Affine
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, SourceError
 from sitewatch.grid import from_lonlat
 from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
+from sitewatch.sources._http import NetStats, gdal_http, retry
+from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
 
 __all__ = [
     "COLLECTIONS",
     "DEFAULT_STAC_URL",
-    "GDAL_HTTP_OPTIONS",
+    "AssetWindowRead",
     "SceneCandidate",
+    "StacSource",
     "clear_fraction",
     "parse_window",
     "search_scenes",
@@ -49,21 +49,8 @@ COLLECTIONS = {
 }
 """Source name → (STAC collection, cloud-mask asset key) on Earth Search v1."""
 
-GDAL_HTTP_OPTIONS = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no sidecar probing
-    "GDAL_HTTP_MULTIPLEX": "YES",
-    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-    "VSI_CACHE": "TRUE",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff",
-    "GDAL_HTTP_MAX_RETRY": "0",  # retries are ours, with backoff and a clear error
-    "GDAL_HTTP_TIMEOUT": "30",
-}
-"""GDAL settings that keep a windowed COG read to the header and the touched tiles."""
-
-RETRIES = 3
-BACKOFF_S = 0.5
-
-T = TypeVar("T")
+MARGIN_PX = 4
+"""Source pixels read around the AOI (resampling support, grid snapping)."""
 
 
 def stac_url(url: str | None = None) -> str:
@@ -150,64 +137,206 @@ class SceneCandidate:
         return d
 
 
-def _retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES) -> T:
-    """Call ``fn``, retrying source failures with exponential backoff, then SourceError."""
-    last: Exception | None = None
-    for attempt in range(retries):
-        try:
-            return fn()
-        except (RasterioError, OSError) as err:  # network, 5xx, truncated bodies
-            last = err
-            if attempt + 1 < retries:
-                time.sleep(BACKOFF_S * 2**attempt)
-    reason = str(last).splitlines()[0] if last else "unknown error"
-    raise SourceError(
-        f"cannot read {what} after {retries} tries ({reason}); check the network or the "
-        "STAC URL (--stac-url) and try again"
+@dataclass(frozen=True)
+class AssetWindowRead:
+    """What one windowed asset read fetched, for the manifest.
+
+    Attributes
+    ----------
+    href : str
+    window : tuple of 4 int
+        ``(col_off, row_off, width, height)`` in the asset's pixels.
+    sha256 : str
+        Of the window's pixel values (DN).
+    cached : bool
+        Served from the cache (no request made).
+    requests, bytes : int
+        HTTP requests and bytes GDAL asked for (0 when cached, or when GDAL's
+        in-process cache already held the data).
+    """
+
+    href: str
+    window: tuple[int, int, int, int]
+    sha256: str
+    cached: bool
+    requests: int
+    bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def _pixel_window(
+    inv: Affine, bounds: tuple[float, float, float, float], width: int, height: int, margin: int
+) -> tuple[int, int, int, int] | None:
+    left, bottom, right, top = bounds
+    corners = ((left, top), (right, top), (left, bottom), (right, bottom))
+    cols, rows = zip(*(inv @ c for c in corners), strict=True)
+    c0 = max(0, math.floor(min(cols)) - margin)
+    r0 = max(0, math.floor(min(rows)) - margin)
+    c1 = min(width, math.ceil(max(cols)) + margin)
+    r1 = min(height, math.ceil(max(rows)) + margin)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def _asset_grid(item: Any, key: str) -> tuple[str, Affine, int, int] | None:
+    """(crs, transform, width, height) of an asset from the item's ``proj:*`` fields."""
+    asset = item.assets[key]
+
+    def prop(name: str) -> Any:
+        v = asset.extra_fields.get(name)
+        return v if v is not None else item.properties.get(name)
+
+    code = prop("proj:code") or (f"EPSG:{prop('proj:epsg')}" if prop("proj:epsg") else None)
+    transform, shape = prop("proj:transform"), prop("proj:shape")
+    if not (code and transform and shape):
+        return None
+    return str(code), Affine(*transform[:6]), int(shape[1]), int(shape[0])
+
+
+def read_asset_window(
+    item: Any,
+    key: str,
+    area: Any,
+    *,
+    cache: Cache | None = None,
+    stats: NetStats | None = None,
+    cover: tuple[str, tuple[float, float, float, float]] | None = None,
+) -> tuple[CachedWindow, AssetWindowRead]:
+    """Read the window of one asset that covers ``area`` (plus a small margin).
+
+    The window is worked out from the item's ``proj:*`` metadata, so a cached
+    window is found without any request. The pixels come back as stored (DN).
+
+    Parameters
+    ----------
+    item : pystac.Item
+    key : str
+        Asset key (``"red"``, ``"scl"`` ...).
+    area : shapely Polygon
+        Lon/lat area to cover (the AOI).
+    cache : Cache, optional
+    stats : NetStats, optional
+        Receives the requests made.
+    cover : (crs, bounds), optional
+        Bounds that must also lie inside the window (the analysis grid).
+
+    Raises
+    ------
+    AOIError
+        If the area is outside the asset.
+    SourceError
+        If the asset cannot be read after retries.
+    """
+    href = item.assets[key].href
+    meta = _asset_grid(item, key)
+
+    def window_for(crs: str, transform: Affine, width: int, height: int) -> tuple[int, ...]:
+        bounds = from_lonlat(area, crs).bounds
+        if cover is not None:
+            from rasterio.warp import transform_bounds
+
+            gb = transform_bounds(cover[0], crs, *cover[1], densify_pts=21)
+            bounds = (
+                min(bounds[0], gb[0]),
+                min(bounds[1], gb[1]),
+                max(bounds[2], gb[2]),
+                max(bounds[3], gb[3]),
+            )
+        win = _pixel_window(~transform, bounds, width, height, MARGIN_PX)
+        if win is None:
+            raise AOIError(f"the AOI does not overlap {href}; pick scenes that cover it")
+        return win
+
+    window = window_for(*meta) if meta is not None else None
+    ckey = cache_key(
+        kind="asset-window",
+        item=item.id,
+        collection=item.collection_id,
+        asset=key,
+        href=href.split("?")[0],
+        window=window,
+        area=None if window is not None else area.wkt,
     )
+    if cache is not None and (hit := cache.get_window(ckey)) is not None:
+        return hit, AssetWindowRead(href, hit.window, hit.sha256, True, 0, 0)
 
+    local = NetStats()
 
-class _GDALComplaints(logging.Handler):
-    """Collects what GDAL reports while reading (rasterio forwards it to logging)."""
+    def read() -> CachedWindow:
+        with gdal_http(local), rasterio.open(href) as ds:
+            crs = ds.crs.to_string()
+            win = window
+            if meta is None or (crs, ds.transform, ds.width, ds.height) != meta:
+                win = window_for(crs, ds.transform, ds.width, ds.height)  # metadata was off
+            c0, r0, w, h = win
+            data = ds.read(1, window=Window(c0, r0, w, h))
+            t = ds.transform @ Affine.translation(c0, r0)
+            return CachedWindow(
+                data=data,
+                transform=tuple(t)[:6],
+                crs=crs,
+                nodata=ds.nodata,
+                window=(c0, r0, w, h),
+                sha256=array_sha256(data),
+            )
 
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    entry = retry(href, read, hint="check the network or the STAC URL (--stac-url) and try again")
+    if cache is not None:
+        cache.put_window(ckey, entry)
+    if stats is not None:
+        for url, n in local.requests.items():
+            stats.requests[url] = stats.requests.get(url, 0) + n
+            stats.bytes[url] = stats.bytes.get(url, 0) + local.bytes[url]
+    record = AssetWindowRead(
+        href, entry.window, entry.sha256, False, local.total_requests(), local.total_bytes()
+    )
+    return entry, record
 
 
 @contextmanager
-def _gdal_http() -> Iterator[None]:
-    """GDAL HTTP settings, and strict reads: a failed range request raises.
+def window_dataset(entry: CachedWindow) -> Iterator[Any]:
+    """An in-memory rasterio dataset holding a window, for resampling onto a grid."""
+    from rasterio.io import MemoryFile
 
-    GDAL only *warns* when a tile request fails (HTTP 5xx, truncated body) and may
-    hand back a block of fill values; a silently corrupted cloud mask would rank
-    scenes wrongly, so any such complaint becomes an error (and a retry).
-    """
-    handler = _GDALComplaints()
-    logger = logging.getLogger("rasterio._err")
-    logger.addHandler(handler)
-    try:
-        with rasterio.Env(**GDAL_HTTP_OPTIONS):
-            yield
-    finally:
-        logger.removeHandler(handler)
-    bad = [m for m in handler.messages if re.search(r"fail|error|truncat|timeout", m, re.I)]
-    if bad:
-        raise OSError(bad[0])
+    h, w = entry.data.shape
+    with MemoryFile() as mem:
+        with mem.open(
+            driver="GTiff",
+            width=w,
+            height=h,
+            count=1,
+            dtype=entry.data.dtype.name,
+            crs=entry.crs,
+            transform=Affine(*entry.transform),
+            nodata=entry.nodata,
+        ) as dst:
+            dst.write(entry.data, 1)
+        with mem.open() as ds:
+            yield ds
 
 
-def clear_fraction(aoi: AOI, href: str, *, kind: str = "scl") -> tuple[float, int]:
-    """Read a cloud-mask COG over the AOI window only and return (clear share, pixels).
+def clear_fraction(
+    aoi: AOI,
+    item: Any,
+    *,
+    kind: str = "scl",
+    cache: Cache | None = None,
+    stats: NetStats | None = None,
+) -> tuple[float, int]:
+    """Read an item's cloud mask over the AOI window only: (clear share, AOI pixels).
 
     Parameters
     ----------
     aoi : AOI
         Located AOI.
-    href : str
-        URL or path of the SCL (``kind="scl"``) or QA_PIXEL (``"qa_pixel"``) asset.
+    item : pystac.Item
+        With an SCL (``kind="scl"``) or QA_PIXEL (``"qa_pixel"``) asset.
+    cache : Cache, optional
+        The window is shared with the later band read of ``detect``.
 
     Raises
     ------
@@ -218,40 +347,23 @@ def clear_fraction(aoi: AOI, href: str, *, kind: str = "scl") -> tuple[float, in
     """
     if aoi.geometry is None:
         raise AOIError(f"AOI {aoi.id!r} is unlocated; it has no window to read")
-
-    def read() -> tuple[np.ndarray, Any, Any]:
-        with _gdal_http(), rasterio.open(href) as ds:
-            shape = from_lonlat(aoi.geometry, ds.crs.to_string())
-            # Pixel window by hand: rasterio's window helpers still use affine's
-            # deprecated `*` operator.
-            inv = ~ds.transform
-            left, bottom, right, top = shape.bounds
-            corners = ((left, top), (right, top), (left, bottom), (right, bottom))
-            cols, rows = zip(*(inv @ c for c in corners), strict=True)
-            c0, r0 = max(0, math.floor(min(cols))), max(0, math.floor(min(rows)))
-            c1, r1 = min(ds.width, math.ceil(max(cols))), min(ds.height, math.ceil(max(rows)))
-            if c1 <= c0 or r1 <= r0:
-                raise rasterio.errors.WindowError(f"AOI outside {href}")
-            data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-            return data, ds.transform @ Affine.translation(c0, r0), shape
-
-    try:
-        data, transform, shape = _retry(href, read)
-    except rasterio.errors.WindowError:
-        raise AOIError(f"AOI {aoi.id!r} does not overlap {href}") from None
+    entry, _ = read_asset_window(item, kind, aoi.geometry, cache=cache, stats=stats)
+    shape = from_lonlat(aoi.geometry, entry.crs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         inside = rasterio.features.rasterize(
             [(shape, 1)],
-            out_shape=data.shape,
-            transform=transform,
+            out_shape=entry.data.shape,
+            transform=Affine(*entry.transform),
             fill=0,
             dtype="uint8",
             all_touched=True,
         ).astype(bool)
+    data = entry.data
+    known = data != entry.nodata if entry.nodata is not None else np.ones(data.shape, bool)
     clear = clear_from_scl(data) if kind == "scl" else clear_from_qa_pixel(data)
     n = int(inside.sum())
-    return (float((clear & inside).sum() / n) if n else 0.0), n
+    return (float((clear & known & inside).sum() / n) if n else 0.0), n
 
 
 def _item_value(item: Any, *keys: str) -> Any:
@@ -272,6 +384,8 @@ def search_scenes(
     max_cloud: float | None = None,
     limit: int = 200,
     local_clear: bool = True,
+    cache: Cache | None = None,
+    stats: NetStats | None = None,
 ) -> list[SceneCandidate]:
     """Find scenes over an AOI between two dates, ranked by AOI-local clear fraction.
 
@@ -291,6 +405,10 @@ def search_scenes(
         Most items to consider.
     local_clear : bool
         Read each item's cloud mask over the AOI (a few kB per item).
+    cache : Cache, optional
+        Reuse (and store) the search result and the cloud-mask windows.
+    stats : NetStats, optional
+        Receives the HTTP requests made (API and COG reads).
 
     Returns
     -------
@@ -302,6 +420,7 @@ def search_scenes(
     ------
     AOIError, InputError, SourceError
     """
+    import pystac
     from pystac_client import Client
     from pystac_client.exceptions import APIError
 
@@ -314,20 +433,34 @@ def search_scenes(
     collection, mask_key = COLLECTIONS[source]
     api = stac_url(url)
 
-    def query() -> list[Any]:
-        client = Client.open(api)
-        search = client.search(
-            collections=[collection],
-            bbox=list(aoi.geometry.bounds),
-            datetime=f"{start}T00:00:00Z/{end}T23:59:59Z",
-            max_items=limit,
-        )
-        return list(search.items())
+    bbox = [round(v, 7) for v in aoi.geometry.bounds]
+    when = f"{start}T00:00:00Z/{end}T23:59:59Z"
+    skey = cache_key(
+        kind="stac-search", api=api, collection=collection, bbox=bbox, datetime=when, limit=limit
+    )
 
-    try:
-        items = _retry(f"the STAC API {api}", query)
-    except APIError as err:
-        raise SourceError(f"the STAC API {api} refused the search: {err}") from err
+    def count(request: Any) -> None:
+        if stats is not None:
+            stats.add(request.url, 0)
+
+    def query() -> list[dict[str, Any]]:
+        client = Client.open(api, request_modifier=count)
+        search = client.search(collections=[collection], bbox=bbox, datetime=when, max_items=limit)
+        return [item.to_dict() for item in search.items()]
+
+    found = cache.get_search(skey, window_end=end) if cache is not None else None
+    if found is None:
+        try:
+            found = retry(
+                f"the STAC API {api}",
+                query,
+                hint="check the network or the STAC URL (--stac-url) and try again",
+            )
+        except APIError as err:
+            raise SourceError(f"the STAC API {api} refused the search: {err}") from err
+        if cache is not None:
+            cache.put_search(skey, found)
+    items = [pystac.Item.from_dict(d) for d in found]
     out: list[SceneCandidate] = []
     for item in items:
         cloud = _item_value(item, "eo:cloud_cover")
@@ -337,7 +470,7 @@ def search_scenes(
         frac: float | None = None
         npx = 0
         if local_clear and asset is not None:
-            frac, npx = clear_fraction(aoi, asset.href, kind=mask_key)
+            frac, npx = clear_fraction(aoi, item, kind=mask_key, cache=cache, stats=stats)
         tile = _item_value(item, "grid:code", "mgrs:grid_square", "landsat:wrs_path") or ""
         out.append(
             SceneCandidate(
@@ -408,14 +541,33 @@ class StacSource:
         scale/offset, ``proj:epsg``/``proj:transform``/``proj:shape``).
     mask_key : str
         ``"scl"`` or ``"qa_pixel"``.
+    aoi : AOI, optional
+        The area whose window is read (default: the whole analysis grid).
+    cache : Cache, optional
+        Cache of asset windows.
+    stats : NetStats, optional
+        Receives the HTTP requests made.
     """
 
     kind = "stac-item"
     georeferenced = True
 
-    def __init__(self, item: Any, *, mask_key: str = "scl") -> None:
+    def __init__(
+        self,
+        item: Any,
+        *,
+        mask_key: str = "scl",
+        aoi: AOI | None = None,
+        cache: Cache | None = None,
+        stats: NetStats | None = None,
+        search: dict[str, Any] | None = None,
+    ) -> None:
         self.item = item
         self.mask_key = mask_key
+        self.aoi = aoi
+        self.cache = cache
+        self.stats = stats
+        self.search = search
         table = S2_ASSETS if mask_key == "scl" else LANDSAT_ASSETS
         self.assets = {b: k for b, k in table.items() if k in item.assets}
         if len(self.assets) < 3:
@@ -423,6 +575,7 @@ class StacSource:
         self.path = item.get_self_href() or item.id
         self.acquired = item.datetime.date().isoformat() if item.datetime else None
         self.grid = self._grid()
+        self.reads: dict[str, AssetWindowRead] = {}
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -432,17 +585,11 @@ class StacSource:
     def _grid(self) -> Any:
         from sitewatch.grid import Grid
 
-        ref = self.item.assets[self.assets[next(iter(self.assets))]]
-
-        def prop(key: str) -> Any:
-            return ref.extra_fields.get(key) or self.item.properties.get(key)
-
-        # Projection extension v1 writes proj:epsg; v2 (STAC 1.1) writes proj:code.
-        code = prop("proj:code") or (f"EPSG:{prop('proj:epsg')}" if prop("proj:epsg") else None)
-        transform, shape = prop("proj:transform"), prop("proj:shape")
-        if not (code and transform and shape):
+        meta = _asset_grid(self.item, self.assets[next(iter(self.assets))])
+        if meta is None:
             raise SourceError(f"item {self.item.id} lacks proj:code/epsg, transform, shape")
-        return Grid(str(code), Affine(*transform[:6]), int(shape[1]), int(shape[0]))
+        crs, transform, width, height = meta
+        return Grid(crs, transform, width, height)
 
     def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
         """Item grid bounds in ``crs``."""
@@ -455,27 +602,79 @@ class StacSource:
         return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
 
     def describe(self) -> dict[str, Any]:
-        """Manifest entry: item id, collection, asset hrefs, scale/offset used."""
+        """Manifest entry: item, asset hrefs, windows, bytes read, hashes, scale/offset."""
+        mask = self.mask_key if self.mask_key in self.item.assets else None
+
+        def entry(key: str) -> dict[str, Any]:
+            d: dict[str, Any] = {"key": key, "href": self.item.assets[key].href}
+            if key in self.reads:
+                d.update(self.reads[key].as_dict())
+            return d
+
+        reads = list(self.reads.values())
         return {
             "kind": self.kind,
             "item_id": self.item.id,
             "collection": self.item.collection_id,
             "datetime": self.item.datetime.isoformat() if self.item.datetime else None,
             "acquired": self.acquired,
+            "cloud_cover": self.item.properties.get("eo:cloud_cover"),
             "bands": list(self.band_names),
             "assets": {
-                b: {
-                    "key": k,
-                    "href": self.item.assets[k].href,
-                    "scale_offset": list(self._scale(k)),
-                }
+                b: {**entry(k), "scale_offset": list(self._scale(k))}
                 for b, k in self.assets.items()
             },
-            "mask_band": self.mask_key if self.mask_key in self.item.assets else None,
-            "mask_href": (
-                self.item.assets[self.mask_key].href if self.mask_key in self.item.assets else None
-            ),
+            "mask_band": mask,
+            "mask_href": self.item.assets[mask].href if mask else None,
+            "mask": entry(mask) if mask else None,
+            "requests": sum(r.requests for r in reads),
+            "bytes_read": sum(r.bytes for r in reads),
+            "from_cache": sum(r.cached for r in reads),
+            "search": self.search,
         }
+
+    def _window(self, key: str, grid: Any) -> CachedWindow:
+        area = self.aoi.geometry if self.aoi is not None else None
+        if area is None:
+            area = grid.footprint_lonlat
+        entry, record = read_asset_window(
+            self.item,
+            key,
+            area,
+            cache=self.cache,
+            stats=self.stats,
+            cover=(grid.crs, grid.bounds),
+        )
+        self.reads[key] = record
+        return entry
+
+    def read_raw(
+        self, grid: Any, names: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Reflectance (NaN where no data), observed mask and clear-sky mask on ``grid``."""
+        from sitewatch.sources.local import BandRef, _read_band, _read_clear
+
+        out = np.full((len(names), grid.height, grid.width), np.nan, dtype=np.float32)
+        nodata_any = np.zeros(grid.shape, dtype=bool)
+        for i, name in enumerate(names):
+            key = self.assets[name]
+            entry = self._window(key, grid)
+            with window_dataset(entry) as ds:
+                _read_band(ds, 1, grid, out[i], ds.nodata)
+            nodata_any |= ~np.isfinite(out[i])
+            scale, offset = self._scale(key)
+            out[i] = out[i] * np.float32(scale) + np.float32(offset)
+        clear = None
+        if self.mask_key in self.item.assets:
+            entry = self._window(self.mask_key, grid)
+            ref = BandRef(
+                "SCL" if self.mask_key == "scl" else "QA_PIXEL",  # type: ignore[arg-type]
+                self.item.assets[self.mask_key].href,
+                1,
+            )
+            with window_dataset(entry) as ds:
+                clear = _read_clear(ds, ref, grid)
+        return out, ~nodata_any, clear
 
     def read(self, grid: Any, *, bands: Sequence[str] | None = None) -> Any:
         """Read the AOI window of each band (and the cloud mask) onto ``grid``.
@@ -483,36 +682,13 @@ class StacSource:
         Reflectance = DN × scale + offset from the asset's ``raster:bands`` (for
         Sentinel-2 C1 this includes the −0.1 offset of processing baseline ≥ 04.00).
         """
-        from sitewatch.sources.local import BandRef, _read_band, _read_clear, assemble_scene
+        from sitewatch.sources.local import assemble_scene
 
         names = list(bands) if bands is not None else list(self.band_names)
-        out = np.full((len(names), grid.height, grid.width), np.nan, dtype=np.float32)
-        nodata_any = np.zeros(grid.shape, dtype=bool)
-        for i, name in enumerate(names):
-            key = self.assets[name]
-            href = self.item.assets[key].href
-
-            def read_one(i: int = i, href: str = href) -> None:
-                with _gdal_http(), rasterio.open(href) as ds:
-                    _read_band(ds, 1, grid, out[i], ds.nodata)
-
-            _retry(href, read_one)
-            nodata_any |= ~np.isfinite(out[i])
-            scale, offset = self._scale(key)
-            out[i] = out[i] * np.float32(scale) + np.float32(offset)
-        clear = None
-        if self.mask_key in self.item.assets:
-            href = self.item.assets[self.mask_key].href
-            ref = BandRef("SCL" if self.mask_key == "scl" else "QA_PIXEL", href, 1)  # type: ignore[arg-type]
-
-            def read_mask() -> np.ndarray:
-                with _gdal_http(), rasterio.open(href) as ds:
-                    return _read_clear(ds, ref, grid)
-
-            clear = _retry(href, read_mask)
+        out, observed, clear = self.read_raw(grid, names)
         return assemble_scene(
             out,
-            ~nodata_any,
+            observed,
             grid,
             names=names,
             acquired=self.acquired,
@@ -522,5 +698,120 @@ class StacSource:
                 "kind": self.kind,
                 "item_id": self.item.id,
                 "mask_band": self.mask_key,
+            },
+        )
+
+
+class CompositeSource:
+    """Per-pixel median of the clear pixels of several STAC items (one date window).
+
+    Each item is read onto the analysis grid with its own cloud mask; a pixel's
+    value is the median over the items that see it clear, and it is valid if at
+    least one does. Compositing fills cloud gaps and damps one-off glints, at the
+    cost of a date *range* instead of a date.
+
+    Parameters
+    ----------
+    items : sequence of pystac.Item
+        Clearest first.
+    mask_key, aoi, cache, stats, search
+        As for :class:`StacSource`.
+    """
+
+    kind = "stac-composite"
+    georeferenced = True
+
+    def __init__(
+        self,
+        items: Sequence[Any],
+        *,
+        mask_key: str = "scl",
+        aoi: AOI | None = None,
+        cache: Cache | None = None,
+        stats: NetStats | None = None,
+        search: dict[str, Any] | None = None,
+    ) -> None:
+        if not items:
+            raise InputError("a composite needs at least one scene")
+        self.parts = [
+            StacSource(it, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats) for it in items
+        ]
+        first = self.parts[0]
+        self.grid = first.grid
+        self.path = f"composite of {len(items)} items"
+        self.search = search
+        self._bands = tuple(
+            b for b in first.band_names if all(b in p.band_names for p in self.parts)
+        )
+        dates = sorted(p.acquired for p in self.parts if p.acquired)
+        self.dates = dates
+        self.acquired = (
+            None if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]}/{dates[-1]}"
+        )
+        self.scenes_per_pixel: float | None = None
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Bands every item has."""
+        return self._bands
+
+    def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
+        """Bounds covered by all items, in ``crs``."""
+        boxes = [p.bounds_in(crs) for p in self.parts]
+        return (
+            max(b[0] for b in boxes),
+            max(b[1] for b in boxes),
+            min(b[2] for b in boxes),
+            min(b[3] for b in boxes),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest entry: the items composited, with their reads."""
+        parts = [p.describe() for p in self.parts]
+        return {
+            "kind": self.kind,
+            "method": "per-pixel median of clear pixels",
+            "acquired": self.acquired,
+            "dates": self.dates,
+            "item_ids": [p["item_id"] for p in parts],
+            "bands": list(self.band_names),
+            "scenes_per_pixel_mean": self.scenes_per_pixel,
+            "requests": sum(p["requests"] for p in parts),
+            "bytes_read": sum(p["bytes_read"] for p in parts),
+            "items": parts,
+            "search": self.search,
+        }
+
+    def read(self, grid: Any, *, bands: Sequence[str] | None = None) -> Any:
+        """Read every item onto ``grid`` and take the median of its clear pixels."""
+        from sitewatch.sources.local import assemble_scene
+
+        names = list(bands) if bands is not None else list(self.band_names)
+        stack = np.full((len(self.parts), len(names), *grid.shape), np.nan, dtype=np.float32)
+        observed = np.zeros(grid.shape, dtype=bool)
+        for i, part in enumerate(self.parts):
+            data, seen, clear_i = part.read_raw(grid, names)
+            ok = seen if clear_i is None else seen & clear_i
+            stack[i][:, ok] = data[:, ok]
+            observed |= seen
+        count = np.isfinite(stack[:, 0]).sum(axis=0)
+        clear = count > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+            data = np.nanmedian(stack, axis=0).astype(np.float32)
+        data[:, ~clear] = np.nan
+        self.scenes_per_pixel = round(float(count[clear].mean()), 3) if clear.any() else 0.0
+        return assemble_scene(
+            np.nan_to_num(data, nan=0.0),
+            observed | clear,
+            grid,
+            names=names,
+            acquired=self.acquired,
+            clear=clear,
+            provenance={
+                "path": self.path,
+                "kind": self.kind,
+                "item_ids": [p.item.id for p in self.parts],
+                "mask_band": self.parts[0].mask_key,
             },
         )
