@@ -1,0 +1,163 @@
+"""``sitewatch wayback``: distinct Esri World Imagery Wayback vintages over an AOI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sitewatch.cli._common import _latlon, add_json, emit_json
+from sitewatch.cli.detect_cmd import resolve_aoi
+from sitewatch.errors import InputError
+from sitewatch.sources.wayback import (
+    ATTRIBUTION,
+    DEFAULT_ZOOM,
+    TERMS_NOTE,
+    Vintage,
+    aoi_point,
+    find_release,
+    list_vintages,
+    load_releases,
+    lonlat_to_tile,
+    snapshot,
+    wayback_config_url,
+)
+
+__all__ = ["register"]
+
+
+def _zoom(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 23:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0–23")
+    return value
+
+
+def _release_ref(text: str) -> str | int:
+    if text == "latest":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a release number or 'latest'") from None
+
+
+def register(sub: Any) -> None:
+    """Add the ``wayback`` subcommand."""
+    p = sub.add_parser(
+        "wayback",
+        help="list the distinct Esri World Imagery Wayback vintages over an AOI",
+        description="List the distinct very-high-resolution pictures Esri World Imagery "
+        "Wayback holds at the AOI's representative point, newest first, with each "
+        "picture's capture date (not its release date), provider, sensor and resolution. "
+        "--snapshot writes a static PNG view of one release over the AOI. Viewing only: "
+        "Esri's terms forbid storing or redistributing the tiles.",
+    )
+    p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
+    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon")
+    p.add_argument(
+        "--zoom",
+        type=_zoom,
+        metavar="Z",
+        help=f"tile level (default: {DEFAULT_ZOOM} for the list; for --snapshot the "
+        "highest up to 17 that needs at most 16 tiles)",
+    )
+    p.add_argument(
+        "--wayback-config",
+        metavar="URL",
+        dest="wayback_config",
+        help=f"Wayback config JSON (default: $SITEWATCH_WAYBACK_CONFIG or {wayback_config_url()})",
+    )
+    p.add_argument(
+        "--snapshot",
+        type=_release_ref,
+        metavar="RELEASE|latest",
+        help="write a PNG view of this release ('latest' = newest distinct vintage)",
+    )
+    p.add_argument("--out", metavar="FILE.png", help="PNG written by --snapshot")
+    add_json(p)
+    p.set_defaults(func=main)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _table(vintages: list[Vintage]) -> list[str]:
+    lines = [
+        "release date ≠ capture date: 'released' is when Esri published the basemap, "
+        "'captured' when the satellite took the picture",
+        f"{'released':<11} {'release':>7}  {'captured':<11} {'provider':<14} {'sensor':<10} "
+        f"{'res m':>6}",
+    ]
+    for v in vintages:
+        r = v.release
+        lines.append(
+            f"{r.release_date:<11} {r.number:>7}  {v.capture_date or '?':<11} "
+            f"{v.provider or '-':<14} {v.sensor or '-':<10} {_fmt(v.resolution_m):>6}"
+        )
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``sitewatch wayback``."""
+    if args.out and args.snapshot is None:
+        raise InputError("--out needs --snapshot RELEASE|latest")
+    if args.snapshot is not None and not args.out:
+        raise InputError("--snapshot needs --out FILE.png")
+    aoi = resolve_aoi(args.aoi, args.aoi_file)
+    if aoi is None:
+        raise InputError("name an AOI: sitewatch wayback AOI_ID (or --aoi-file FILE)")
+    lon, lat = aoi_point(aoi)  # unlocated → AOIError before any request
+    zoom = DEFAULT_ZOOM if args.zoom is None else args.zoom
+    releases = load_releases(args.wayback_config)
+    vintages = list_vintages(aoi, zoom=zoom, releases=releases)
+
+    shot = None
+    if args.snapshot is not None:
+        if args.snapshot == "latest":
+            if not vintages:
+                raise InputError(
+                    f"Wayback has no imagery at {aoi.id} at zoom {zoom}; "
+                    "name a release number or try a lower --zoom"
+                )
+            release = vintages[0].release
+        else:
+            release = find_release(releases, args.snapshot)
+        shot = snapshot(aoi, release, out_png=args.out, zoom=args.zoom)
+
+    col, row = lonlat_to_tile(lon, lat, zoom)
+    if args.json:
+        doc: dict[str, Any] = {
+            "aoi": aoi.id,
+            "point": [lon, lat],
+            "zoom": zoom,
+            "tile": {"level": zoom, "row": row, "col": col},
+            "config_url": wayback_config_url(args.wayback_config),
+            "vintages": [v.as_dict() for v in vintages],
+            "attribution": ATTRIBUTION,
+            "terms": TERMS_NOTE,
+        }
+        if shot is not None:
+            doc["snapshot"] = shot.as_dict()
+        emit_json(doc)
+        return 0
+    print(
+        f"{len(vintages)} distinct Wayback vintage(s) of {len(releases)} releases at "
+        f"{aoi.name} ({aoi.id}), point {_latlon(lon, lat)}, tile {zoom}/{row}/{col}; "
+        "newest first"
+    )
+    for line in _table(vintages):
+        print(line)
+    if shot is not None:
+        v = shot.vintage
+        print(
+            f"wrote {shot.png} ({shot.size[0]}×{shot.size[1]} px, zoom {shot.zoom}, "
+            f"release {v.release.number} of {v.release.release_date}, captured "
+            f"{v.capture_date or 'unknown'}) and {shot.sidecar.name}"
+        )
+    print(f"Imagery: {ATTRIBUTION} (Esri World Imagery Wayback)")
+    print(f"{TERMS_NOTE}.")
+    return 0
