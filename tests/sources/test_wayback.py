@@ -344,3 +344,58 @@ def test_bad_options_exit_2(capsys, service):
         "x.png",
     )
     assert code == 2 and "release 12345 is not in the Wayback config" in err
+
+
+def _run_dir(tmp_path, ring):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    feature = {
+        "type": "Feature",
+        "id": "c001",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"id": "c001", "area_m2": 1000.0},
+    }
+    (run_dir / "changes.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8"
+    )
+    return run_dir
+
+
+def test_snapshot_of_a_flagged_change(service, capsys, tmp_path):
+    # A 30 m polygon in the middle of the fixture's tiles: the view adds 100 m around it.
+    lon, lat = (SMALL_BOX[0] + SMALL_BOX[2]) / 2, (SMALL_BOX[1] + SMALL_BOX[3]) / 2
+    d = 0.00015
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d]]
+    run_dir = _run_dir(tmp_path, [*ring, ring[0]])
+    code, out, err = run(
+        capsys,
+        "wayback",
+        "feb11-plant",
+        "--change",
+        f"{run_dir}:c001",
+        "--wayback-config",
+        service.facts["config_url"],
+        "--snapshot",
+        "latest",
+        "--out",
+        str(tmp_path / "c001.png"),
+        "--json",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["change"] == f"{run_dir}:c001"
+    assert doc["point"] == pytest.approx([lon, lat], abs=1e-4)
+    assert doc["snapshot"]["capture_date"] == "2021-10-03"
+    img, _ = read_png(tmp_path / "c001.png")
+    # 30 m + 2 x 100 m of ground at about 0.92 m per zoom-17 pixel (cos 39.9°).
+    assert 200 < img.shape[1] < 300 and 200 < img.shape[2] < 300
+
+
+def test_unknown_change_id_is_exit_2(service, capsys, tmp_path):
+    run_dir = _run_dir(
+        tmp_path, [[127.65, 39.92], [127.66, 39.92], [127.66, 39.93], [127.65, 39.92]]
+    )
+    code, _, err = run(capsys, "wayback", "feb11-plant", "--change", f"{run_dir}:c009")
+    assert code == 2 and "no change 'c009'" in err and "c001" in err
+    code, _, err = run(capsys, "wayback", "feb11-plant", "--change", "nowhere:c001")
+    assert code == 2 and "does not exist" in err

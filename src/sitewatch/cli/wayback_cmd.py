@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from sitewatch.cli._common import _latlon, add_json, emit_json
@@ -76,6 +77,12 @@ def register(sub: Any) -> None:
         metavar="RELEASE|latest",
         help="write a PNG view of this release ('latest' = newest distinct vintage)",
     )
+    p.add_argument(
+        "--change",
+        metavar="RUN_DIR:ID",
+        help="look at one flagged polygon of a detect run (e.g. out/feb11:c001) instead of "
+        "the whole AOI: vintages at its centre, snapshot of it with 100 m around",
+    )
     p.add_argument("--out", metavar="FILE.png", help="PNG written by --snapshot")
     add_json(p)
     p.set_defaults(func=main)
@@ -101,6 +108,40 @@ def _table(vintages: list[Vintage]) -> list[str]:
     return lines
 
 
+CHANGE_CONTEXT_M = 100.0
+"""Ground shown around a flagged polygon in its snapshot."""
+
+
+def load_change(ref: str) -> Any:
+    """The lon/lat polygon of change ``ID`` in ``RUN_DIR/changes.geojson`` (``RUN_DIR:ID``)."""
+    import json
+
+    from shapely.geometry import shape
+
+    from sitewatch.grid import from_lonlat, to_lonlat, utm_crs_for
+
+    run, sep, fid = ref.rpartition(":")
+    if not sep or not run or not fid:
+        raise InputError(f"--change {ref!r} is not RUN_DIR:ID (e.g. out/feb11:c001)")
+    path = Path(run) / "changes.geojson"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist; give the folder a detect run wrote") from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read {path} ({err}); give a detect run folder") from None
+    feats = [f for f in doc.get("features", []) if str(f.get("id")) == fid]
+    if not feats:
+        ids = ", ".join(str(f.get("id")) for f in doc.get("features", [])[:8]) or "none"
+        raise InputError(f"no change {fid!r} in {path} (ids: {ids})")
+    geom = shape(feats[0]["geometry"])
+    if abs(geom.centroid.x) > 180 or abs(geom.centroid.y) > 90:
+        raise InputError(f"{path} is in pixel coordinates (no CRS); Wayback needs lon/lat")
+    c = geom.centroid
+    crs = utm_crs_for(c.x, c.y)
+    return to_lonlat(from_lonlat(geom, crs).buffer(CHANGE_CONTEXT_M), crs)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch wayback``."""
     if args.out and args.snapshot is None:
@@ -110,10 +151,11 @@ def main(args: argparse.Namespace) -> int:
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     if aoi is None:
         raise InputError("name an AOI: sitewatch wayback AOI_ID (or --aoi-file FILE)")
-    lon, lat = aoi_point(aoi)  # unlocated → AOIError before any request
+    target = aoi if args.change is None else load_change(args.change)
+    lon, lat = aoi_point(target)  # unlocated → AOIError before any request
     zoom = DEFAULT_ZOOM if args.zoom is None else args.zoom
     releases = load_releases(args.wayback_config)
-    vintages = list_vintages(aoi, zoom=zoom, releases=releases)
+    vintages = list_vintages(target, zoom=zoom, releases=releases)
 
     shot = None
     if args.snapshot is not None:
@@ -126,12 +168,13 @@ def main(args: argparse.Namespace) -> int:
             release = vintages[0].release
         else:
             release = find_release(releases, args.snapshot)
-        shot = snapshot(aoi, release, out_png=args.out, zoom=args.zoom)
+        shot = snapshot(target, release, out_png=args.out, zoom=args.zoom)
 
     col, row = lonlat_to_tile(lon, lat, zoom)
     if args.json:
         doc: dict[str, Any] = {
             "aoi": aoi.id,
+            "change": args.change,
             "point": [lon, lat],
             "zoom": zoom,
             "tile": {"level": zoom, "row": row, "col": col},
@@ -144,9 +187,10 @@ def main(args: argparse.Namespace) -> int:
             doc["snapshot"] = shot.as_dict()
         emit_json(doc)
         return 0
+    where = "" if args.change is None else f", change {args.change}"
     print(
         f"{len(vintages)} distinct Wayback vintage(s) of {len(releases)} releases at "
-        f"{aoi.name} ({aoi.id}), point {_latlon(lon, lat)}, tile {zoom}/{row}/{col}; "
+        f"{aoi.name} ({aoi.id}){where}, point {_latlon(lon, lat)}, tile {zoom}/{row}/{col}; "
         "newest first"
     )
     for line in _table(vintages):
