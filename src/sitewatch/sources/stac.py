@@ -531,6 +531,60 @@ LANDSAT_ASSETS = {
 }
 
 
+LEGACY_S2 = "sentinel-2-l2a"
+_BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+
+
+def reflectance_rule(item: Any, key: str) -> tuple[float, float, str]:
+    """(scale, offset, why) turning an asset's DN into surface reflectance.
+
+    * Earth Search's legacy ``sentinel-2-l2a`` declares ``offset: -0.1`` on every
+      item, but its COGs already had the −1000 DN offset removed since January 2022
+      (``earthsearch:boa_offset_applied``) and never needed it before processing
+      baseline 04.00: the flag and the baseline decide, not the declaration.
+    * Otherwise the asset's ``raster:bands`` scale and offset, when declared (C1
+      ``sentinel-2-c1-l2a``, ``landsat-c2-l2``).
+    * Otherwise the collection's documented rule: Sentinel-2 L2A DN / 10000, minus
+      0.1 from processing baseline 04.00 on; Landsat C2 L2 DN × 2.75e-5 − 0.2.
+
+    Examples
+    --------
+    >>> import pystac, datetime
+    >>> it = pystac.Item("x", None, None, datetime.datetime(2023, 1, 1),
+    ...                  {"s2:processing_baseline": "05.09"}, collection="other")
+    >>> it.add_asset("red", pystac.Asset("red.tif"))
+    >>> reflectance_rule(it, "red")
+    (0.0001, -0.1, 'Sentinel-2 L2A rule for processing baseline 05.09')
+    """
+    props = item.properties
+    baseline = str(props.get("s2:processing_baseline") or "")
+    is_s2 = bool(baseline) or str(props.get("constellation", "")).lower() == "sentinel-2"
+    is_s2 = is_s2 or str(props.get("platform", "")).lower().startswith("sentinel-2")
+    if item.collection_id == LEGACY_S2 and key != "scl":
+        flag = next((props[f] for f in _BOA_FLAGS if f in props), None)
+        if flag is True:
+            return 0.0001, 0.0, "legacy sentinel-2-l2a: BOA offset already applied"
+        if baseline and baseline >= "04.00":
+            return 0.0001, -0.1, f"legacy sentinel-2-l2a, baseline {baseline}: offset not applied"
+        return 0.0001, 0.0, f"legacy sentinel-2-l2a, baseline {baseline or 'unknown'} < 04.00"
+    bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
+    declared = bands[0] if isinstance(bands[0], dict) else {}
+    if "scale" in declared or "offset" in declared:
+        return (
+            float(declared.get("scale", 1.0)),
+            float(declared.get("offset", 0.0)),
+            "raster:bands scale/offset",
+        )
+    if key in ("scl", "qa_pixel"):
+        return 1.0, 0.0, "class/bit codes"
+    if is_s2:
+        offset = -0.1 if baseline and baseline >= "04.00" else 0.0
+        return 0.0001, offset, f"Sentinel-2 L2A rule for processing baseline {baseline or '?'}"
+    if item.collection_id == "landsat-c2-l2" or "landsat:collection_number" in props:
+        return 2.75e-05, -0.2, "Landsat C2 L2 surface reflectance rule"
+    return 1.0, 0.0, "none declared: values used as stored"
+
+
 class StacSource:
     """A STAC item read like a local source: windowed remote reads onto a Grid.
 
@@ -598,8 +652,7 @@ class StacSource:
         return transform_bounds(self.grid.crs, crs, *self.grid.bounds, densify_pts=21)
 
     def _scale(self, key: str) -> tuple[float, float]:
-        bands = self.item.assets[key].extra_fields.get("raster:bands") or [{}]
-        return float(bands[0].get("scale", 1.0)), float(bands[0].get("offset", 0.0))
+        return reflectance_rule(self.item, key)[:2]  # type: ignore[return-value]
 
     def describe(self) -> dict[str, Any]:
         """Manifest entry: item, asset hrefs, windows, bytes read, hashes, scale/offset."""
@@ -621,7 +674,11 @@ class StacSource:
             "cloud_cover": self.item.properties.get("eo:cloud_cover"),
             "bands": list(self.band_names),
             "assets": {
-                b: {**entry(k), "scale_offset": list(self._scale(k))}
+                b: {
+                    **entry(k),
+                    "scale_offset": list(self._scale(k)),
+                    "scale_rule": reflectance_rule(self.item, k)[2],
+                }
                 for b, k in self.assets.items()
             },
             "mask_band": mask,
