@@ -304,3 +304,32 @@ def test_landsat_detect_finds_the_roof(stac_api, range_server, landsat_fixture, 
     ]
     assert len(near) == 1  # planted 6 x 8 px of 900 m² = 43,200 m²
     assert 30_000 <= near[0]["properties"]["area_m2"] <= 65_000
+
+
+def test_a_window_without_clear_pixels_is_a_clear_message(stac_api, range_server, tmp_path):
+    from conftest import lonlat_box, write_geojson
+
+    # 500 m inside scene A's cloud; A is the only scene on 2020-06-10.
+    aoi = write_geojson(
+        tmp_path / "cloudy.geojson", lonlat_box(127.6519, 39.9250, 127.6577, 39.9295)
+    )
+    range_server.set_faults({})
+    out = tmp_path / "out"
+    run = sitewatch(
+        "detect",
+        "--aoi-file",
+        str(aoi),
+        "--before",
+        "2020-06-10",
+        "--after",
+        "2024-10",
+        "--stac-url",
+        stac_api.url,
+        "--out",
+        str(out),
+        cache=tmp_path / "c",
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1
+    assert "no scene between 2020-06-10 and 2020-06-10 has a clear pixel" in run.stderr
+    assert not out.exists()
