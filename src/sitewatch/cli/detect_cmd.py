@@ -180,9 +180,9 @@ def resolve_image(
         ],
     }
     mask_key = COLLECTIONS[args.source][1]
-    if args.composite:
-        chosen = [s for s in scenes if s.clear_fraction is None or s.clear_fraction > 0]
-        chosen = chosen[: max(1, args.composite_max)]
+    chosen = [s for s in scenes if s.clear_fraction is None or s.clear_fraction > 0]
+    chosen = chosen[: max(1, args.composite_max)]
+    if args.composite and len(chosen) > 1:
         source: Any = CompositeSource(
             [s.item for s in chosen],
             mask_key=mask_key,

@@ -9,6 +9,7 @@ window when it already lies on that grid.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -390,8 +391,17 @@ def assemble_scene(
     )
 
 
+CLOUD_BUFFER_M = 20.0
+"""Masked ground around every cloud/shadow pixel: one 20 m SCL pixel, which is also how
+far bilinear resampling of the 20 m bands spreads a cloud's brightness (and cloud
+edges are soft: the classifier misses their fringe)."""
+
+
 def _read_clear(ds: Any, ref: BandRef, grid: Grid) -> np.ndarray:
-    """Clear-sky mask from an SCL or QA_PIXEL band, resampled by nearest neighbour."""
+    """Clear-sky mask from an SCL or QA_PIXEL band, resampled by nearest neighbour.
+
+    Pixels within :data:`CLOUD_BUFFER_M` of an unclear pixel are not clear either.
+    """
     codes = np.full(grid.shape, np.nan, dtype=np.float32)
     try:
         _read_band(ds, ref.index, grid, codes, None, resampling=Resampling.nearest)
@@ -399,9 +409,20 @@ def _read_clear(ds: Any, ref: BandRef, grid: Grid) -> np.ndarray:
         raise DataError(f"cannot read mask band {ref.name} of {ref.path}: {err}") from err
     known = np.isfinite(codes)
     ints = np.where(known, codes, 0).astype(np.int64)
-    if ref.name == "SCL":
-        return known & clear_from_scl(ints)
-    return known & clear_from_qa_pixel(ints)
+    clear = clear_from_scl(ints) if ref.name == "SCL" else clear_from_qa_pixel(ints)
+    return known & clear & ~_buffer(known & ~clear, grid)
+
+
+def _buffer(mask: np.ndarray, grid: Grid) -> np.ndarray:
+    """``mask`` grown by :data:`CLOUD_BUFFER_M` (a disk; in pixels without a CRS: 1 px)."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return mask
+    px = math.sqrt(grid.pixel_area_m2) if grid.crs is not None else CLOUD_BUFFER_M
+    r = max(1, round(CLOUD_BUFFER_M / px))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return ndimage.binary_dilation(mask, structure=(xx**2 + yy**2) <= r * r)
 
 
 def _read_band(
