@@ -389,6 +389,11 @@ def test_snapshot_of_a_flagged_change(service, capsys, tmp_path):
     img, _ = read_png(tmp_path / "c001.png")
     # 30 m + 2 x 100 m of ground at about 0.92 m per zoom-17 pixel (cos 39.9°).
     assert 200 < img.shape[1] < 300 and 200 < img.shape[2] < 300
+    # The flagged polygon is outlined, inside the view; the view's own edge is not.
+    magenta = (img[0] == 255) & (img[1] == 0) & (img[2] == 255)
+    h, w = magenta.shape
+    assert magenta[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].any()
+    assert not magenta[:10].any() and not magenta[-10:].any()
 
 
 def test_unknown_change_id_is_exit_2(service, capsys, tmp_path):

@@ -113,7 +113,13 @@ CHANGE_CONTEXT_M = 100.0
 
 
 def load_change(ref: str) -> Any:
-    """The lon/lat polygon of change ``ID`` in ``RUN_DIR/changes.geojson`` (``RUN_DIR:ID``)."""
+    """Change ``ID`` of ``RUN_DIR/changes.geojson`` (``RUN_DIR:ID``), and its view area.
+
+    Returns
+    -------
+    (polygon, view) : lon/lat shapely geometries
+        The flagged polygon, and it grown by :data:`CHANGE_CONTEXT_M`.
+    """
     import json
 
     from shapely.geometry import shape
@@ -139,7 +145,7 @@ def load_change(ref: str) -> Any:
         raise InputError(f"{path} is in pixel coordinates (no CRS); Wayback needs lon/lat")
     c = geom.centroid
     crs = utm_crs_for(c.x, c.y)
-    return to_lonlat(from_lonlat(geom, crs).buffer(CHANGE_CONTEXT_M), crs)
+    return geom, to_lonlat(from_lonlat(geom, crs).buffer(CHANGE_CONTEXT_M), crs)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -151,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     if aoi is None:
         raise InputError("name an AOI: sitewatch wayback AOI_ID (or --aoi-file FILE)")
-    target = aoi if args.change is None else load_change(args.change)
+    outline, target = (None, aoi) if args.change is None else load_change(args.change)
     lon, lat = aoi_point(target)  # unlocated → AOIError before any request
     zoom = DEFAULT_ZOOM if args.zoom is None else args.zoom
     releases = load_releases(args.wayback_config)
@@ -168,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
             release = vintages[0].release
         else:
             release = find_release(releases, args.snapshot)
-        shot = snapshot(target, release, out_png=args.out, zoom=args.zoom)
+        shot = snapshot(target, release, out_png=args.out, zoom=args.zoom, outline=outline)
 
     col, row = lonlat_to_tile(lon, lat, zoom)
     if args.json:

@@ -783,6 +783,7 @@ def snapshot(
     zoom: int | None = None,
     max_tiles: int = 16,
     config_url: str | None = None,
+    outline: Polygon | MultiPolygon | None = None,
 ) -> Snapshot:
     """Write a static PNG view of one release over the AOI, with its outline.
 
@@ -795,9 +796,12 @@ def snapshot(
     Parameters
     ----------
     aoi : AOI or shapely Polygon
-        Located AOI (lon/lat).
+        Located AOI (lon/lat): the area shown.
     release : Release or int
         Release (or release number, looked up in the config).
+    outline : shapely Polygon, optional
+        Lon/lat shape outlined in the view (default: ``aoi``), e.g. a flagged
+        change inside a wider view.
     out_png : path
         Output ``.png`` in an existing folder (replaced if present).
     zoom : int, optional
@@ -864,8 +868,9 @@ def snapshot(
     transform = Affine(res, 0, left + px0 * res, 0, -res, top - py0 * res)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        drawn = merc if outline is None else _to_mercator(outline)
         line = rasterio.features.rasterize(
-            [(merc.boundary.buffer(res), 1)],
+            [(drawn.boundary.buffer(res), 1)],
             out_shape=image.shape[1:],
             transform=transform,
             fill=0,
