@@ -334,3 +334,26 @@ def test_a_window_without_clear_pixels_is_a_clear_message(stac_api, range_server
     assert run.stderr.count("\n") == 1
     assert "no scene between 2020-06-10 and 2020-06-10 has a clear pixel" in run.stderr
     assert not out.exists()
+
+
+def test_sentinel2_reflectance_uses_scale_and_the_baseline_offset(stac_api, s2_fixture):
+    import pystac
+
+    from sitewatch.aoi import load_aoi
+    from sitewatch.grid import Grid
+    from sitewatch.sources.stac import StacSource
+
+    items = json.loads(Path(s2_fixture["items"]).read_text())["features"]
+    item = pystac.Item.from_dict(next(f for f in items if f["id"] == C))
+    src = StacSource(item, aoi=load_aoi("feb11-plant"))
+    grid = Grid(src.grid.crs, src.grid.transform, src.grid.width, src.grid.height)
+    scene = src.read(grid, bands=["B04", "B08"])
+    r0, c0, h, w = s2_fixture["building_window_10m"]
+    roof = scene.data[0, r0 + 1 : r0 + h - 1, c0 + 1 : c0 + w - 1]
+    # Planted 0.35 reflectance, stored as DN 4500 (DN = (reflectance + 0.1) / 0.0001).
+    np.testing.assert_allclose(roof, 0.35, atol=1e-6)
+    # Vegetated/bare fields elsewhere: red 0.03-0.11, NIR 0.18-0.40 (not DN, not offset-free).
+    inside = scene.valid.copy()
+    inside[r0 - 2 : r0 + h + 2, c0 - 2 : c0 + w + 2] = False
+    assert 0.02 < float(np.median(scene.data[0][inside])) < 0.12
+    assert 0.17 < float(np.median(scene.data[1][inside])) < 0.41

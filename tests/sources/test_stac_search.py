@@ -197,3 +197,27 @@ def test_detect_with_a_window_without_scenes(stac_api, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "no s2 scene over feb11-plant" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stac_api_answering_5xx_is_retried_then_exit_3(range_server, capsys):
+    # The file server plays a STAC API that keeps answering 503.
+    range_server.reset_log()
+    range_server.set_faults({"/stacapi": {"status": 503, "times": 50}})
+    try:
+        code = main(
+            [
+                "search",
+                "feb11-plant",
+                "--from",
+                "2020-06-01",
+                "--to",
+                "2020-06-30",
+                "--stac-url",
+                f"{range_server.url}/stacapi",
+            ]
+        )
+    finally:
+        range_server.set_faults({})
+    err = capsys.readouterr().err
+    assert code == 3 and err.count("\n") == 1 and "after 3 tries" in err and "503" in err
+    assert [r["status"] for r in range_server.requests() if r["path"] == "/stacapi"] == [503] * 3

@@ -444,9 +444,16 @@ def search_scenes(
             stats.add(request.url, 0)
 
     def query() -> list[dict[str, Any]]:
-        client = Client.open(api, request_modifier=count)
-        search = client.search(collections=[collection], bbox=bbox, datetime=when, max_items=limit)
-        return [item.to_dict() for item in search.items()]
+        try:
+            client = Client.open(api, request_modifier=count)
+            search = client.search(
+                collections=[collection], bbox=bbox, datetime=when, max_items=limit
+            )
+            return [item.to_dict() for item in search.items()]
+        except APIError as err:
+            if (getattr(err, "status_code", None) or 0) >= 500:
+                raise OSError(f"HTTP {err.status_code} from the STAC API") from err
+            raise
 
     found = cache.get_search(skey, window_end=end) if cache is not None else None
     if found is None:
