@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -45,7 +46,10 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     assert code == 0, err
     assert "1 change polygon" in out
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["changes.geojson", "manifest.json", "mask.tif", "score.tif"]
+    assert {"changes.geojson", "changes.gpkg", "manifest.json", "mask.tif", "score.tif"} <= set(
+        files
+    )
+    assert {"report.html", "quicklooks", "chips"} <= set(files)
     fc = json.loads((tmp_path / "out" / "changes.geojson").read_text())
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 1
     props = fc["features"][0]["properties"]
@@ -58,7 +62,13 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     assert manifest["diagnostics"]["coregistration"]["applied"] in (True, False)
     assert manifest["versions"]["rasterio"] and manifest["versions"]["gdal"]
     assert manifest["timings_s"]["total"] > 0
-    assert set(manifest["outputs"]) == {"changes.geojson", "mask.tif", "score.tif"}
+    outputs = manifest["outputs"]
+    assert {"changes.geojson", "changes.gpkg", "mask.tif", "score.tif", "report.html"} <= set(
+        outputs
+    )
+    assert "quicklooks/overlay.png" in outputs and "manifest.json" not in outputs
+    for name, digest in outputs.items():  # every file the run wrote, hashed
+        assert hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest() == digest
 
 
 def test_detect_json(planted_pair, tmp_path, capsys):

@@ -27,7 +27,25 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "change polygon" in text and "Look at:" in text
+    assert "change polygon" in text and "report.html" in text
+    # The full report set.
+    for name in (
+        "changes.geojson",
+        "changes.gpkg",
+        "score.tif",
+        "mask.tif",
+        "before.tif",
+        "after.tif",
+        "report.html",
+        "manifest.json",
+        "quicklooks/before.png",
+        "quicklooks/after.png",
+        "quicklooks/score.png",
+        "quicklooks/overlay.png",
+        "chips/c001_before.png",
+        "chips/c001_after.png",
+    ):
+        assert (out / name).is_file(), name
     fc = json.loads((out / "changes.geojson").read_text(encoding="utf-8"))
     assert len(fc["features"]) >= 1
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

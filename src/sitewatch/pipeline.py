@@ -46,6 +46,11 @@ class ChangeResult:
         Inputs (paths, hashes, bands, dates), AOI, parameters.
     timings : dict
         Seconds per stage.
+    before_rgb, after_rgb : (3, H, W) float32 ndarray or None
+        Red, green, blue as analysed (after co-registration; NaN where unobserved),
+        for quicklooks and chips; None without recognisable RGB bands.
+    p_no_change : (H, W) float32 ndarray or None
+        IR-MAD probability of no change per pixel (NaN where unobserved).
     """
 
     score: np.ndarray
@@ -57,6 +62,9 @@ class ChangeResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    before_rgb: np.ndarray | None = None
+    after_rgb: np.ndarray | None = None
+    p_no_change: np.ndarray | None = None
 
     @property
     def total_area_m2(self) -> float:
@@ -257,7 +265,33 @@ def detect_change(
     timings["detect"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    features = vectorize_changes(mask, score, grid)
+    aligned = det.aligned_after if det.aligned_after is not None else sa.data
+    p_nc = _p_no_change(sb.data, aligned, valid)
+    timings["irmad_evidence"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    features = vectorize_changes(
+        mask,
+        score,
+        grid,
+        layers={"p_no_change": p_nc} if p_nc is not None else None,
+        observed=valid,
+    )
+    coreg = det.diagnostics.get("coregistration") or {}
+    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
+    for f in features:
+        f["properties"].update(
+            {
+                "first_seen": asrc.acquired,
+                "before_date": bsrc.acquired,
+                "after_date": asrc.acquired,
+                "coreg_residual_px": None if residual is None else round(float(residual), 3),
+                "method": options.method,
+                "threshold": round(float(thr.value), 4),
+            }
+        )
+        if p_nc is None:
+            f["properties"]["p_no_change"] = None
     timings["vectorize"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
@@ -297,6 +331,7 @@ def detect_change(
             ),
         },
     }
+    rgb = _rgb_indices(bands_b, sb.data.shape[0])
     return ChangeResult(
         score,
         mask,
@@ -307,4 +342,35 @@ def detect_change(
         diagnostics,
         provenance,
         {k: round(v, 4) for k, v in timings.items()},
+        before_rgb=_rgb(sb.data, valid, rgb),
+        after_rgb=_rgb(aligned, valid, rgb),
+        p_no_change=p_nc,
     )
+
+
+def _rgb_indices(names: list[str], count: int) -> list[int] | None:
+    from sitewatch.detect.methods import band_roles
+
+    roles = band_roles(names, count)
+    if {"red", "green", "blue"} <= roles.keys():
+        return [roles["red"], roles["green"], roles["blue"]]
+    return None
+
+
+def _rgb(stack: np.ndarray, valid: np.ndarray, idx: list[int] | None) -> np.ndarray | None:
+    if idx is None:
+        return None
+    out = stack[idx].astype(np.float32, copy=True)
+    out[:, ~valid] = np.nan
+    return out
+
+
+def _p_no_change(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """IR-MAD P(no change) per pixel, NaN where unobserved (None if IR-MAD cannot run)."""
+    from sitewatch.detect.irmad import irmad
+
+    try:
+        res = irmad(before, after, valid)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return np.where(valid, res.p_nochange, np.nan).astype(np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,15 @@ def _round_coords(obj: Any, ndigits: int) -> Any:
     return obj
 
 
-def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[dict[str, Any]]:
+def vectorize_changes(
+    mask: np.ndarray,
+    score: np.ndarray,
+    grid: Grid,
+    *,
+    layers: Mapping[str, np.ndarray] | None = None,
+    observed: np.ndarray | None = None,
+    context_px: int = 3,
+) -> list[dict[str, Any]]:
     """Turn each 8-connected change region into a GeoJSON Feature.
 
     Parameters
@@ -36,6 +45,13 @@ def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[d
         Change score on ``grid``.
     grid : Grid
         Georeferencing. Without a CRS, coordinates stay in pixel units (col, row).
+    layers : mapping of str to (H, W) ndarray, optional
+        Per-pixel values whose mean over each region becomes a property (NaNs
+        ignored; None if a region has none).
+    observed : (H, W) bool ndarray, optional
+        Pixels observed clear in both images: adds ``clear_fraction``, the observed
+        share of the region grown by ``context_px`` pixels (how much of the
+        surroundings the evidence rests on).
 
     Returns
     -------
@@ -51,6 +67,22 @@ def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[d
     px = ndimage.sum_labels(np.ones_like(score, dtype=np.float64), labels, index)
     mean = ndimage.mean(score, labels, index)
     peak = ndimage.maximum(score, labels, index)
+    extra: dict[str, list[float | None]] = {}
+    for name, layer in (layers or {}).items():
+        finite = np.isfinite(layer)
+        n_fin = ndimage.sum_labels(finite.astype(np.float64), labels, index)
+        tot = ndimage.sum_labels(np.where(finite, layer, 0.0).astype(np.float64), labels, index)
+        extra[name] = [
+            round(float(t / k), 4) if k > 0 else None for t, k in zip(tot, n_fin, strict=True)
+        ]
+    if observed is not None:
+        grown = ndimage.grey_dilation(labels, size=(2 * context_px + 1,) * 2)
+        grown = np.where(labels > 0, labels, grown)
+        n_ctx = ndimage.sum_labels(np.ones(labels.shape), grown, index)
+        n_obs = ndimage.sum_labels(observed.astype(np.float64), grown, index)
+        extra["clear_fraction"] = [
+            round(float(o / k), 4) if k > 0 else None for o, k in zip(n_obs, n_ctx, strict=True)
+        ]
 
     parts: dict[int, list[Any]] = {}
     for geom, value in rasterio.features.shapes(
@@ -81,6 +113,7 @@ def vectorize_changes(mask: np.ndarray, score: np.ndarray, grid: Grid) -> list[d
                     "score_max": round(float(peak[lab - 1]), 4),
                     "centroid": [round(c.x, ndigits), round(c.y, ndigits)],
                     "bbox": [round(v, ndigits) for v in out_geom.bounds],
+                    **{k: v[lab - 1] for k, v in extra.items()},
                 },
             }
         )

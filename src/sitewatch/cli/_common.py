@@ -118,10 +118,8 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
         )
     if len(result.features) > top:
         lines.append(f"    … {len(result.features) - top} more in changes.geojson")
-    lines.append(
-        f"  took {result.timings['total']:.2f} s; wrote {out}/ "
-        "(changes.geojson, score.tif, mask.tif, manifest.json)"
-    )
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(out).iterdir())
+    lines.append(f"  took {result.timings['total']:.2f} s; wrote {out}/ ({', '.join(files)})")
     return "\n".join(lines)
 
 

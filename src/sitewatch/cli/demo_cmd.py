@@ -71,8 +71,10 @@ def main(args: argparse.Namespace) -> int:
     report(result, out, args)
     if not args.json and not args.quiet:
         print(
-            f"\nLook at: {out / 'changes.geojson'} (open in QGIS or geojson.io) and "
-            f"{out / 'score.tif'};\n{out / 'manifest.json'} records the inputs, hashes and "
-            f"parameters. Data: {paths['source']}"
+            f"\nOpen {out / 'report.html'} in a browser (works offline): the changes, "
+            "before/after images and chips, method and caveats.\n"
+            f"GIS: {out / 'changes.gpkg'} (or .geojson), score.tif, mask.tif; "
+            f"{out / 'manifest.json'} records the inputs, hashes and parameters.\n"
+            f"Data: {paths['source']}"
         )
     return 0

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sitewatch import __version__
-from sitewatch.cli import aoi_cmd, bench_cmd, demo_cmd, detect_cmd, search_cmd, wayback_cmd
+from sitewatch.cli import (
+    aoi_cmd,
+    bench_cmd,
+    demo_cmd,
+    detect_cmd,
+    report_cmd,
+    search_cmd,
+    wayback_cmd,
+)
 from sitewatch.errors import SitewatchError
 
 __all__ = ["build_parser", "main"]
@@ -41,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     aoi_cmd.register(sub)
     search_cmd.register(sub)
     detect_cmd.register(sub)
+    report_cmd.register(sub)
     bench_cmd.register(sub)
     wayback_cmd.register(sub)
     return parser

@@ -131,6 +131,8 @@ class Detection:
     threshold : Threshold
     diagnostics : dict
         Co-registration and normalisation evidence, pixel counts, clean-up.
+    aligned_after : (B, H, W) ndarray or None
+        The after stack as scored, after co-registration (before normalisation).
     """
 
     score: np.ndarray
@@ -138,6 +140,7 @@ class Detection:
     valid: np.ndarray
     threshold: Threshold
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    aligned_after: np.ndarray | None = None
 
 
 def _reference_band(before: np.ndarray, band_names: Sequence[str] | None) -> int | None:
@@ -194,6 +197,7 @@ def detect_arrays(
     diagnostics: dict[str, Any] = {"options": opts.as_dict()}
     if opts.coregister:
         after, valid, diagnostics["coregistration"] = _coregister(before, after, valid, band_names)
+    aligned = after
     if opts.normalize:
         norm = normalize_irmad(before, after, valid, band_names=band_names)
         after = norm.after
@@ -231,7 +235,7 @@ def detect_arrays(
             "min_area_px": min_px,
         }
     )
-    return Detection(score, mask, valid, thr, diagnostics)
+    return Detection(score, mask, valid, thr, diagnostics, aligned)
 
 
 def _disk(radius: int) -> np.ndarray:

@@ -41,6 +41,12 @@ def _aoi_entry(aoi: AOI | None) -> dict[str, Any] | None:
         "confidence": aoi.confidence,
         "area_m2": round(aoi.area_m2, 1),
     }
+    props = aoi.properties or {}
+    entry["provenance"] = {
+        k: props.get(k)
+        for k in ("region", "geometry_note", "sources", "conflicts", "points", "events")
+        if props.get(k)
+    }
     if aoi.path is not None and aoi.path.is_file():
         entry["file"] = str(aoi.path)
         entry["sha256"] = file_sha256(aoi.path)

@@ -12,6 +12,8 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
+from sitewatch.report.gpkg import write_gpkg
+from sitewatch.report.html import build_report
 from sitewatch.report.manifest import build_manifest
 from sitewatch.report.output import atomic_output_dir
 from sitewatch.sources.local import file_sha256
@@ -33,6 +35,9 @@ def _feature_collection(result: Any) -> dict[str, Any]:
         "name": "sitewatch changes",
         "sitewatch": {
             "aoi": aoi.id if aoi is not None else None,
+            "aoi_name": aoi.name if aoi is not None else None,
+            "aoi_confidence": aoi.confidence if aoi is not None else None,
+            "aoi_geometry_kind": aoi.geometry_kind if aoi is not None else None,
             "before": prov["before"]["acquired"],
             "after": prov["after"]["acquired"],
             "method": prov["parameters"]["method"],
@@ -48,11 +53,13 @@ def _feature_collection(result: Any) -> dict[str, Any]:
 
 
 def _write_raster(path: Path, data: np.ndarray, grid: Any, *, nodata: float | None) -> None:
+    """Write a (H, W) or (B, H, W) array as a Cloud-Optimized GeoTIFF on ``grid``."""
+    stack = data[None] if data.ndim == 2 else data
     profile = {
-        "driver": "COG" if grid.crs is not None else "GTiff",
+        "driver": "COG",
         "width": grid.width,
         "height": grid.height,
-        "count": 1,
+        "count": stack.shape[0],
         "dtype": data.dtype.name,
         "crs": grid.crs,
         "transform": grid.transform,
@@ -63,7 +70,7 @@ def _write_raster(path: Path, data: np.ndarray, grid: Any, *, nodata: float | No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data, 1)
+            dst.write(stack)
 
 
 def write_result(
@@ -72,8 +79,15 @@ def write_result(
     *,
     overwrite: bool = False,
     command: list[str] | None = None,
+    report: bool = True,
 ) -> Path:
-    """Write ``changes.geojson``, ``score.tif``, ``mask.tif`` and ``manifest.json``.
+    """Write the run folder: polygons, rasters, true colour, report and manifest.
+
+    ``changes.geojson`` and ``changes.gpkg`` (polygons with attributes and the run's
+    metadata), ``score.tif`` and ``mask.tif`` (COGs on the analysis grid),
+    ``before.tif`` / ``after.tif`` (true colour as analysed, when the bands allow),
+    the quicklooks, chips and ``report.html`` (see :func:`sitewatch.report.build_report`)
+    and ``manifest.json`` (with the SHA-256 of every other file).
 
     The folder appears only when every file is written (see
     :func:`~sitewatch.report.output.atomic_output_dir`).
@@ -90,12 +104,29 @@ def write_result(
         The output folder.
     """
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        _write_json(tmp / "changes.geojson", _feature_collection(result))
+        fc = _feature_collection(result)
+        _write_json(tmp / "changes.geojson", fc)
         score = np.where(result.valid, result.score, np.nan).astype(np.float32)
         _write_raster(tmp / "score.tif", score, result.grid, nodata=float("nan"))
         mask = result.mask.astype(np.uint8)
         mask[~result.valid] = MASK_UNOBSERVED
         _write_raster(tmp / "mask.tif", mask, result.grid, nodata=MASK_UNOBSERVED)
-        outputs = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
+        write_gpkg(
+            tmp / "changes.gpkg",
+            fc["features"],
+            lonlat=result.grid.crs is not None,
+            metadata=fc["sitewatch"],
+        )
+        for name, rgb in (("before", result.before_rgb), ("after", result.after_rgb)):
+            if rgb is not None:
+                _write_raster(tmp / f"{name}.tif", rgb, result.grid, nodata=float("nan"))
+        _write_json(tmp / "manifest.json", build_manifest(result, outputs={}, command=command))
+        if report:
+            build_report(tmp)
+        outputs = {
+            str(p.relative_to(tmp)): file_sha256(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"
+        }
         _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs, command=command))
     return Path(out).expanduser().absolute()

@@ -1,0 +1,640 @@
+"""Quicklook PNGs of a run: true colour before/after, score heat map, overlay and chips.
+
+Every image is drawn in pixel coordinates of the analysis grid (``imshow`` extent =
+the pixel grid), carries a title with the AOI and the date(s), a scale bar in metres
+or kilometres and a north arrow ("image up" for images without a CRS). Figures are
+built with :class:`matplotlib.figure.Figure` and the Agg canvas, so nothing touches
+pyplot's global state and no display is needed.
+
+=====================  ======================================================
+``before.png``          true colour before (shared stretch with after)
+``after.png``           true colour after
+``score.png``           change score heat map; the threshold marked on the bar
+``overlay.png``         after (or the score) with every polygon outlined and named
+``chips/<id>_*.png``    a cut-out around each polygon, before and after
+=====================  ======================================================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps, patheffects
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+from matplotlib.transforms import Affine2D, ScaledTranslation
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from PIL import Image
+
+from sitewatch.report.run import RunData
+
+__all__ = ["OUTLINE_COLOR", "render_chips", "render_quicklooks", "stretch_rgb"]
+
+#: Colour of polygon outlines and ids (cyan: rare in true colour and in 'magma').
+OUTLINE_COLOR = "#00e5ff"
+#: Colour of unobserved pixels (NaN) in every image.
+NODATA_GREY = 0.85
+SCORE_CMAP = "magma"
+CHIP_MIN_PX = 160
+CHIP_MAX_PX = 640
+
+_DARK_HALO = [patheffects.withStroke(linewidth=2.0, foreground="black")]
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def stretch_rgb(
+    before: np.ndarray | None,
+    after: np.ndarray | None,
+    *,
+    percentiles: tuple[float, float] = (2, 98),
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Stretch two true-colour images with one shared per-band percentile stretch.
+
+    The low and high percentiles of each band are computed over the finite pixels of
+    *both* images together, so the same colour means the same reflectance before and
+    after.
+
+    Parameters
+    ----------
+    before, after : (3, H, W) ndarray or None
+        Red, green, blue (reflectance or DN), NaN where unobserved.
+    percentiles : (float, float), optional
+        Low and high percentile mapped to 0 and 1.
+
+    Returns
+    -------
+    before, after : (H, W, 3) float32 ndarray or None
+        Values in 0..1; pixels with a NaN band are light grey (0.85). A band without
+        contrast (constant, or no finite pixel) maps to 0.5. None stays None.
+
+    Raises
+    ------
+    ValueError
+        If an image is not (3, H, W), the two shapes differ, or ``percentiles`` is
+        not 0 <= low < high <= 100.
+
+    Examples
+    --------
+    >>> a = np.array([0.0, 1.0]).reshape(1, 1, 2).repeat(3, axis=0)
+    >>> b = np.array([1.0, 2.0]).reshape(1, 1, 2).repeat(3, axis=0)
+    >>> sa, sb = stretch_rgb(a, b, percentiles=(0, 100))
+    >>> sa.shape
+    (1, 2, 3)
+    >>> sa[0, :, 0], sb[0, :, 0]  # 1.0 is mid-grey in both images
+    (array([0. , 0.5], dtype=float32), array([0.5, 1. ], dtype=float32))
+    >>> stretch_rgb(np.full((3, 1, 1), np.nan), None)[0][0, 0]
+    array([0.85, 0.85, 0.85], dtype=float32)
+    """
+    lo_p, hi_p = (float(p) for p in percentiles)
+    if not 0 <= lo_p < hi_p <= 100:
+        raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
+    images = [None if im is None else np.asarray(im, dtype=np.float64) for im in (before, after)]
+    shapes = {im.shape for im in images if im is not None}
+    for name, im in zip(("before", "after"), images, strict=True):
+        if im is not None and (im.ndim != 3 or im.shape[0] != 3):
+            raise ValueError(f"{name} must be a (3, H, W) array, got shape {im.shape}")
+    if len(shapes) > 1:
+        raise ValueError(f"after shape {images[1].shape} != before {images[0].shape}")  # type: ignore[union-attr]
+    present = [im for im in images if im is not None]
+    if not present:
+        return None, None
+
+    out: list[np.ndarray | None] = []
+    limits = []
+    for band in range(3):
+        values = np.concatenate([im[band][np.isfinite(im[band])] for im in present])
+        if values.size:
+            lo, hi = np.percentile(values, [lo_p, hi_p])
+        else:
+            lo = hi = 0.0
+        limits.append((float(lo), float(hi)))
+    for im in images:
+        if im is None:
+            out.append(None)
+            continue
+        rgb = np.empty((*im.shape[1:], 3), dtype=np.float32)
+        for band, (lo, hi) in enumerate(limits):
+            data = im[band]
+            if hi > lo:
+                rgb[..., band] = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+            else:
+                rgb[..., band] = 0.5
+        rgb[~np.isfinite(im).all(axis=0)] = NODATA_GREY
+        out.append(rgb)
+    return out[0], out[1]
+
+
+def _score_limits(score: np.ndarray, threshold: float | None) -> tuple[float, float]:
+    """Colour range of the score: 0 (or p1) to 2x threshold (or p99)."""
+    finite = score[np.isfinite(score)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    p1, p99 = (float(v) for v in np.percentile(finite, [1, 99]))
+    vmin = min(0.0, p1)
+    if threshold is not None and math.isfinite(threshold) and threshold > vmin:
+        vmax = vmin + 2 * (threshold - vmin)
+    else:
+        vmax = p99
+    if not vmax > vmin:
+        vmax = vmin + 1.0
+    return vmin, vmax
+
+
+def _threshold(run: RunData) -> float | None:
+    thr = run.meta.get("threshold")
+    value = thr.get("value") if isinstance(thr, dict) else thr
+    try:
+        value = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------- geometry
+
+
+def _feature_id(feature: dict[str, Any], index: int) -> str:
+    props = feature.get("properties") or {}
+    return str(props.get("id") or feature.get("id") or f"c{index:03d}")
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text) or "feature"
+
+
+def _pixel_rings(run: RunData, geometry: dict[str, Any] | None) -> list[np.ndarray]:
+    """Every ring of a (Multi)Polygon as an (N, 2) array of (col, row)."""
+    if not geometry:
+        return []
+    kind = geometry.get("type")
+    coords = geometry.get("coordinates") or []
+    if kind == "Polygon":
+        polygons = [coords]
+    elif kind == "MultiPolygon":
+        polygons = coords
+    else:
+        return []
+    rings = []
+    for polygon in polygons:
+        for ring in polygon:
+            xy = np.asarray(ring, dtype=np.float64)
+            if xy.ndim != 2 or xy.shape[0] < 2:
+                continue
+            col, row = run.lonlat_to_pixel(xy[:, 0], xy[:, 1])  # type: ignore[arg-type]
+            rings.append(np.column_stack([col, row]))
+    return rings
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _nice_length(target: float) -> float:
+    """Largest 1, 2 or 5 x 10^n not above ``target`` (0 if ``target`` is not positive)."""
+    if not (math.isfinite(target) and target > 0):
+        return 0.0
+    exp = math.floor(math.log10(target))
+    for m in (5, 2, 1):
+        value = m * 10.0**exp
+        if value <= target * (1 + 1e-9):
+            return value
+    return 10.0**exp
+
+
+def _format_length(metres: float) -> str:
+    if metres >= 1000:
+        return f"{metres / 1000:g} km"
+    return f"{metres:g} m"
+
+
+def _figure(
+    size_px: tuple[float, float],
+    title: str,
+    *,
+    dpi: int,
+    right_px: float = 0.0,
+    min_width_in: float = 2.4,
+    max_width_in: float = 7.0,
+    fontsize: float = 9.0,
+) -> tuple[Figure, Axes]:
+    """A figure whose image axes is ``size_px`` (w, h) pixels under a title band.
+
+    The figure is widened (up to ``max_width_in``) so the title fits; a longer title
+    is wrapped onto more lines.
+    """
+    w_px, h_px = size_px
+    margin = 0.1 * dpi
+    char_in = 0.6 * fontsize / 72  # DejaVu Sans: about 0.6 em per character
+    fig_w = max(
+        w_px + 2 * margin + right_px,
+        min(len(title) * char_in + 0.3, max_width_in) * dpi,
+        min_width_in * dpi,
+    )
+    lines = textwrap.wrap(title, width=max(10, int((fig_w / dpi - 0.2) / char_in))) or [""]
+    title_px = (0.14 + len(lines) * 1.25 * fontsize / 72) * dpi
+    fig_h = h_px + title_px + margin
+    fig = Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    fig.text(
+        0.5, 1 - 0.07 * dpi / fig_h, "\n".join(lines), ha="center", va="top", fontsize=fontsize
+    )
+    left = (fig_w - right_px - w_px) / 2
+    ax = fig.add_axes((left / fig_w, margin / fig_h, w_px / fig_w, h_px / fig_h))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.6)
+    return fig, ax
+
+
+def _page(
+    shape: tuple[int, int], title: str, *, dpi: int, colorbar: bool = False
+) -> tuple[Figure, Axes]:
+    """Figure for a full-grid quicklook: at most ~7 x 6.3 inches (770 px wide at 110 dpi)."""
+    h, w = shape
+    right = 1.1 * dpi if colorbar else 0.0
+    max_w = 7.0 * dpi - 0.2 * dpi - right
+    max_h = 6.3 * dpi
+    scale = min(max_w / w, max_h / h)
+    return _figure((w * scale, h * scale), title, dpi=dpi, right_px=right, min_width_in=3.2)
+
+
+def _show(ax: Axes, image: np.ndarray, *, upsampled: bool, **kwargs: Any) -> Any:
+    h, w = image.shape[:2]
+    return ax.imshow(
+        image,
+        extent=(0, w, h, 0),
+        origin="upper",
+        interpolation="nearest" if upsampled else None,
+        **kwargs,
+    )
+
+
+def _scale_bar(ax: Axes, *, width_px: int, pixel_size_m: float, fraction: float) -> None:
+    """A round-length scale bar of about ``fraction`` of the image width."""
+    if not (math.isfinite(pixel_size_m) and pixel_size_m > 0):
+        return
+    length = _nice_length(width_px * pixel_size_m * fraction)
+    if length <= 0:
+        return
+    bar_h_px = 3.0 * ax.figure.dpi / 100
+    ax_h_px = ax.get_window_extent().height
+    y0, y1 = ax.get_ylim()
+    size_vertical = abs(y0 - y1) * bar_h_px / max(ax_h_px, 1.0)
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length / pixel_size_m,
+        _format_length(length),
+        "lower left",
+        pad=0.3,
+        borderpad=0.4,
+        sep=3,
+        frameon=True,
+        size_vertical=size_vertical,
+        color="black",
+        fontproperties={"size": 7},
+    )
+    bar.patch.set_alpha(0.75)
+    bar.patch.set_edgecolor("none")
+    ax.add_artist(bar)
+
+
+def _north_arrow(ax: Axes, *, georeferenced: bool) -> None:
+    """An arrow pointing up in a white box at the top-right corner: N, or "image up"."""
+    fig = ax.figure
+    # coordinates in points from the top-right corner of the axes, shrunk for flat images
+    k = min(1.0, max(0.6, ax.get_window_extent().height * 72 / fig.dpi / 70))
+    corner = Affine2D().scale(k / 72) + fig.dpi_scale_trans + ScaledTranslation(1, 1, ax.transAxes)
+    label, half, size = ("N", 8.0, 8.0) if georeferenced else ("image up", 19.0, 6.5)
+    size *= k
+    cx = -(half + 5)
+    ax.add_patch(
+        FancyBboxPatch(
+            (cx - half, -43),
+            2 * half,
+            38,
+            boxstyle="round,pad=0,rounding_size=2",
+            transform=corner,
+            facecolor="white",
+            edgecolor="none",
+            alpha=0.75,
+            clip_on=False,
+        )
+    )
+    ax.annotate(
+        "",
+        xy=(cx, -18),
+        xycoords=corner,
+        xytext=(cx, -40),
+        textcoords=corner,
+        arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.4, "mutation_scale": 10},
+    )
+    ax.text(
+        cx, -6, label, transform=corner, ha="center", va="top", fontsize=size, fontweight="bold"
+    )
+
+
+def _decorate(ax: Axes, run: RunData, *, scale_fraction: float = 0.2) -> None:
+    x0, x1 = ax.get_xlim()
+    _scale_bar(
+        ax, width_px=round(abs(x1 - x0)), pixel_size_m=run.pixel_size_m, fraction=scale_fraction
+    )
+    _north_arrow(ax, georeferenced=run.crs is not None)
+
+
+def _outline(
+    ax: Axes, rings: Sequence[np.ndarray], *, offset: tuple[float, float] = (0.0, 0.0)
+) -> None:
+    for ring in rings:
+        ax.plot(
+            ring[:, 0] - offset[0],
+            ring[:, 1] - offset[1],
+            color=OUTLINE_COLOR,
+            lw=1.8,
+            solid_joinstyle="miter",
+            path_effects=[patheffects.withStroke(linewidth=3.2, foreground="black")],
+        )
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write an opaque RGB PNG (smaller than matplotlib's RGBA) and free the figure."""
+    try:
+        canvas = fig.canvas
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]
+        Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(path, format="PNG")
+    finally:
+        fig.clear()
+    return path
+
+
+def _aoi(run: RunData) -> str:
+    return str(run.meta.get("aoi") or run.path.name or "sitewatch run")
+
+
+def _span(run: RunData) -> str:
+    return f"{run.before_label} → {run.after_label}"
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+def _rgb_page(run: RunData, rgb: np.ndarray, title: str, path: Path, *, dpi: int) -> Path:
+    fig, ax = _page(run.shape, title, dpi=dpi)
+    _show(ax, rgb, upsampled=ax.get_window_extent().width >= rgb.shape[1])
+    _decorate(ax, run)
+    return _save(fig, path)
+
+
+def _score_image(
+    ax: Axes, score: np.ndarray, limits: tuple[float, float], *, upsampled: bool
+) -> Any:
+    cmap = colormaps[SCORE_CMAP].with_extremes(bad=str(NODATA_GREY))
+    return _show(ax, score, upsampled=upsampled, cmap=cmap, vmin=limits[0], vmax=limits[1])
+
+
+def _score_page(run: RunData, path: Path, *, dpi: int) -> Path:
+    thr = _threshold(run)
+    limits = _score_limits(run.score, thr)
+    title = f"{_aoi(run)} · change score {_span(run)}"
+    fig, ax = _page(run.shape, title, dpi=dpi, colorbar=True)
+    im = _score_image(ax, run.score, limits, upsampled=ax.get_window_extent().width >= run.shape[1])
+    box = ax.get_position()
+    cax = fig.add_axes((box.x1 + 0.02, box.y0, 0.025, box.height))
+    finite = run.score[np.isfinite(run.score)]
+    extend = "max" if finite.size and float(finite.max()) > limits[1] else "neither"
+    cbar = fig.colorbar(im, cax=cax, extend=extend)
+    cbar.ax.tick_params(labelsize=7)
+    method = run.meta.get("method")
+    label = "change score" + (f" ({method})" if method else "")
+    if thr is not None:
+        cbar.ax.axhline(thr, color=OUTLINE_COLOR, lw=2)
+        label += f"\nthreshold {thr:.3g}"
+    cbar.set_label(label, fontsize=7)
+    _decorate(ax, run)
+    return _save(fig, path)
+
+
+def _overlay_page(run: RunData, rgb: np.ndarray | None, path: Path, *, dpi: int) -> Path:
+    n = sum(1 for f in run.features if f.get("geometry"))
+    what = "after" if rgb is not None else "score"
+    title = f"{_aoi(run)} · {n} change polygon{'s' if n != 1 else ''} on {what}, {_span(run)}"
+    fig, ax = _page(run.shape, title, dpi=dpi)
+    upsampled = ax.get_window_extent().width >= run.shape[1]
+    if rgb is not None:
+        _show(ax, rgb, upsampled=upsampled)
+    else:
+        _score_image(ax, run.score, _score_limits(run.score, _threshold(run)), upsampled=upsampled)
+    h, w = run.shape
+    per_pt = w / ax.get_window_extent().width * fig.dpi / 72  # grid pixels per point
+    for i, feature in enumerate(run.features, start=1):
+        rings = _pixel_rings(run, feature.get("geometry"))
+        if not rings:
+            continue
+        _outline(ax, rings)
+        fid = _feature_id(feature, i)
+        pts = np.concatenate(rings)
+        # next to the top-right corner, moved inside the image near its edges
+        text_w, text_h = len(fid) * 0.65 * 7 * per_pt, 9 * per_pt
+        if pts[:, 0].max() + 1 + text_w <= w:
+            x, ha = float(pts[:, 0].max()) + 1, "left"
+        else:
+            x, ha = max(float(pts[:, 0].min()) - 1, text_w), "right"
+        if pts[:, 1].min() - text_h >= 0:
+            y, va = float(pts[:, 1].min()), "bottom"
+        else:
+            y, va = min(float(pts[:, 1].max()), h - text_h), "top"
+        label = ax.text(
+            x,
+            y,
+            fid,
+            color=OUTLINE_COLOR,
+            fontsize=7,
+            fontweight="bold",
+            ha=ha,
+            va=va,
+            clip_on=True,
+        )
+        label.set_path_effects(_DARK_HALO)
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    _decorate(ax, run)
+    return _save(fig, path)
+
+
+def render_quicklooks(run: RunData, out_dir: Path, *, dpi: int = 110) -> dict[str, Path]:
+    """Write ``before.png``, ``after.png``, ``score.png`` and ``overlay.png``.
+
+    Before and after share one percentile stretch (:func:`stretch_rgb`). The overlay
+    outlines every polygon in :data:`OUTLINE_COLOR` with its id, on the after image,
+    or on the score when the run has no RGB. Each image is at most ~770 pixels wide
+    at the default ``dpi`` and carries a title, a scale bar and a north arrow.
+
+    Parameters
+    ----------
+    run : RunData
+        A run folder read back by :func:`~sitewatch.report.run.load_run`.
+    out_dir : Path
+        Folder for the PNGs; created if missing, existing files are replaced.
+    dpi : int, optional
+        Resolution of the PNGs.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"before", "after", "score", "overlay"}`` to the files written; ``before``
+        and ``after`` are absent when the run has no such RGB image.
+
+    Raises
+    ------
+    ValueError
+        If ``dpi`` is not positive.
+    """
+    if dpi <= 0:
+        raise ValueError(f"dpi must be positive, got {dpi}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
+    written: dict[str, Path] = {}
+    aoi = _aoi(run)
+    if before is not None:
+        written["before"] = _rgb_page(
+            run, before, f"{aoi} · before {run.before_label}", out / "before.png", dpi=dpi
+        )
+    if after is not None:
+        written["after"] = _rgb_page(
+            run, after, f"{aoi} · after {run.after_label}", out / "after.png", dpi=dpi
+        )
+    written["score"] = _score_page(run, out / "score.png", dpi=dpi)
+    written["overlay"] = _overlay_page(run, after, out / "overlay.png", dpi=dpi)
+    return written
+
+
+# ---------------------------------------------------------------------------- chips
+
+
+def _chip(
+    run: RunData,
+    image: np.ndarray,
+    window: tuple[int, int, int, int],
+    rings: Sequence[np.ndarray],
+    title: str,
+    path: Path,
+    *,
+    dpi: int,
+    **imshow: Any,
+) -> Path:
+    r0, r1, c0, c1 = window
+    crop = image[r0:r1, c0:c1]
+    h, w = crop.shape[:2]
+    scale = CHIP_MIN_PX / min(h, w) if min(h, w) < CHIP_MIN_PX else 1.0
+    scale = math.ceil(scale) if scale > 1 else scale
+    if max(h, w) * scale > CHIP_MAX_PX:
+        scale = CHIP_MAX_PX / max(h, w)
+    fig, ax = _figure((w * scale, h * scale), title, dpi=dpi)
+    _show(ax, crop, upsampled=True, **imshow)
+    _outline(ax, rings, offset=(c0, r0))
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    _decorate(ax, run, scale_fraction=0.3)
+    return _save(fig, path)
+
+
+def render_chips(
+    run: RunData,
+    out_dir: Path,
+    *,
+    pad_px: int = 12,
+    max_chips: int = 20,
+    dpi: int = 110,
+) -> dict[str, dict[str, Path]]:
+    """Write a before and an after cut-out around each of the largest polygons.
+
+    Each chip covers the polygon's pixel bounding box plus ``pad_px`` (clipped to the
+    grid), upsampled with nearest neighbour to at least ~160 pixels on a side, with
+    the outline, a title ``"<id> before <date>"`` and a small scale bar. Colours use
+    the same shared stretch as the quicklooks. Without RGB, one chip of the score is
+    written per polygon instead.
+
+    Parameters
+    ----------
+    run : RunData
+        A run folder read back by :func:`~sitewatch.report.run.load_run`.
+    out_dir : Path
+        The chips go to ``out_dir / "chips"`` as ``<id>_before.png``,
+        ``<id>_after.png`` (or ``<id>_score.png``).
+    pad_px : int, optional
+        Pixels added around the polygon's bounding box.
+    max_chips : int, optional
+        Chips are made for the first ``max_chips`` features (sorted by area).
+    dpi : int, optional
+        Resolution of the PNGs.
+
+    Returns
+    -------
+    dict of str to dict of str to Path
+        ``{id: {"before": path, "after": path}}``, or ``{id: {"score": path}}``
+        without RGB. Polygons entirely outside the grid are skipped.
+
+    Raises
+    ------
+    ValueError
+        If ``pad_px`` or ``max_chips`` is negative or ``dpi`` is not positive.
+    """
+    if pad_px < 0:
+        raise ValueError(f"pad_px must be >= 0, got {pad_px}")
+    if max_chips < 0:
+        raise ValueError(f"max_chips must be >= 0, got {max_chips}")
+    if dpi <= 0:
+        raise ValueError(f"dpi must be positive, got {dpi}")
+    folder = Path(out_dir) / "chips"
+    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
+    layers: list[tuple[str, np.ndarray, str, dict[str, Any]]] = []
+    if before is not None:
+        layers.append(("before", before, run.before_label, {}))
+    if after is not None:
+        layers.append(("after", after, run.after_label, {}))
+    if not layers:
+        limits = _score_limits(run.score, _threshold(run))
+        cmap = colormaps[SCORE_CMAP].with_extremes(bad=str(NODATA_GREY))
+        layers.append(
+            ("score", run.score, _span(run), {"cmap": cmap, "vmin": limits[0], "vmax": limits[1]})
+        )
+    h, w = run.shape
+    written: dict[str, dict[str, Path]] = {}
+    for i, feature in enumerate(run.features[:max_chips], start=1):
+        rings = _pixel_rings(run, feature.get("geometry"))
+        if not rings:
+            continue
+        pts = np.concatenate(rings)
+        c0 = max(0, math.floor(float(pts[:, 0].min())) - pad_px)
+        c1 = min(w, math.ceil(float(pts[:, 0].max())) + pad_px)
+        r0 = max(0, math.floor(float(pts[:, 1].min())) - pad_px)
+        r1 = min(h, math.ceil(float(pts[:, 1].max())) + pad_px)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        fid = _feature_id(feature, i)
+        folder.mkdir(parents=True, exist_ok=True)
+        written[fid] = {
+            name: _chip(
+                run,
+                image,
+                (r0, r1, c0, c1),
+                rings,
+                f"{fid} {name} {label}",
+                folder / f"{_safe_name(fid)}_{name}.png",
+                dpi=dpi,
+                **kwargs,
+            )
+            for name, image, label, kwargs in layers
+        }
+    return written

@@ -1,0 +1,153 @@
+"""A run folder read back: what the report, quicklooks and chips are built from.
+
+Everything a report shows comes from the files a detect run wrote, so
+``sitewatch report RUN_DIR`` can rebuild it without the inputs or the network:
+
+=================  ==========================================================
+``changes.geojson`` polygons with attributes; run metadata under ``sitewatch``
+``score.tif``       change score on the analysis grid (NaN = unobserved)
+``mask.tif``        1 change, 0 no change, 255 unobserved
+``before.tif``      true colour (red, green, blue reflectance or DN; NaN = none)
+``after.tif``       the same after co-registration
+``manifest.json``   inputs, parameters, diagnostics, versions
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
+
+from sitewatch.errors import InputError
+
+__all__ = ["RunData", "load_run"]
+
+REQUIRED = ("changes.geojson", "score.tif", "mask.tif", "manifest.json")
+
+
+@dataclass(frozen=True, eq=False)
+class RunData:
+    """The contents of a run folder.
+
+    Attributes
+    ----------
+    path : Path
+    score : (H, W) float32 ndarray
+        NaN where unobserved.
+    mask : (H, W) uint8 ndarray
+        1 change, 0 no change, 255 unobserved.
+    before_rgb, after_rgb : (3, H, W) float32 ndarray or None
+        Red, green, blue on the analysis grid (NaN where unobserved); None when the
+        images have no recognisable RGB bands.
+    transform : Affine
+        Of the analysis grid.
+    crs : str or None
+        None for images without a CRS (then polygons are in pixel coordinates).
+    pixel_size_m : float
+        Ground size of a pixel (``--pixel-size`` for images without a CRS).
+    features : list of dict
+        GeoJSON Features (lon/lat, or pixel col/row without a CRS).
+    meta : dict
+        The ``sitewatch`` block of ``changes.geojson`` (AOI, dates, method, threshold).
+    manifest : dict
+    """
+
+    path: Path
+    score: np.ndarray
+    mask: np.ndarray
+    before_rgb: np.ndarray | None
+    after_rgb: np.ndarray | None
+    transform: Affine
+    crs: str | None
+    pixel_size_m: float
+    features: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the analysis grid."""
+        return self.score.shape  # type: ignore[return-value]
+
+    @property
+    def before_label(self) -> str:
+        """The before date(s) as the outputs state them."""
+        return str(self.meta.get("before") or "before")
+
+    @property
+    def after_label(self) -> str:
+        """The after date(s) as the outputs state them."""
+        return str(self.meta.get("after") or "after")
+
+    def lonlat_to_pixel(self, lon: float, lat: float) -> tuple[float, float]:
+        """(col, row) of a lon/lat point (or of a pixel coordinate without a CRS)."""
+        if self.crs is None:
+            return lon, lat
+        from pyproj import Transformer
+
+        x, y = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True).transform(lon, lat)
+        col, row = ~self.transform @ (x, y)
+        return col, row
+
+
+def _read(path: Path, *, bands: int | None = None) -> tuple[np.ndarray, Affine, str | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as ds:
+            data = ds.read() if bands is None else ds.read(list(range(1, bands + 1)))
+            crs = ds.crs.to_string() if ds.crs else None
+            return data, ds.transform, crs
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a run folder written by ``sitewatch detect`` / ``demo``.
+
+    Raises
+    ------
+    InputError
+        If the folder or one of its required files is missing or unreadable.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder; give the --out folder of a detect run")
+    missing = [n for n in REQUIRED if not (root / n).is_file()]
+    if missing:
+        raise InputError(
+            f"{root} is not a sitewatch run folder (missing {', '.join(missing)}); "
+            "give the --out folder of a detect run"
+        )
+    try:
+        fc = json.loads((root / "changes.geojson").read_text(encoding="utf-8"))
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        score, transform, crs = _read(root / "score.tif")
+        mask, _, _ = _read(root / "mask.tif")
+        rgb = {}
+        for name in ("before", "after"):
+            p = root / f"{name}.tif"
+            rgb[name] = _read(p, bands=3)[0].astype(np.float32) if p.is_file() else None
+    except (OSError, ValueError, rasterio.errors.RasterioError) as err:
+        raise InputError(f"cannot read the run folder {root}: {err}") from None
+    grid = manifest.get("grid", {})
+    px = math.sqrt(grid.get("pixel_area_m2") or abs(transform.a * transform.e))
+    return RunData(
+        path=root,
+        score=score[0].astype(np.float32),
+        mask=mask[0].astype(np.uint8),
+        before_rgb=rgb["before"],
+        after_rgb=rgb["after"],
+        transform=transform,
+        crs=crs,
+        pixel_size_m=float(px),
+        features=list(fc.get("features", [])),
+        meta=dict(fc.get("sitewatch", {})),
+        manifest=manifest,
+    )

@@ -1,0 +1,280 @@
+"""Change through time: when a region first appeared, and whether it stayed.
+
+Construction is abrupt and persistent; clouds the mask missed, crops, snow and parked
+ships are not. :func:`track_changes` compares every date of a series with the first
+(the baseline) on one grid, unites the flagged pixels into regions, and follows each
+region through the series:
+
+* **first seen**: the first date on which at least a minimum mapping unit of the
+  region is flagged;
+* **last clear before**: the last date before that on which the region was observed
+  (at least half its pixels clear) and not flagged, so the change happened between
+  the two;
+* **persistence**: of the dates after it was first seen on which the region was
+  observed, the share on which it is still flagged;
+* **growth**: flagged area on the last date it was seen, minus on the first.
+
+A region whose persistence is below ``min_persistence`` is *transient* and dropped
+(counted); one first seen on the last observed date is *unconfirmed* (kept, flagged).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from sitewatch.detect.cleanup import label_regions
+from sitewatch.detect.run import DetectOptions, detect_arrays
+from sitewatch.errors import InputError
+
+__all__ = ["RegionTrack", "Timeline", "time_steps", "track_changes"]
+
+OBSERVED_SHARE = 0.5
+"""A region is observed on a date when at least this share of its pixels is clear."""
+
+
+def time_steps(start: str, end: str, every: str) -> list[tuple[str, str]]:
+    """Split ``[start, end]`` into consecutive windows of ``every`` (``1M``, ``3M``, ``1Y``).
+
+    Examples
+    --------
+    >>> time_steps("2024-01-01", "2024-06-30", "3M")
+    [('2024-01-01', '2024-03-31'), ('2024-04-01', '2024-06-30')]
+    >>> time_steps("2020-01-15", "2021-12-31", "1Y")
+    [('2020-01-15', '2021-01-14'), ('2021-01-15', '2021-12-31')]
+    """
+    text = every.strip().upper()
+    if len(text) < 2 or not text[:-1].isdigit() or text[-1] not in "MY" or int(text[:-1]) < 1:
+        raise InputError(f"--every {every!r} is not like 1M, 3M or 1Y (months or years)")
+    months = int(text[:-1]) * (12 if text[-1] == "Y" else 1)
+    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    if b < a:
+        raise InputError(f"the period {start}/{end} ends before it starts")
+    out = []
+    cur = a
+    while cur <= b:
+        y, m = divmod(cur.month - 1 + months, 12)
+        year, month = cur.year + y, m + 1
+        nxt = dt.date(year, month, min(cur.day, calendar.monthrange(year, month)[1]))
+        last = min(b, nxt - dt.timedelta(days=1))
+        out.append((cur.isoformat(), last.isoformat()))
+        cur = nxt
+    if len(out) > 240:
+        raise InputError(f"{len(out)} steps of {every} is too many; use a longer --every")
+    return out
+
+
+@dataclass(frozen=True)
+class RegionTrack:
+    """One change region followed through the series.
+
+    Attributes
+    ----------
+    label : int
+        Label in :attr:`Timeline.labels`.
+    first_seen, last_clear_before : str or None
+        Dates (labels of the series).
+    persistence : float or None
+        None when no later date observed the region.
+    n_later_observed : int
+    growth_m2, area_first_m2, area_last_m2 : float
+    status : {"persistent", "unconfirmed", "transient"}
+    per_date : list of dict
+        ``date``, ``observed`` (share clear), ``changed_m2``, ``score_mean``.
+    """
+
+    label: int
+    first_seen: str | None
+    last_clear_before: str | None
+    persistence: float | None
+    n_later_observed: int
+    growth_m2: float
+    area_first_m2: float
+    area_last_m2: float
+    status: str
+    per_date: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """Outcome of :func:`track_changes`.
+
+    Attributes
+    ----------
+    dates : list of str
+    regions : list of RegionTrack
+        Every region, transient ones included (see :attr:`kept`).
+    labels : (H, W) int ndarray
+        Region labels (0 = none).
+    scores : (T, H, W) float32 ndarray
+        Score of each date against the baseline (date 0 is zeros).
+    valid : (T, H, W) bool ndarray
+        Pixels compared on each date (date 0: the baseline's clear pixels).
+    diagnostics : list of dict
+        :func:`~sitewatch.detect.run.detect_arrays` diagnostics per date (None for 0).
+    """
+
+    dates: list[str]
+    regions: list[RegionTrack]
+    labels: np.ndarray
+    scores: np.ndarray
+    valid: np.ndarray
+    diagnostics: list[dict[str, Any] | None]
+
+    @property
+    def kept(self) -> list[RegionTrack]:
+        """Persistent and unconfirmed regions."""
+        return [r for r in self.regions if r.status != "transient"]
+
+    @property
+    def n_transient(self) -> int:
+        """Regions dropped as transient."""
+        return sum(r.status == "transient" for r in self.regions)
+
+    def kept_mask(self) -> np.ndarray:
+        """Pixels of the kept regions."""
+        keep = [r.label for r in self.kept]
+        return np.isin(self.labels, keep) if keep else np.zeros(self.labels.shape, bool)
+
+
+def track_changes(
+    stacks: Sequence[np.ndarray],
+    valids: Sequence[np.ndarray],
+    dates: Sequence[str],
+    *,
+    band_names: Sequence[str] | None = None,
+    pixel_area_m2: float = 100.0,
+    options: DetectOptions | None = None,
+    min_persistence: float = 0.5,
+) -> Timeline:
+    """Follow change regions through a series of images on one grid.
+
+    Parameters
+    ----------
+    stacks : sequence of (B, H, W) ndarray
+        The images, oldest first; the first is the baseline.
+    valids : sequence of (H, W) bool ndarray
+        Clear, observed pixels of each image.
+    dates : sequence of str
+        A label per image (ISO date or date range).
+    band_names : sequence of str, optional
+    pixel_area_m2 : float
+    options : DetectOptions, optional
+        The detector used for every comparison with the baseline.
+    min_persistence : float
+        Regions flagged on a smaller share of the later clear dates are transient.
+
+    Returns
+    -------
+    Timeline
+    """
+    if not (len(stacks) == len(valids) == len(dates)) or len(stacks) < 2:
+        raise InputError("a timeline needs at least two dated images (one per step)")
+    opts = options or DetectOptions()
+    base, base_valid = stacks[0], valids[0]
+    shape = base_valid.shape
+    n = len(stacks)
+    scores = np.zeros((n, *shape), dtype=np.float32)
+    masks = np.zeros((n, *shape), dtype=bool)
+    valid = np.zeros((n, *shape), dtype=bool)
+    valid[0] = base_valid
+    diags: list[dict[str, Any] | None] = [None]
+    for t in range(1, n):
+        both = base_valid & valids[t]
+        try:
+            det = detect_arrays(
+                base,
+                stacks[t],
+                both,
+                band_names=band_names,
+                pixel_area_m2=pixel_area_m2,
+                options=opts,
+            )
+        except ValueError as err:  # nothing (or too little) to compare on this date
+            diags.append({"skipped": str(err)})
+            continue
+        scores[t] = np.where(det.valid, det.score, 0.0)
+        masks[t] = det.mask
+        valid[t] = det.valid
+        diags.append(det.diagnostics)
+    labels, n_regions = label_regions(masks[1:].any(axis=0))
+    min_px = opts.min_pixels(pixel_area_m2)
+    regions = []
+    index = np.arange(1, n_regions + 1)
+    size = ndimage.sum_labels(np.ones(shape), labels, index) if n_regions else []
+    observed = [ndimage.sum_labels(valid[t], labels, index) for t in range(n)] if n_regions else []
+    changed = [ndimage.sum_labels(masks[t], labels, index) for t in range(n)] if n_regions else []
+    score_sum = (
+        [ndimage.sum_labels(np.where(valid[t], scores[t], 0), labels, index) for t in range(n)]
+        if n_regions
+        else []
+    )
+    for k in range(n_regions):
+        per_date = []
+        seen: list[int] = []
+        obs: list[int] = []
+        for t in range(n):
+            share = float(observed[t][k] / size[k])
+            is_obs = share >= OBSERVED_SHARE
+            is_seen = is_obs and t > 0 and changed[t][k] >= min_px
+            if is_obs:
+                obs.append(t)
+            if is_seen:
+                seen.append(t)
+            per_date.append(
+                {
+                    "date": dates[t],
+                    "observed": round(share, 3),
+                    "changed_m2": round(float(changed[t][k]) * pixel_area_m2, 1),
+                    "score_mean": (
+                        round(float(score_sum[t][k] / observed[t][k]), 3)
+                        if observed[t][k]
+                        else None
+                    ),
+                }
+            )
+        if not seen:  # flagged only in specks below the MMU on every date
+            first = last_clear = persistence = None
+            later: list[int] = []
+            status = "transient"
+            a_first = a_last = 0.0
+        else:
+            t0 = seen[0]
+            first = dates[t0]
+            before = [t for t in obs if t < t0 and t not in seen]
+            last_clear = dates[before[-1]] if before else None
+            later = [t for t in obs if t > t0]
+            persistence = round(sum(t in seen for t in later) / len(later), 3) if later else None
+            if persistence is None:
+                status = "unconfirmed"
+            elif persistence >= min_persistence:
+                status = "persistent"
+            else:
+                status = "transient"
+            a_first = float(changed[t0][k]) * pixel_area_m2
+            a_last = float(changed[seen[-1]][k]) * pixel_area_m2
+        regions.append(
+            RegionTrack(
+                label=k + 1,
+                first_seen=first,
+                last_clear_before=last_clear,
+                persistence=persistence,
+                n_later_observed=len(later),
+                growth_m2=round(a_last - a_first, 1),
+                area_first_m2=round(a_first, 1),
+                area_last_m2=round(a_last, 1),
+                status=status,
+                per_date=per_date,
+            )
+        )
+    return Timeline(list(dates), regions, labels, scores, valid, diags)

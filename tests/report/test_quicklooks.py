@@ -1,0 +1,234 @@
+"""Quicklook PNGs and chips from a synthetic run with a planted red roof."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from matplotlib.colors import to_rgb
+from matplotlib.image import imread
+from pyproj import Transformer
+
+from sitewatch.report.quicklooks import (
+    OUTLINE_COLOR,
+    render_chips,
+    render_quicklooks,
+    stretch_rgb,
+)
+from sitewatch.report.run import RunData
+
+H, W = 120, 150
+ROWS, COLS = slice(40, 60), slice(70, 95)  # planted 20 x 25 px roof
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rgb_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    # grey-green fields: a gradient plus noise shared by the bands, so no pixel is red
+    yy, xx = np.mgrid[0:H, 0:W]
+    grey = 0.05 + 0.05 * (xx / W) + 0.02 * (yy / H) + rng.normal(0, 0.004, size=(H, W))
+    before = (grey * np.array([0.9, 1.0, 0.8])[:, None, None]).astype(np.float32)
+    after = before + rng.normal(0, 0.001, size=before.shape).astype(np.float32)
+    after[0, ROWS, COLS] = 0.40  # bright red roof: red high, green/blue dark
+    after[1:, ROWS, COLS] = 0.01
+    for im in (before, after):
+        im[:, :6, :10] = np.nan  # an unobserved corner
+    return before, after
+
+
+def _score_mask() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    score = rng.gamma(2.0, 0.5, size=(H, W)).astype(np.float32)
+    score[ROWS, COLS] = 12.0
+    score[:6, :10] = np.nan
+    mask = np.zeros((H, W), np.uint8)
+    mask[ROWS, COLS] = 1
+    mask[:6, :10] = 255
+    return score, mask
+
+
+def _feature(ring: list[list[float]], fid: str = "c001") -> dict:
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"id": fid, "area_m2": 50000.0, "score_mean": 12.0, "centroid": ring[0]},
+    }
+
+
+def _meta() -> dict:
+    return {
+        "aoi": "test-site",
+        "before": "2023-05-01",
+        "after": "2024-05-03",
+        "method": "irmad",
+        "threshold": {"value": 4.0, "rule": "fixed", "why": "test"},
+    }
+
+
+@pytest.fixture(scope="module")
+def utm_run(tmp_path_factory) -> RunData:
+    transform = Affine(10, 0, 383000, 0, -10, 4422000)
+    to_ll = Transformer.from_crs("EPSG:32652", "EPSG:4326", always_xy=True)
+    corners = [(COLS.start, ROWS.start), (COLS.stop, ROWS.start), (COLS.stop, ROWS.stop)]
+    corners += [(COLS.start, ROWS.stop), (COLS.start, ROWS.start)]
+    ring = [list(to_ll.transform(*(transform @ c))) for c in corners]
+    before, after = _rgb_pair(np.random.default_rng(0))
+    score, mask = _score_mask()
+    return RunData(
+        path=tmp_path_factory.mktemp("run"),
+        score=score,
+        mask=mask,
+        before_rgb=before,
+        after_rgb=after,
+        transform=transform,
+        crs="EPSG:32652",
+        pixel_size_m=10.0,
+        features=[_feature(ring)],
+        meta=_meta(),
+    )
+
+
+@pytest.fixture(scope="module")
+def pixel_run(utm_run) -> RunData:
+    ring = [[COLS.start, ROWS.start], [COLS.stop, ROWS.start], [COLS.stop, ROWS.stop]]
+    ring += [[COLS.start, ROWS.stop], [COLS.start, ROWS.start]]
+    return dataclasses.replace(
+        utm_run, transform=Affine.identity(), crs=None, pixel_size_m=0.5, features=[_feature(ring)]
+    )
+
+
+@pytest.fixture(scope="module")
+def utm_pngs(utm_run, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    out = tmp_path_factory.mktemp("quicklooks")
+    return out, render_quicklooks(utm_run, out)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    assert path.is_file()
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    return imread(path)[..., :3]
+
+
+def _near(img: np.ndarray, colour: str, tol: float = 0.12) -> np.ndarray:
+    return (np.abs(img - np.asarray(to_rgb(colour))) < tol).all(axis=-1)
+
+
+def test_stretch_is_shared_between_before_and_after():
+    rng = np.random.default_rng(3)
+    before = rng.uniform(0, 0.3, size=(3, 10, 12))
+    after = rng.uniform(0.1, 0.5, size=(3, 10, 12))
+    value = np.array([0.2, 0.15, 0.25])
+    before[:, 2, 3] = value
+    after[:, 7, 9] = value
+    before[:, 0, 0] = np.nan
+    sb, sa = stretch_rgb(before, after)
+    assert sb.shape == sa.shape == (10, 12, 3)
+    np.testing.assert_array_equal(sb[2, 3], sa[7, 9])
+    np.testing.assert_allclose(sb[0, 0], 0.85)
+    finite = np.isfinite(before).all(axis=0)
+    assert sb[finite].min() >= 0 and sa.max() <= 1
+
+
+def test_stretch_handles_none_and_constant_bands():
+    const = np.full((3, 4, 5), 7.0)
+    sa, sb = stretch_rgb(const, None)
+    assert sb is None
+    np.testing.assert_allclose(sa, 0.5)
+    assert stretch_rgb(None, None) == (None, None)
+    with pytest.raises(ValueError, match="percentiles"):
+        stretch_rgb(const, const, percentiles=(50, 10))
+    with pytest.raises(ValueError, match="shape"):
+        stretch_rgb(const, np.zeros((3, 4, 6)))
+
+
+def test_quicklooks_written_small_and_valid(utm_pngs):
+    out, paths = utm_pngs
+    assert set(paths) == {"before", "after", "score", "overlay"}
+    for name, path in paths.items():
+        assert path == out / f"{name}.png"
+        img = _read_png(path)
+        assert 300 <= img.shape[1] <= 800 and 200 <= img.shape[0] <= 800
+        assert 5_000 < path.stat().st_size < 400_000
+
+
+def test_overlay_outlines_the_planted_roof(utm_pngs):
+    img = _read_png(utm_pngs[1]["overlay"])
+    roof = _near(img, "#ff0000", tol=0.25)
+    outline = _near(img, OUTLINE_COLOR)
+    assert roof.sum() > 500 and outline.sum() > 100
+    rr, rc = np.nonzero(roof)
+    orow, ocol = np.nonzero(outline)
+    # the outline surrounds the roof: its box contains the roof's box, give or take
+    # the line width, and most outline pixels lie close to the roof
+    assert orow.min() <= rr.min() + 2 and ocol.min() <= rc.min() + 2
+    assert orow.max() >= rr.max() - 2 and ocol.max() >= rc.max() - 2
+    near = (
+        (orow > rr.min() - 6)
+        & (orow < rr.max() + 6)
+        & (ocol > rc.min() - 6)
+        & (ocol < rc.max() + 6)
+    )
+    assert near.mean() > 0.6
+    # before and after share a stretch: the roof is red only after
+    assert _near(_read_png(utm_pngs[1]["before"]), "#ff0000", tol=0.25).sum() < 20
+
+
+def test_chips_cover_the_feature(utm_run, tmp_path):
+    chips = render_chips(utm_run, tmp_path)
+    assert set(chips) == {"c001"}
+    assert set(chips["c001"]) == {"before", "after"}
+    for name, path in chips["c001"].items():
+        assert path == tmp_path / "chips" / f"c001_{name}.png"
+        img = _read_png(path)
+        assert min(img.shape[:2]) >= 160
+        assert _near(img, OUTLINE_COLOR).sum() > 100
+    assert render_chips(utm_run, tmp_path / "none", max_chips=0) == {}
+
+
+def test_pixel_mode_says_image_up(pixel_run, tmp_path, monkeypatch):
+    texts: list[str] = []
+    from matplotlib.axes import Axes
+
+    original = Axes.text
+
+    def spy(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "text", spy)
+    paths = render_quicklooks(pixel_run, tmp_path)
+    assert texts.count("image up") == 4 and "N" not in texts
+    chips = render_chips(pixel_run, tmp_path)
+    assert min(_read_png(chips["c001"]["after"]).shape[:2]) >= 160
+    assert _near(_read_png(paths["overlay"]), OUTLINE_COLOR).sum() > 100
+
+
+def test_without_rgb_falls_back_to_score(utm_run, tmp_path):
+    run = dataclasses.replace(utm_run, before_rgb=None, after_rgb=None)
+    paths = render_quicklooks(run, tmp_path)
+    assert set(paths) == {"score", "overlay"}
+    assert not (tmp_path / "before.png").exists()
+    overlay = _read_png(paths["overlay"])
+    assert _near(overlay, OUTLINE_COLOR).sum() > 100
+    assert _near(overlay, "#ff0000", tol=0.25).sum() < 20  # no true colour roof
+    chips = render_chips(run, tmp_path)
+    assert set(chips["c001"]) == {"score"}
+    assert min(_read_png(chips["c001"]["score"]).shape[:2]) >= 160
+
+
+def test_all_unobserved_score_renders_without_warnings(utm_run, tmp_path):
+    run = dataclasses.replace(
+        utm_run, score=np.full((H, W), np.nan, np.float32), features=[], meta={}
+    )
+    paths = render_quicklooks(run, tmp_path)
+    assert _read_png(paths["score"]).shape[1] <= 800
+
+
+def test_bad_options_raise(utm_run, tmp_path):
+    with pytest.raises(ValueError, match="dpi"):
+        render_quicklooks(utm_run, tmp_path, dpi=0)
+    with pytest.raises(ValueError, match="pad_px"):
+        render_chips(utm_run, tmp_path, pad_px=-1)
