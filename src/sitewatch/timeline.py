@@ -5,8 +5,8 @@ ships are not. :func:`track_changes` compares every date of a series with the fi
 (the baseline) on one grid, unites the flagged pixels into regions, and follows each
 region through the series:
 
-* **first seen**: the first date on which at least a minimum mapping unit of the
-  region is flagged;
+* **first seen**: the first date on which at least a minimum mapping unit, and a
+  quarter of the region's largest flagged extent, is flagged;
 * **last clear before**: the last date before that on which the region was observed
   (at least half its pixels clear) and not flagged, so the change happened between
   the two;
@@ -37,6 +37,10 @@ __all__ = ["RegionTrack", "Timeline", "time_steps", "track_changes"]
 
 OBSERVED_SHARE = 0.5
 """A region is observed on a date when at least this share of its pixels is clear."""
+SEEN_SHARE = 0.25
+"""A region is seen on a date when the flagged part is at least this share of the
+largest flagged part on any date (and at least a minimum mapping unit), so a speck
+next to a later change does not date it early."""
 
 
 def time_steps(start: str, end: str, every: str) -> list[tuple[str, str]]:
@@ -220,13 +224,16 @@ def track_changes(
         else []
     )
     for k in range(n_regions):
+        peak = max(float(changed[t][k]) for t in range(1, n))
         per_date = []
         seen: list[int] = []
         obs: list[int] = []
         for t in range(n):
             share = float(observed[t][k] / size[k])
             is_obs = share >= OBSERVED_SHARE
-            is_seen = is_obs and t > 0 and changed[t][k] >= min_px
+            is_seen = (
+                is_obs and t > 0 and changed[t][k] >= min_px and changed[t][k] >= SEEN_SHARE * peak
+            )
             if is_obs:
                 obs.append(t)
             if is_seen:

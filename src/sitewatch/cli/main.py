@@ -21,6 +21,7 @@ from sitewatch.cli import (
     detect_cmd,
     report_cmd,
     search_cmd,
+    timeline_cmd,
     wayback_cmd,
 )
 from sitewatch.errors import SitewatchError
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     aoi_cmd.register(sub)
     search_cmd.register(sub)
     detect_cmd.register(sub)
+    timeline_cmd.register(sub)
     report_cmd.register(sub)
     bench_cmd.register(sub)
     wayback_cmd.register(sub)

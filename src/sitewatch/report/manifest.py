@@ -108,6 +108,7 @@ def build_manifest(
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "inputs": inputs,
+        "series": prov.get("series"),
         "aoi": _aoi_entry(prov.get("aoi")),
         "network": _network(prov),
         "parameters": prov["parameters"],

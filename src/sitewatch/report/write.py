@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ def write_result(
     overwrite: bool = False,
     command: list[str] | None = None,
     report: bool = True,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write the run folder: polygons, rasters, true colour, report and manifest.
 
@@ -97,6 +99,11 @@ def write_result(
     result : ChangeResult
     out : path
         Output folder; must be absent or empty unless ``overwrite``.
+    report : bool
+        Also render quicklooks, chips and ``report.html``.
+    extra : callable, optional
+        Writes more files into the (temporary) folder before the report is built,
+        e.g. the timeline's.
 
     Returns
     -------
@@ -121,6 +128,8 @@ def write_result(
             if rgb is not None:
                 _write_raster(tmp / f"{name}.tif", rgb, result.grid, nodata=float("nan"))
         _write_json(tmp / "manifest.json", build_manifest(result, outputs={}, command=command))
+        if extra is not None:
+            extra(tmp)
         if report:
             build_report(tmp)
         outputs = {
