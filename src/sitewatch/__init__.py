@@ -11,6 +11,7 @@ Examples
 from importlib.metadata import PackageNotFoundError, version
 
 from sitewatch.aoi import AOI, ArticleMatch, load_aoi, load_aoi_file, load_catalog, match_article
+from sitewatch.data.synthetic import SyntheticSeries, synthetic_series
 from sitewatch.errors import (
     AOIError,
     DataError,
@@ -22,8 +23,10 @@ from sitewatch.errors import (
 )
 from sitewatch.grid import Grid
 from sitewatch.pipeline import ChangeResult, detect_change
-from sitewatch.report import write_result
+from sitewatch.report import RunData, build_report, load_run, write_result
 from sitewatch.scene import Scene
+from sitewatch.series import detect_series
+from sitewatch.timeline import Timeline, time_steps, track_changes
 
 try:
     __version__ = version("sitewatch")
@@ -39,15 +42,32 @@ __all__ = [
     "Grid",
     "InputError",
     "OutputError",
+    "RunData",
     "Scene",
     "SitewatchError",
     "SitewatchWarning",
     "SourceError",
+    "SyntheticSeries",
+    "Timeline",
     "__version__",
+    "build_report",
+    "demo_paths",
     "detect_change",
+    "detect_series",
     "load_aoi",
     "load_aoi_file",
     "load_catalog",
+    "load_run",
     "match_article",
+    "synthetic_series",
+    "time_steps",
+    "track_changes",
     "write_result",
 ]
+
+
+def demo_paths() -> dict:
+    """Paths of the bundled demo sample: ``before``, ``after``, ``aoi``, ``source``."""
+    from sitewatch.cli.demo_cmd import demo_paths as _paths
+
+    return _paths()
