@@ -20,7 +20,7 @@ from sitewatch.grid import Grid, from_lonlat
 from sitewatch.sources.local import S2_BANDS, LocalSource, open_local
 from sitewatch.vectorize import vectorize_changes
 
-__all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change"]
+__all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change", "plan_detection"]
 
 MIN_VALID_PIXELS = 64
 
@@ -159,6 +159,42 @@ def _aoi_grid(
     return grid, inside_mask, coverage
 
 
+def plan_detection(
+    before: Any,
+    after: Any,
+    *,
+    aoi: AOI | None = None,
+    resolution: float | None = None,
+    pixel_size: float | None = None,
+) -> tuple[Any, Any, list[str], list[str], Grid, np.ndarray | None, float]:
+    """Open both images and choose the analysis grid, reading no pixels.
+
+    Returns
+    -------
+    (before source, after source, before bands, after bands, grid, inside, coverage)
+        ``inside`` is the AOI mask on the grid (None without an AOI).
+    """
+    if resolution is not None and resolution <= 0:
+        raise DataError(f"--resolution {resolution} must be a positive number of metres")
+    bsrc = before if hasattr(before, "read") else open_local(before, pixel_size=pixel_size)
+    asrc = after if hasattr(after, "read") else open_local(after, pixel_size=pixel_size)
+    if bsrc.georeferenced != asrc.georeferenced:
+        which = bsrc if not bsrc.georeferenced else asrc
+        raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
+    bands_b, bands_a = _common_bands(bsrc, asrc)
+    coverage = 1.0
+    inside = None
+    if not bsrc.georeferenced:
+        if aoi is not None:
+            raise AOIError("an AOI needs georeferenced images; these have no CRS")
+        grid = bsrc.grid
+    elif aoi is not None:
+        grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
+    else:
+        grid = _overlap_grid(bsrc, asrc)
+    return bsrc, asrc, bands_b, bands_a, grid, inside, coverage
+
+
 def detect_change(
     before: str | Path,
     after: str | Path,
@@ -210,27 +246,11 @@ def detect_change(
         options = replace(options or DetectOptions(), **overrides)
     except ValueError as err:
         raise DataError(str(err)) from err
-    if resolution is not None and resolution <= 0:
-        raise DataError(f"--resolution {resolution} must be a positive number of metres")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    bsrc = before if hasattr(before, "read") else open_local(before, pixel_size=pixel_size)
-    asrc = after if hasattr(after, "read") else open_local(after, pixel_size=pixel_size)
-    if bsrc.georeferenced != asrc.georeferenced:
-        which = bsrc if not bsrc.georeferenced else asrc
-        raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
-    bands_b, bands_a = _common_bands(bsrc, asrc)
-
-    coverage = 1.0
-    inside = None
-    if not bsrc.georeferenced:
-        if aoi is not None:
-            raise AOIError("an AOI needs georeferenced images; these have no CRS")
-        grid = bsrc.grid
-    elif aoi is not None:
-        grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
-    else:
-        grid = _overlap_grid(bsrc, asrc)
+    bsrc, asrc, bands_b, bands_a, grid, inside, coverage = plan_detection(
+        before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size
+    )
     timings["open"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -277,20 +297,9 @@ def detect_change(
         layers={"p_no_change": p_nc} if p_nc is not None else None,
         observed=valid,
     )
-    coreg = det.diagnostics.get("coregistration") or {}
-    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
-    for f in features:
-        f["properties"].update(
-            {
-                "first_seen": asrc.acquired,
-                "before_date": bsrc.acquired,
-                "after_date": asrc.acquired,
-                "coreg_residual_px": None if residual is None else round(float(residual), 3),
-                "method": options.method,
-                "threshold": round(float(thr.value), 4),
-            }
-        )
-        if p_nc is None:
+    annotate_features(features, bsrc.acquired, asrc.acquired, options, thr, det.diagnostics)
+    if p_nc is None:
+        for f in features:
             f["properties"]["p_no_change"] = None
     timings["vectorize"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -346,6 +355,30 @@ def detect_change(
         after_rgb=_rgb(aligned, valid, rgb),
         p_no_change=p_nc,
     )
+
+
+def annotate_features(
+    features: list[dict[str, Any]],
+    before_date: str | None,
+    after_date: str | None,
+    options: DetectOptions,
+    thr: Threshold,
+    diagnostics: dict[str, Any],
+) -> None:
+    """Add the per-polygon evidence a pair run knows: dates, method, threshold, residual."""
+    coreg = diagnostics.get("coregistration") or {}
+    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
+    for f in features:
+        f["properties"].update(
+            {
+                "first_seen": after_date,
+                "before_date": before_date,
+                "after_date": after_date,
+                "coreg_residual_px": None if residual is None else round(float(residual), 3),
+                "method": options.method,
+                "threshold": round(float(thr.value), 4),
+            }
+        )
 
 
 def _rgb_indices(names: list[str], count: int) -> list[int] | None:

@@ -23,6 +23,8 @@ def _round_coords(obj: Any, ndigits: int) -> Any:
         return round(obj, ndigits)
     if isinstance(obj, list | tuple):
         return [_round_coords(o, ndigits) for o in obj]
+    if isinstance(obj, dict):  # a GeoJSON geometry mapping
+        return {k: _round_coords(v, ndigits) for k, v in obj.items()}
     return obj
 
 

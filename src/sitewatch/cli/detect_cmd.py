@@ -103,10 +103,21 @@ def register(sub: Any) -> None:
         dest="pixel_size",
         help="ground pixel size for images without CRS (output in pixel coords)",
     )
+    p.add_argument(
+        "--max-memory",
+        default=DEFAULT_MAX_MEMORY,
+        metavar="SIZE",
+        dest="max_memory",
+        help="memory budget, e.g. 800MB or 4GB (default %(default)s); larger rasters are "
+        "processed block-wise in strips (IR-MAD only)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
     p.set_defaults(func=main)
+
+
+DEFAULT_MAX_MEMORY = "2GB"
 
 
 def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
@@ -214,19 +225,93 @@ def run_detection(
     resolution: float | None = None,
     pixel_size: float | None = None,
     command: list[str] | None = None,
-) -> tuple[ChangeResult, Path]:
-    """Detect and write; shared by ``detect`` and ``demo``."""
+    max_memory: int | None = None,
+) -> tuple[Any, Path]:
+    """Detect and write; shared by ``detect`` and ``demo``.
+
+    With ``max_memory``, a pair whose in-memory run would need more is processed
+    block-wise (:mod:`sitewatch.blocks`).
+    """
     check_output_dir(out, overwrite=overwrite)
+    command = command if command is not None else ["sitewatch", *sys.argv[1:]]
+    if max_memory is not None:
+        from sitewatch.blocks import estimate_memory
+        from sitewatch.pipeline import plan_detection
+
+        bsrc, asrc, names, _, grid, _, _ = plan_detection(
+            before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size
+        )
+        need = estimate_memory(grid.height, grid.width, len(names))
+        if need > max_memory:
+            return _run_blockwise(
+                bsrc,
+                asrc,
+                names,
+                grid,
+                out,
+                aoi=aoi,
+                options=options,
+                overwrite=overwrite,
+                resolution=resolution,
+                command=command,
+                max_memory=max_memory,
+                need=need,
+            )
     result = detect_change(
         before, after, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
     )
-    written = write_result(
-        result,
-        out,
-        overwrite=overwrite,
-        command=command if command is not None else ["sitewatch", *sys.argv[1:]],
-    )
+    written = write_result(result, out, overwrite=overwrite, command=command)
     return result, written
+
+
+def _run_blockwise(
+    bsrc: Any,
+    asrc: Any,
+    names: list[str],
+    grid: Any,
+    out: str,
+    *,
+    aoi: AOI | None,
+    options: DetectOptions,
+    overwrite: bool,
+    resolution: float | None,
+    command: list[str],
+    max_memory: int,
+    need: int,
+) -> tuple[Any, Path]:
+    from dataclasses import replace
+
+    from sitewatch.blocks import detect_blockwise
+    from sitewatch.pipeline import annotate_features
+    from sitewatch.report import atomic_output_dir
+    from sitewatch.report.write import finish_output
+
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        res = detect_blockwise(
+            bsrc, asrc, names, grid, tmp, aoi=aoi, options=options, max_memory=max_memory
+        )
+        annotate_features(
+            res.features, bsrc.acquired, asrc.acquired, options, res.threshold, res.diagnostics
+        )
+        res.diagnostics["memory"] = {"budget_bytes": max_memory, "in_memory_estimate": need}
+        res = replace(
+            res,
+            provenance={
+                "before": {"source": bsrc, "acquired": bsrc.acquired},
+                "after": {"source": asrc, "acquired": asrc.acquired},
+                "aoi": aoi,
+                "parameters": {
+                    **options.as_dict(),
+                    "resolution": resolution,
+                    "pixel_size": None,
+                    "grid_rule": "aoi-utm" if aoi is not None else "before-grid-overlap",
+                    "max_memory": max_memory,
+                    "blockwise": True,
+                },
+            },
+        )
+        finish_output(res, tmp, command=command)
+    return res, Path(out).expanduser().absolute()
 
 
 def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
@@ -247,8 +332,10 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch detect``."""
+    from sitewatch.blocks import parse_size
     from sitewatch.sources._http import NetStats
 
+    max_memory = parse_size(args.max_memory)
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(args.out, overwrite=args.overwrite)
     cache, stats = cache_from_args(args), NetStats()
@@ -261,6 +348,7 @@ def main(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         resolution=args.resolution,
         pixel_size=args.pixel_size,
+        max_memory=max_memory,
     )
     report(result, out, args)
     return 0

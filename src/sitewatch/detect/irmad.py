@@ -354,14 +354,118 @@ def irmad(
         raise ValueError(f"{n_valid} valid pixels are too few for IR-MAD on {nb} bands")
     flat = np.flatnonzero(valid)
     mu, sd = _band_stats(before, after, flat)
-    if sample is not None and sample < n_valid:
-        rng = np.random.default_rng(seed)
-        flat_fit = np.sort(rng.choice(flat, size=sample, replace=False))
-    else:
-        flat_fit = flat
-    zs = _gather(before, after, flat_fit)
-    zs -= mu[:, None]
-    zs /= sd[:, None]
+    flat_fit = flat[sample_ordinals(n_valid, sample, seed)]
+    fit = irmad_fit(
+        _gather(before, after, flat_fit),
+        mu,
+        sd,
+        max_iter=max_iter,
+        tol=tol,
+        reg=reg,
+        consistent=consistent,
+    )
+    h, wd = valid.shape
+    mad = np.zeros((nb, h * wd), dtype=np.float32)
+    chi2 = np.zeros(h * wd, dtype=np.float32)
+    pnc = np.zeros(h * wd, dtype=np.float32)
+    for start in range(0, n_valid, _CHUNK):
+        idx = flat[start : start + _CHUNK]
+        m, chi2_v, p_v = fit.apply(_gather(before, after, idx))
+        mad[:, idx] = m
+        chi2[idx] = chi2_v
+        pnc[idx] = p_v
+    rho, sigma, it, converged, delta = fit.rho, fit.sigma, fit.iterations, fit.converged, fit.delta
+    applied_kappa = fit.consistency
+    return IRMADResult(
+        mad=mad.reshape(nb, h, wd),
+        chi2=chi2.reshape(h, wd),
+        p_nochange=pnc.reshape(h, wd),
+        rho=rho,
+        sigma=sigma,
+        iterations=it,
+        converged=converged,
+        delta=delta,
+        dof=nb,
+        n_valid=n_valid,
+        n_fit=int(flat_fit.size),
+        consistency=float(applied_kappa),
+    )
+
+
+def sample_ordinals(n_valid: int, sample: int | None, seed: int) -> np.ndarray:
+    """Sorted ordinals (0 .. n_valid-1, in row-major order) of the pixels IR-MAD fits on.
+
+    The same draw whether the image is held whole or read in strips, so a block-wise
+    run fits exactly the pixels an in-memory run would.
+
+    Examples
+    --------
+    >>> sample_ordinals(5, None, 0).tolist()
+    [0, 1, 2, 3, 4]
+    >>> len(sample_ordinals(1000, 10, 0))
+    10
+    """
+    if sample is None or sample >= n_valid:
+        return np.arange(n_valid)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_valid, size=sample, replace=False))
+
+
+@dataclass(frozen=True, eq=False)
+class IRMADFit:
+    """A fitted IR-MAD transform, applicable to any pixels of the two images.
+
+    Attributes
+    ----------
+    c_raw : (B, 2B) ndarray
+        Coefficients on raw ``[X; Y]`` values (standardisation folded in).
+    offset, sigma : (B,) ndarray
+        ``MAD_i = (c_raw z - offset)_i``; ``sigma`` their no-change spread.
+    rho : (B,) ndarray
+    iterations : int
+    converged : bool
+    delta : float
+    consistency : float
+    """
+
+    c_raw: np.ndarray
+    offset: np.ndarray
+    sigma: np.ndarray
+    rho: np.ndarray
+    iterations: int
+    converged: bool
+    delta: float
+    consistency: float
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of ``chi2`` (bands)."""
+        return int(self.sigma.size)
+
+    def apply(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MAD variates, ``chi2`` and ``P(no change)`` of pixels ``z = [X; Y]`` (2B, N)."""
+        m, chi2_v = _mad_chi2(z, self.c_raw, self.offset, self.sigma)
+        m *= self.sigma[:, None]
+        return m, chi2_v, special.chdtrc(self.dof, chi2_v)
+
+
+def irmad_fit(
+    z: np.ndarray,
+    mu: np.ndarray,
+    sd: np.ndarray,
+    *,
+    max_iter: int = 50,
+    tol: float = 1e-4,
+    reg: float = 1e-6,
+    consistent: bool = True,
+) -> IRMADFit:
+    """Fit IR-MAD on sampled pixels ``z = [X; Y]`` (2B, N), raw values.
+
+    ``mu`` and ``sd`` are each band's mean and standard deviation over *all* valid
+    pixels (the fit runs on standardised values); see :func:`irmad`.
+    """
+    nb = z.shape[0] // 2
+    zs = (z - mu[:, None]) / sd[:, None]
     buf = np.empty_like(zs)
     mbuf = np.empty((nb, zs.shape[1]))
     kappa = consistency_factor(nb) if consistent else 1.0
@@ -387,37 +491,11 @@ def irmad(
         if delta < tol:
             converged = True
             break
-    del zs, buf, mbuf
-
-    # Fold the standardisation into the transform and apply it chunk by chunk.
+    # Fold the standardisation into the transform.
     sigma = np.sqrt(var)
     c_raw = c / sd
     offset = c_raw @ mu + c @ mean
-    h, wd = valid.shape
-    mad = np.zeros((nb, h * wd), dtype=np.float32)
-    chi2 = np.zeros(h * wd, dtype=np.float32)
-    pnc = np.zeros(h * wd, dtype=np.float32)
-    for start in range(0, n_valid, _CHUNK):
-        idx = flat[start : start + _CHUNK]
-        m, chi2_v = _mad_chi2(_gather(before, after, idx), c_raw, offset, sigma)
-        m *= sigma[:, None]
-        mad[:, idx] = m
-        chi2[idx] = chi2_v
-        pnc[idx] = special.chdtrc(nb, chi2_v)
-    return IRMADResult(
-        mad=mad.reshape(nb, h, wd),
-        chi2=chi2.reshape(h, wd),
-        p_nochange=pnc.reshape(h, wd),
-        rho=rho,
-        sigma=sigma,
-        iterations=it,
-        converged=converged,
-        delta=delta,
-        dof=nb,
-        n_valid=n_valid,
-        n_fit=int(flat_fit.size),
-        consistency=float(applied_kappa),
-    )
+    return IRMADFit(c_raw, offset, sigma, rho, it, converged, delta, float(applied_kappa))
 
 
 def score_irmad(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -99,17 +99,33 @@ class RunData:
         return col, row
 
 
-def _read(path: Path, *, bands: int | None = None) -> tuple[np.ndarray, Affine, str | None]:
+def _read(
+    path: Path, *, bands: int | None = None, max_side: int | None = None, nearest: bool = False
+) -> tuple[np.ndarray, Affine, str | None]:
+    """Read a raster whole, or decimated so its longer side is at most ``max_side``."""
+    from rasterio.enums import Resampling
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(path) as ds:
-            data = ds.read() if bands is None else ds.read(list(range(1, bands + 1)))
+            idx = list(range(1, (bands or ds.count) + 1))
+            f = 1 if max_side is None else math.ceil(max(ds.height, ds.width) / max_side)
+            if f <= 1:
+                data, transform = ds.read(idx), ds.transform
+            else:
+                shape = (len(idx), max(1, ds.height // f), max(1, ds.width // f))
+                how = Resampling.nearest if nearest else Resampling.average
+                data = ds.read(idx, out_shape=shape, resampling=how)
+                transform = ds.transform @ Affine.scale(ds.width / shape[2], ds.height / shape[1])
             crs = ds.crs.to_string() if ds.crs else None
-            return data, ds.transform, crs
+            return data, transform, crs
 
 
-def load_run(path: str | Path) -> RunData:
+def load_run(path: str | Path, *, max_side: int = 4096) -> RunData:
     """Read a run folder written by ``sitewatch detect`` / ``demo``.
+
+    Rasters larger than ``max_side`` pixels a side (block-wise runs) are read
+    decimated, from their COG overviews, so a report of any size fits in memory.
 
     Raises
     ------
@@ -128,16 +144,21 @@ def load_run(path: str | Path) -> RunData:
     try:
         fc = json.loads((root / "changes.geojson").read_text(encoding="utf-8"))
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-        score, transform, crs = _read(root / "score.tif")
-        mask, _, _ = _read(root / "mask.tif")
+        score, transform, crs = _read(root / "score.tif", max_side=max_side)
+        mask, _, _ = _read(root / "mask.tif", max_side=max_side, nearest=True)
         rgb = {}
         for name in ("before", "after"):
             p = root / f"{name}.tif"
-            rgb[name] = _read(p, bands=3)[0].astype(np.float32) if p.is_file() else None
+            rgb[name] = (
+                _read(p, bands=3, max_side=max_side)[0].astype(np.float32) if p.is_file() else None
+            )
     except (OSError, ValueError, rasterio.errors.RasterioError) as err:
         raise InputError(f"cannot read the run folder {root}: {err}") from None
     grid = manifest.get("grid", {})
+    native = (grid.get("transform") or [transform.a])[0] or transform.a
+    # Ground pixel size from the manifest, times the decimation of a large run.
     px = math.sqrt(grid.get("pixel_area_m2") or abs(transform.a * transform.e))
+    px *= abs(transform.a / native)
     return RunData(
         path=root,
         score=score[0].astype(np.float32),

@@ -19,7 +19,7 @@ from sitewatch.report.manifest import build_manifest
 from sitewatch.report.output import atomic_output_dir
 from sitewatch.sources.local import file_sha256
 
-__all__ = ["write_result"]
+__all__ = ["finish_output", "write_result"]
 
 MASK_UNOBSERVED = 255
 
@@ -74,6 +74,40 @@ def _write_raster(path: Path, data: np.ndarray, grid: Any, *, nodata: float | No
             dst.write(stack)
 
 
+def finish_output(
+    result: Any,
+    tmp: Path,
+    *,
+    command: list[str] | None = None,
+    report: bool = True,
+    extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Write polygons, report and manifest into a folder that already holds the rasters.
+
+    Shared by :func:`write_result` and the block-wise path (which writes its rasters
+    strip by strip).
+    """
+    fc = _feature_collection(result)
+    _write_json(tmp / "changes.geojson", fc)
+    write_gpkg(
+        tmp / "changes.gpkg",
+        fc["features"],
+        lonlat=result.grid.crs is not None,
+        metadata=fc["sitewatch"],
+    )
+    _write_json(tmp / "manifest.json", build_manifest(result, outputs={}, command=command))
+    if extra is not None:
+        extra(tmp)
+    if report:
+        build_report(tmp)
+    outputs = {
+        str(p.relative_to(tmp)): file_sha256(p)
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs, command=command))
+
+
 def write_result(
     result: Any,
     out: str | os.PathLike[str],
@@ -111,31 +145,13 @@ def write_result(
         The output folder.
     """
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        fc = _feature_collection(result)
-        _write_json(tmp / "changes.geojson", fc)
         score = np.where(result.valid, result.score, np.nan).astype(np.float32)
         _write_raster(tmp / "score.tif", score, result.grid, nodata=float("nan"))
         mask = result.mask.astype(np.uint8)
         mask[~result.valid] = MASK_UNOBSERVED
         _write_raster(tmp / "mask.tif", mask, result.grid, nodata=MASK_UNOBSERVED)
-        write_gpkg(
-            tmp / "changes.gpkg",
-            fc["features"],
-            lonlat=result.grid.crs is not None,
-            metadata=fc["sitewatch"],
-        )
         for name, rgb in (("before", result.before_rgb), ("after", result.after_rgb)):
             if rgb is not None:
                 _write_raster(tmp / f"{name}.tif", rgb, result.grid, nodata=float("nan"))
-        _write_json(tmp / "manifest.json", build_manifest(result, outputs={}, command=command))
-        if extra is not None:
-            extra(tmp)
-        if report:
-            build_report(tmp)
-        outputs = {
-            str(p.relative_to(tmp)): file_sha256(p)
-            for p in sorted(tmp.rglob("*"))
-            if p.is_file() and p.name != "manifest.json"
-        }
-        _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs, command=command))
+        finish_output(result, tmp, command=command, report=report, extra=extra)
     return Path(out).expanduser().absolute()

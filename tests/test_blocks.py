@@ -1,0 +1,136 @@
+"""Block-wise (strip) processing gives the in-memory result."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from shapely.geometry import shape
+
+from sitewatch.blocks import estimate_memory, parse_size
+from sitewatch.cli.main import main
+from sitewatch.errors import InputError
+
+
+def _pair(tmp_path, *, shift_px: float = 0.0):
+    rng = np.random.default_rng(3)
+    h, w = 700, 650
+    base = rng.normal(100, 25, (3, h // 5 + 1, w // 5 + 1)).repeat(5, 1).repeat(5, 2)[:, :h, :w]
+    base = base + rng.normal(0, 4, (3, h, w))
+    after = base * 1.1 + 5 + rng.normal(0, 4, (3, h, w))
+    after[:, 100:130, 200:260] = 230  # a roof across several strips' edges
+    after[:, 400:403, 100:400] = 20  # a long thin road
+    after[:, 250:330, 500:520] = 200
+    if shift_px:
+        from scipy import ndimage
+
+        after = ndimage.shift(after, (0, shift_px, 0), order=1, mode="nearest")
+    t = Affine(1.0, 0, 500000, 0, -1.0, 4400000)
+    paths = []
+    for name, arr in (("before", base), ("after", after)):
+        p = tmp_path / f"{name}.tif"
+        with rasterio.open(
+            p,
+            "w",
+            driver="GTiff",
+            width=w,
+            height=h,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:32652",
+            transform=t,
+        ) as dst:
+            dst.write(np.clip(arr, 0, 255).astype("uint8"))
+        paths.append(p)
+    return paths
+
+
+def _run(before, after, out, *extra):
+    code = main(
+        [
+            "detect",
+            "--before",
+            str(before),
+            "--after",
+            str(after),
+            "--method",
+            "irmad",
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return json.loads((out / "changes.geojson").read_text()), json.loads(
+        (out / "manifest.json").read_text()
+    )
+
+
+@pytest.mark.parametrize("shift_px", [0.0, 1.6])
+def test_blockwise_equals_in_memory(tmp_path, shift_px):
+    before, after = _pair(tmp_path, shift_px=shift_px)
+    fc_mem, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB")
+    fc_blk, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB")
+    assert "blockwise" not in man_mem["diagnostics"]
+    d = man_blk["diagnostics"]
+    assert d["blockwise"] and d["strip_rows"] < 100  # many strips, seams inside the changes
+    co_mem, co_blk = man_mem["diagnostics"]["coregistration"], d["coregistration"]
+    assert co_blk["shift"] == pytest.approx(co_mem["shift"], abs=1e-9)
+    assert d["threshold"]["value"] == pytest.approx(
+        man_mem["diagnostics"]["threshold"]["value"], rel=1e-6
+    )
+    with (
+        rasterio.open(tmp_path / "mem" / "score.tif") as a,
+        rasterio.open(tmp_path / "blk" / "score.tif") as b,
+    ):
+        sa, sb = a.read(1), b.read(1)
+    assert np.array_equal(np.isnan(sa), np.isnan(sb))
+    np.testing.assert_allclose(sb[~np.isnan(sb)], sa[~np.isnan(sa)], rtol=1e-4, atol=1e-4)
+    with (
+        rasterio.open(tmp_path / "mem" / "mask.tif") as a,
+        rasterio.open(tmp_path / "blk" / "mask.tif") as b,
+    ):
+        assert np.array_equal(a.read(1), b.read(1))
+    assert len(fc_blk["features"]) == len(fc_mem["features"]) >= 3
+    for fm, fb in zip(fc_mem["features"], fc_blk["features"], strict=True):
+        pm, pb = fm["properties"], fb["properties"]
+        assert pb["id"] == pm["id"] and pb["area_px"] == pm["area_px"]
+        assert pb["score_mean"] == pytest.approx(pm["score_mean"], rel=1e-4)
+        assert pb["score_max"] == pytest.approx(pm["score_max"], rel=1e-4)
+        assert pb["p_no_change"] == pytest.approx(pm["p_no_change"], abs=1e-3)
+        gm, gb = shape(fm["geometry"]), shape(fb["geometry"])
+        # The same polygon, seams dissolved: only float noise from projecting the extra
+        # seam vertices to lon/lat (the pixel sets are equal, area_px above).
+        assert gm.symmetric_difference(gb).area < 1e-3 * gm.area
+        assert pb["area_m2"] == pytest.approx(pm["area_m2"], rel=1e-3)
+
+
+def test_blockwise_refuses_what_needs_the_whole_image(tmp_path, capsys):
+    before, after = _pair(tmp_path)
+    code = main(
+        [
+            "detect",
+            "--before",
+            str(before),
+            "--after",
+            str(after),
+            "--out",
+            str(tmp_path / "o"),
+            "--max-memory",
+            "4MB",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "use --method irmad" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_sizes():
+    assert parse_size("2GB") == 2 << 30 and parse_size("512m") == 512 << 20
+    with pytest.raises(InputError):
+        parse_size("lots")
+    assert estimate_memory(12_000, 12_000, 3) > 8 << 30  # why 12k pairs go block-wise
