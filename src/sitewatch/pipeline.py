@@ -286,7 +286,14 @@ def detect_change(
 
     t = time.perf_counter()
     aligned = det.aligned_after if det.aligned_after is not None else sa.data
-    p_nc = _p_no_change(sb.data, aligned, valid)
+    if options.method == "irmad" and det.pixel_score is not None and not options.normalize:
+        from scipy import special
+
+        # The detector's own χ² (IR-MAD on the same pixels): no second fit.
+        p_nc = np.where(valid, special.chdtrc(sb.data.shape[0], det.pixel_score), np.nan)
+        p_nc = p_nc.astype(np.float32)
+    else:
+        p_nc = _p_no_change(sb.data, aligned, valid)
     timings["irmad_evidence"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -133,6 +133,8 @@ class Detection:
         Co-registration and normalisation evidence, pixel counts, clean-up.
     aligned_after : (B, H, W) ndarray or None
         The after stack as scored, after co-registration (before normalisation).
+    pixel_score : (H, W) ndarray or None
+        The score before smoothing (IR-MAD: the χ² statistic).
     """
 
     score: np.ndarray
@@ -141,6 +143,7 @@ class Detection:
     threshold: Threshold
     diagnostics: dict[str, Any] = field(default_factory=dict)
     aligned_after: np.ndarray | None = None
+    pixel_score: np.ndarray | None = None
 
 
 def _reference_band(before: np.ndarray, band_names: Sequence[str] | None) -> int | None:
@@ -235,7 +238,7 @@ def detect_arrays(
             "min_area_px": min_px,
         }
     )
-    return Detection(score, mask, valid, thr, diagnostics, aligned)
+    return Detection(score, mask, valid, thr, diagnostics, aligned, pixel_score)
 
 
 def _disk(radius: int) -> np.ndarray:
