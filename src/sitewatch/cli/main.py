@@ -16,6 +16,7 @@ from typing import NoReturn
 from sitewatch import __version__
 from sitewatch.cli import (
     aoi_cmd,
+    batch_cmd,
     bench_cmd,
     demo_cmd,
     detect_cmd,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_cmd.register(sub)
     detect_cmd.register(sub)
     timeline_cmd.register(sub)
+    batch_cmd.register(sub)
     report_cmd.register(sub)
     bench_cmd.register(sub)
     wayback_cmd.register(sub)
