@@ -70,7 +70,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    """Add the ``bench`` subcommand (``bench oscd`` and ``bench pairs``)."""
+    """Add the ``bench`` subcommand (``bench oscd``, ``bench pairs``, ``bench speed``)."""
     p = sub.add_parser(
         "bench",
         help="score the detector on labelled change-detection data",
@@ -117,6 +117,7 @@ def register(sub: Any) -> None:
     )
     _add_common(q)
     q.set_defaults(func=main_pairs)
+    _register_speed(bsub)
 
 
 def _methods_for(choice: str) -> tuple[str, ...]:
@@ -254,3 +255,108 @@ def main_pairs(args: argparse.Namespace) -> int:
         pixel_size=args.pixel_size,
     )
     return _finish(result, args, out)
+
+
+def _sizes_arg(text: str) -> tuple[int, ...]:
+    """Argparse type: comma-separated image sides in pixels (each >= 128)."""
+    try:
+        sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers") from None
+    if not sizes or min(sizes) < 128:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sides of at least 128 px")
+    return sizes
+
+
+def _count_arg(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
+    return value
+
+
+def _register_speed(bsub: Any) -> None:
+    from sitewatch.bench.speed import BIG_SIZE, DEFAULT_SIZES
+
+    s = bsub.add_parser(
+        "speed",
+        help="time IR-MAD detection as whole processes (vs OTB, naive numpy; scaling)",
+        description="Generate synthetic 3-band 8-bit GeoTIFF pairs and time 'sitewatch detect "
+        "--method irmad' as a whole process against otbcli_MultivariateAlterationDetector "
+        "(when installed) and a naive numpy implementation, profile where the time goes, "
+        "and measure time and peak RSS per image size. Every figure is a ratio against a "
+        "baseline measured in the same run.",
+    )
+    s.add_argument(
+        "--sizes",
+        type=_sizes_arg,
+        default=DEFAULT_SIZES,
+        metavar="N,N,...",
+        help=f"image sides of the scaling rows (default: {','.join(map(str, DEFAULT_SIZES))}); "
+        "the OTB/naive/profile rows use 2048 or the closest size",
+    )
+    s.add_argument(
+        "--big",
+        type=lambda t: _count_arg(t, 0),
+        default=BIG_SIZE,
+        metavar="N",
+        help=f"side of the block-mode row (default: {BIG_SIZE}; 0 skips it); skipped without "
+        "'detect --max-memory' or with < 8 GB free disk",
+    )
+    s.add_argument(
+        "--repeat",
+        type=lambda t: _count_arg(t, 1),
+        default=3,
+        metavar="N",
+        help="runs per command; medians are quoted (default: 3)",
+    )
+    s.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep pairs and logs here (default: a temporary folder, removed at the end)",
+    )
+    s.add_argument(
+        "--batch-jobs",
+        type=lambda t: _count_arg(t, 0),
+        default=4,
+        metavar="N",
+        dest="batch_jobs",
+        help="jobs of the 'sitewatch batch' row, 1 vs 2 workers (default: 4; 0 skips it)",
+    )
+    s.add_argument("--json", metavar="OUT", help="also write every figure as JSON to OUT")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    s.set_defaults(func=main_speed)
+
+
+def main_speed(args: argparse.Namespace) -> int:
+    """Run ``sitewatch bench speed``."""
+    import sys
+
+    from sitewatch.bench.speed import BenchCommandError, SpeedOptions, format_speed, run_speed
+    from sitewatch.errors import DataError
+
+    out = check_json_out(args.json, overwrite=args.overwrite)
+    options = SpeedOptions(
+        sizes=args.sizes,
+        big=args.big,
+        repeat=args.repeat,
+        workdir=Path(args.workdir) if args.workdir else None,
+        batch_jobs=args.batch_jobs,
+    )
+
+    def progress(msg: str) -> None:
+        print(f"bench speed: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        doc = run_speed(options, progress=progress)
+    except BenchCommandError as err:
+        raise DataError(f"bench speed: {err}") from err
+    if out is not None:
+        write_json_atomic(out, doc)
+    print(format_speed(doc))
+    if out is not None:
+        print(f"wrote {out}")
+    return 0

@@ -111,6 +111,13 @@ def register(sub: Any) -> None:
         help="memory budget, e.g. 800MB or 4GB (default %(default)s); larger rasters are "
         "processed block-wise in strips (IR-MAD only)",
     )
+    p.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip quicklooks, chips and report.html (polygons, rasters and manifest only; "
+        "'sitewatch report DIR' adds them later)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
@@ -226,6 +233,7 @@ def run_detection(
     pixel_size: float | None = None,
     command: list[str] | None = None,
     max_memory: int | None = None,
+    report: bool = True,
 ) -> tuple[Any, Path]:
     """Detect and write; shared by ``detect`` and ``demo``.
 
@@ -256,11 +264,12 @@ def run_detection(
                 command=command,
                 max_memory=max_memory,
                 need=need,
+                report=report,
             )
     result = detect_change(
         before, after, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
     )
-    written = write_result(result, out, overwrite=overwrite, command=command)
+    written = write_result(result, out, overwrite=overwrite, command=command, report=report)
     return result, written
 
 
@@ -278,15 +287,21 @@ def _run_blockwise(
     command: list[str],
     max_memory: int,
     need: int,
+    report: bool = True,
 ) -> tuple[Any, Path]:
     from dataclasses import replace
 
-    from sitewatch.blocks import detect_blockwise
+    import rasterio
+
+    from sitewatch.blocks import detect_blockwise, gdal_cache_mb
     from sitewatch.pipeline import annotate_features
     from sitewatch.report import atomic_output_dir
     from sitewatch.report.write import finish_output
 
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(max_memory)),
+        atomic_output_dir(out, overwrite=overwrite) as tmp,
+    ):
         res = detect_blockwise(
             bsrc, asrc, names, grid, tmp, aoi=aoi, options=options, max_memory=max_memory
         )
@@ -310,7 +325,7 @@ def _run_blockwise(
                 },
             },
         )
-        finish_output(res, tmp, command=command)
+        finish_output(res, tmp, command=command, report=report)
     return res, Path(out).expanduser().absolute()
 
 
@@ -349,6 +364,7 @@ def main(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         pixel_size=args.pixel_size,
         max_memory=max_memory,
+        report=args.report,
     )
     report(result, out, args)
     return 0

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import integrate, linalg, special, stats
+from scipy import linalg, special
 from scipy.linalg import blas
 
 __all__ = ["IRMADResult", "chi2_quantile", "consistency_factor", "irmad", "score_irmad"]
@@ -120,7 +120,7 @@ def chi2_quantile(dof: int, p: float) -> float:
         raise ValueError(f"dof must be a positive integer; got {dof!r}")
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must lie in (0, 1); got {p!r}")
-    return float(stats.chi2.ppf(p, int(dof)))
+    return float(special.chdtri(int(dof), 1.0 - p))  # = chi2.ppf(p, dof)
 
 
 def _check(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
@@ -239,6 +239,8 @@ def consistency_factor(dof: int) -> float:
     """
     if int(dof) != dof or dof < 1:
         raise ValueError(f"dof must be a positive integer; got {dof!r}")
+    from scipy import integrate  # only here: keeps `import sitewatch` quick
+
     val, _ = integrate.quad(lambda s: special.chdtrc(dof, s) ** 2, 0.0, np.inf, limit=200)
     return float(val / dof)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 from skimage.filters import threshold_otsu as _otsu
 
 __all__ = [
@@ -150,7 +150,7 @@ def threshold_chi2(scores: np.ndarray, *, dof: int, p: float = 0.999) -> Thresho
     if dof < 1 or not 0 < p < 1:
         raise ValueError(f"chi2 threshold needs dof >= 1 and 0 < p < 1; got {dof}, {p}")
     s = _clean(scores)
-    value = float(stats.chi2.ppf(p, dof))
+    value = float(special.chdtri(dof, 1.0 - p))  # = chi2.ppf(p, dof)
     return Threshold(
         value,
         "chi2",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from sitewatch.detect.irmad import irmad
 
@@ -175,6 +174,8 @@ def _span(v: np.ndarray) -> float:
 
 def _test_stats(norm: np.ndarray, ref: np.ndarray) -> tuple[float, float, float, float]:
     """RMSE, mean difference, paired t-test p and variance F-test p."""
+    from scipy import stats  # only here: keeps `import sitewatch` quick
+
     d = norm - ref
     rmse = float(np.sqrt(np.mean(d**2)))
     n = d.size
