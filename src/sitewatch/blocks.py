@@ -125,12 +125,18 @@ class _Welford:
         self.mean = np.zeros(n_bands)
         self.m2 = np.zeros(n_bands)
 
-    def add(self, z: np.ndarray) -> None:
-        nb = z.shape[1]
+    def add(self, bands: list[np.ndarray]) -> None:
+        """Merge one strip: a 1-D array of valid values per band (one at a time in float64)."""
+        nb = bands[0].size if bands else 0
         if nb == 0:
             return
-        mean_b = z.mean(axis=1)
-        m2_b = ((z - mean_b[:, None]) ** 2).sum(axis=1)
+        mean_b = np.empty(len(bands))
+        m2_b = np.empty(len(bands))
+        for i, v in enumerate(bands):
+            x = v.astype(np.float64)
+            mean_b[i] = x.mean()
+            x -= mean_b[i]
+            m2_b[i] = float(np.dot(x, x))
         n = self.n + nb
         delta = mean_b - self.mean
         self.mean = self.mean + delta * nb / n
@@ -316,8 +322,10 @@ def detect_blockwise(
     # Strip height from the memory budget.
     halo = math.ceil(4 * opts.smooth) + math.ceil(abs(shift[0])) + 2
     halo += int(opts.opening) + 1
-    row_bytes = w * (16 * nb + 64)
-    rows = max(32, int(max_memory * 0.5 // row_bytes) - 2 * halo)
+    # Per pixel of a strip: before/after float32 and their uint8 reads, the shifted
+    # copy and its nearest-fill indices, chi2/p/score float32, smoothing float64 x2.
+    row_bytes = w * (24 * nb + 96)
+    rows = max(32, int(max_memory * 0.6 // row_bytes) - 2 * halo)
     rows = min(rows, h)
     diagnostics["strip_rows"] = rows
     diagnostics["halo_rows"] = halo
@@ -336,16 +344,22 @@ def detect_blockwise(
     counts: list[int] = []
     kept: list[np.ndarray] = []
     n_kept = 0
+    all_kept = True
     for r0, r1, a0, a1 in _strips(h, rows, halo):
         b, a, v = aligned(r0, r1, a0, a1)
         k0, k1 = r0 - a0, r0 - a0 + (r1 - r0)
         vc = v[k0:k1]
-        z = np.concatenate([b[:, k0:k1][:, vc], a[:, k0:k1][:, vc]]).astype(np.float64)
-        stats.add(z)
-        counts.append(int(vc.sum()))
-        if n_kept <= IRMAD_SAMPLE:
-            kept.append(z)
-            n_kept += z.shape[1]
+        values = [b[i, k0:k1][vc] for i in range(nb)] + [a[i, k0:k1][vc] for i in range(nb)]
+        stats.add(values)
+        count = int(vc.sum())
+        counts.append(count)
+        if all_kept and n_kept + count <= IRMAD_SAMPLE:  # while few: keep, no second read
+            kept.append(np.stack(values).astype(np.float64))
+            n_kept += count
+        else:
+            all_kept = False  # too many: the sample is gathered in a second pass
+            kept = []
+        del b, a, v, values
     n_valid = stats.n
     if n_valid < max(2 * nb + 1, 64):
         raise DataError(f"only {n_valid} pixels are observed in both images")
@@ -358,7 +372,7 @@ def detect_blockwise(
     # 2. The IR-MAD fit on the in-memory path's sample.
     t = time.perf_counter()
     ords = sample_ordinals(n_valid, IRMAD_SAMPLE, 0)
-    if n_kept >= n_valid:
+    if all_kept:
         zfit = np.concatenate(kept, axis=1)[:, ords]
     else:
         zfit = _gather_ordinals(aligned, h, rows, halo, counts, ords, nb)
