@@ -141,9 +141,11 @@ def _band_stats(
     nb = before.shape[0]
     mean = np.empty(2 * nb)
     std = np.empty(2 * nb)
+    whole = flat.size == before.shape[1] * before.shape[2]  # every pixel valid: no gather
     for i in range(2 * nb):
         name, band, stack = ("before", i, before) if i < nb else ("after", i - nb, after)
-        v = stack[band].reshape(-1)[flat].astype(np.float64)
+        v = stack[band].reshape(-1)
+        v = (v if whole else v[flat]).astype(np.float64)
         if not np.isfinite(v).all():
             raise ValueError(f"{name} band {band} has non-finite values at valid pixels")
         mean[i] = v.mean()
@@ -160,8 +162,12 @@ def _gather(before: np.ndarray, after: np.ndarray, flat: np.ndarray) -> np.ndarr
     """(2B, N) float64 ``[X; Y]`` at the flat pixel indices ``flat``."""
     nb = before.shape[0]
     z = np.empty((2 * nb, flat.size), dtype=np.float64)
-    z[:nb] = before.reshape(nb, -1)[:, flat]
-    z[nb:] = after.reshape(nb, -1)[:, flat]
+    if flat.size and int(flat[-1]) - int(flat[0]) + 1 == flat.size:  # a run: slice, no gather
+        sel: Any = slice(int(flat[0]), int(flat[-1]) + 1)
+    else:
+        sel = flat
+    z[:nb] = before.reshape(nb, -1)[:, sel]
+    z[nb:] = after.reshape(nb, -1)[:, sel]
     return z
 
 
