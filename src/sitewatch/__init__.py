@@ -25,7 +25,7 @@ from sitewatch.grid import Grid
 from sitewatch.pipeline import ChangeResult, detect_change
 from sitewatch.report import RunData, build_report, load_run, write_result
 from sitewatch.scene import Scene
-from sitewatch.series import detect_series
+from sitewatch.series import detect_series, timeline_files
 from sitewatch.timeline import Timeline, time_steps, track_changes
 
 try:
@@ -61,6 +61,7 @@ __all__ = [
     "match_article",
     "synthetic_series",
     "time_steps",
+    "timeline_files",
     "track_changes",
     "write_result",
 ]

@@ -175,3 +175,21 @@ def test_report_renders_in_headless_chromium(demo_run, tmp_path):
     assert dom.returncode == 0
     assert "Mumbai demo crop" in dom.stdout and "Method and caveats" in dom.stdout
     assert "ERR_" not in dom.stdout
+
+
+def test_a_failed_rebuild_leaves_the_previous_report(demo_run, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_run, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.png")}
+    html = (copy / "report.html").read_bytes()
+
+    import sitewatch.report.quicklooks as ql
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while drawing chips")
+
+    monkeypatch.setattr(ql, "render_chips", broken)
+    assert main(["report", str(copy)]) == 1
+    assert (copy / "report.html").read_bytes() == html
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.png")} == before
+    assert not list(copy.glob(".report-*"))  # no staging folder left behind

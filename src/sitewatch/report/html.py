@@ -12,6 +12,9 @@ import csv
 import datetime as dt
 import html
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -245,12 +248,22 @@ def build_report(run_dir: str | Path) -> Path:
     Path
         The ``report.html`` written.
     """
-    from sitewatch.report.quicklooks import render_chips, render_quicklooks
-
     run = load_run(run_dir)
     root = run.path
-    looks = render_quicklooks(run, root / "quicklooks")
-    chips = render_chips(run, root)
+    # Render into a staging folder and swap it in at the end: a failure leaves the
+    # previous report, quicklooks and chips as they were.
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=root))
+    try:
+        return _build(run, root, stage)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _build(run: RunData, root: Path, stage: Path) -> Path:
+    from sitewatch.report.quicklooks import render_chips, render_quicklooks
+
+    looks = render_quicklooks(run, stage / "quicklooks")
+    chips = render_chips(run, stage)
     aoi = run.manifest.get("aoi") or {}
     title = f"{aoi.get('name') or 'Change'}: {run.before_label} → {run.after_label}"
     n = len(run.features)
@@ -311,6 +324,13 @@ def build_report(run_dir: str | Path) -> Path:
         "</p><p class='muted'>Sentinel-2 imagery: contains modified Copernicus Sentinel data. "
         "Landsat imagery: courtesy of the U.S. Geological Survey.</p></body></html>"
     )
+    (stage / "report.html").write_text("\n".join(parts), encoding="utf-8")
+    for name in ("quicklooks", "chips"):
+        old = root / name
+        if old.exists():
+            shutil.rmtree(old)
+        if (stage / name).exists():
+            os.replace(stage / name, old)
     out = root / "report.html"
-    out.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(stage / "report.html", out)
     return out
