@@ -373,15 +373,16 @@ def annotate_features(
     diagnostics: dict[str, Any],
 ) -> None:
     """Add the per-polygon evidence a pair run knows: dates, method, threshold, residual."""
-    coreg = diagnostics.get("coregistration") or {}
-    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
+    from sitewatch.prepare.coregister import coreg_residual
+
+    residual = coreg_residual(diagnostics.get("coregistration"))
     for f in features:
         f["properties"].update(
             {
                 "first_seen": after_date,
                 "before_date": before_date,
                 "after_date": after_date,
-                "coreg_residual_px": None if residual is None else round(float(residual), 3),
+                "coreg_residual_px": None if residual is None else round(residual, 3),
                 "method": options.method,
                 "threshold": round(float(thr.value), 4),
             }

@@ -22,7 +22,14 @@ from sitewatch.aoi import AOI
 from sitewatch.detect.run import DetectOptions
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import DataError
-from sitewatch.pipeline import ChangeResult, _aoi_grid, _common_bands, _rgb, _rgb_indices
+from sitewatch.pipeline import (
+    ChangeResult,
+    _aoi_grid,
+    _common_bands,
+    _rgb,
+    _rgb_indices,
+    annotate_features,
+)
 from sitewatch.sources.local import open_local
 from sitewatch.timeline import Timeline, track_changes
 from sitewatch.vectorize import vectorize_changes
@@ -103,8 +110,8 @@ def detect_series(
     )
     tracks = {r.label: r for r in tl.regions}
     thr = diag["threshold"]
-    coreg = diag.get("coregistration") or {}
-    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
+    threshold = Threshold(float(thr["value"]), str(thr["rule"]), str(thr["why"]))
+    annotate_features(features, dates[0], dates[last], opts, threshold, diag)
     polygon_of_region: dict[str, str] = {}
     for f in features:
         p = f["properties"]
@@ -112,17 +119,12 @@ def detect_series(
         polygon_of_region[str(r.label)] = f["id"]
         p.update(
             {
-                "first_seen": r.first_seen,
+                "first_seen": r.first_seen,  # the series' own date, not the last one
                 "last_clear_before": r.last_clear_before,
                 "persistence": r.persistence,
                 "n_later_observed": r.n_later_observed,
                 "growth_m2": r.growth_m2,
                 "status": r.status,
-                "before_date": dates[0],
-                "after_date": dates[last],
-                "coreg_residual_px": None if residual is None else round(float(residual), 3),
-                "method": opts.method,
-                "threshold": round(float(thr["value"]), 4),
             }
         )
     pixel_area = grid.pixel_area_m2
@@ -176,7 +178,7 @@ def detect_series(
         observed,
         grid,
         features,
-        Threshold(float(thr["value"]), str(thr["rule"]), str(thr["why"])),
+        threshold,
         diagnostics,
         provenance,
         {"total": round(time.perf_counter() - t0, 4)},

@@ -124,6 +124,23 @@ class CoregResult:
         }
 
 
+def coreg_residual(info: dict[str, Any] | None) -> float | None:
+    """Residual misregistration (px) a run was left with, from :meth:`CoregResult.as_dict`.
+
+    After the shift when it was applied, before it otherwise; None when unknown.
+
+    Examples
+    --------
+    >>> coreg_residual({"applied": True, "residual_before": 1.2, "residual_after": 0.05})
+    0.05
+    >>> coreg_residual(None) is None
+    True
+    """
+    info = info or {}
+    value = info.get("residual_after") if info.get("applied") else info.get("residual_before")
+    return None if value is None else float(value)
+
+
 def tukey(n: int, alpha: float = 0.5) -> np.ndarray:
     """Tukey (tapered cosine) window, as ``scipy.signal.windows.tukey(n, alpha)``.
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sitewatch.prepare.coregister import coreg_residual
 from sitewatch.report.run import RunData, load_run
 
 __all__ = ["build_report"]
@@ -224,7 +225,7 @@ def _method(run: RunData) -> str:
         f"Pixels are {run.pixel_size_m:.0f} m: a building smaller than a few pixels may be "
         "missed, and outlines are about a pixel wider than the object.",
     ]
-    residual = coreg.get("residual_after") if coreg.get("applied") else coreg.get("residual_before")
+    residual = coreg_residual(coreg)
     if isinstance(residual, (int, float)) and residual > 0.5:
         caveats.append(
             f"Co-registration residual {residual:.2f} px: edges of unchanged buildings may "

@@ -67,16 +67,18 @@ def _network(prov: dict[str, Any]) -> dict[str, Any] | None:
                 caches.append(cache)
     if not stats and not caches:
         return None
-    by_url: dict[str, dict[str, int]] = {}
+    from sitewatch.sources._http import NetStats
+
+    total = NetStats()
     for st in stats:
-        for url, n in st.requests.items():
-            entry = by_url.setdefault(url, {"requests": 0, "bytes": 0})
-            entry["requests"] += n
-            entry["bytes"] += st.bytes.get(url, 0)
+        total.merge(st)
     return {
-        "requests": sum(e["requests"] for e in by_url.values()),
-        "bytes": sum(e["bytes"] for e in by_url.values()),
-        "by_url": by_url,
+        "requests": total.total_requests(),
+        "bytes": total.total_bytes(),
+        "by_url": {
+            url: {"requests": n, "bytes": total.bytes.get(url, 0)}
+            for url, n in total.requests.items()
+        },
         "cache_dir": str(caches[0].root) if caches else None,
         "cache_hits": sum(c.hits for c in caches),
         "cache_misses": sum(c.misses for c in caches),

@@ -68,6 +68,12 @@ class NetStats:
         self.requests[url] = self.requests.get(url, 0) + 1
         self.bytes[url] = self.bytes.get(url, 0) + nbytes
 
+    def merge(self, other: NetStats) -> None:
+        """Add the requests and bytes counted in ``other``."""
+        for url, n in other.requests.items():
+            self.requests[url] = self.requests.get(url, 0) + n
+            self.bytes[url] = self.bytes.get(url, 0) + other.bytes.get(url, 0)
+
     def total_requests(self) -> int:
         """All requests counted."""
         return sum(self.requests.values())

@@ -288,9 +288,7 @@ def read_asset_window(
     if cache is not None:
         cache.put_window(ckey, entry)
     if stats is not None:
-        for url, n in local.requests.items():
-            stats.requests[url] = stats.requests.get(url, 0) + n
-            stats.bytes[url] = stats.bytes.get(url, 0) + local.bytes[url]
+        stats.merge(local)
     record = AssetWindowRead(
         href, entry.window, entry.sha256, False, local.total_requests(), local.total_bytes()
     )
