@@ -330,23 +330,9 @@ def detect_change(
         "n_polygons": len(features),
         "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
     }
-    provenance = {
-        "before": {"source": bsrc, "acquired": bsrc.acquired},
-        "after": {"source": asrc, "acquired": asrc.acquired},
-        "aoi": aoi,
-        "parameters": {
-            **options.as_dict(),
-            "resolution": resolution,
-            "pixel_size": pixel_size,
-            "grid_rule": (
-                "aoi-utm"
-                if aoi is not None
-                else "before-grid-overlap"
-                if bsrc.georeferenced
-                else "pixels"
-            ),
-        },
-    }
+    provenance = pair_provenance(
+        bsrc, asrc, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
+    )
     rgb = _rgb_indices(bands_b, sb.data.shape[0])
     return ChangeResult(
         score,
@@ -362,6 +348,34 @@ def detect_change(
         after_rgb=_rgb(aligned, valid, rgb),
         p_no_change=p_nc,
     )
+
+
+def pair_provenance(
+    bsrc: Any,
+    asrc: Any,
+    *,
+    aoi: AOI | None,
+    options: DetectOptions,
+    resolution: float | None,
+    pixel_size: float | None,
+    **parameters: Any,
+) -> dict[str, Any]:
+    """What a pair run read and how: the ``provenance`` of its result (and manifest)."""
+    grid_rule = (
+        "aoi-utm" if aoi is not None else "before-grid-overlap" if bsrc.georeferenced else "pixels"
+    )
+    return {
+        "before": {"source": bsrc, "acquired": bsrc.acquired},
+        "after": {"source": asrc, "acquired": asrc.acquired},
+        "aoi": aoi,
+        "parameters": {
+            **options.as_dict(),
+            "resolution": resolution,
+            "pixel_size": pixel_size,
+            "grid_rule": grid_rule,
+            **parameters,
+        },
+    }
 
 
 def annotate_features(

@@ -60,6 +60,44 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_scene_options(p: argparse.ArgumentParser) -> None:
+    """How dates become scenes (``detect``, ``timeline``): collection, API, composites, cache."""
+    p.add_argument(
+        "--source",
+        default="s2",
+        choices=("s2", "landsat"),
+        help="collection searched for dates (default: s2)",
+    )
+    p.add_argument(
+        "--stac-url",
+        metavar="URL",
+        dest="stac_url",
+        help="STAC API root for dates (default: $SITEWATCH_STAC_URL or Earth Search)",
+    )
+    p.add_argument(
+        "--max-cloud",
+        type=float,
+        metavar="PCT",
+        dest="max_cloud",
+        help="ignore scenes whose scene-wide cloud cover exceeds PCT",
+    )
+    p.add_argument(
+        "--composite",
+        action="store_true",
+        help="for date windows: per-pixel median of the clear pixels of the clearest "
+        "scenes (up to --composite-max) instead of the single clearest scene",
+    )
+    p.add_argument(
+        "--composite-max",
+        type=int,
+        default=5,
+        metavar="N",
+        dest="composite_max",
+        help="most scenes in a composite (default 5)",
+    )
+    add_cache_options(p)
+
+
 def cache_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~sitewatch.sources.cache.Cache` the options ask for (or None)."""
     from sitewatch.sources.cache import open_cache

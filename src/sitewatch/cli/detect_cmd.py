@@ -9,9 +9,9 @@ from typing import Any
 
 from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 from sitewatch.cli._common import (
-    add_cache_options,
     add_detector_options,
     add_json,
+    add_scene_options,
     cache_from_args,
     detector_options,
     emit_json,
@@ -51,40 +51,7 @@ def register(sub: Any) -> None:
         "window to search (needs an AOI)",
     )
     p.add_argument("--after", required=True, metavar="PATH|DATE", help="later image, likewise")
-    p.add_argument(
-        "--source",
-        default="s2",
-        choices=("s2", "landsat"),
-        help="collection searched for dates (default: s2)",
-    )
-    p.add_argument(
-        "--stac-url",
-        metavar="URL",
-        dest="stac_url",
-        help="STAC API root for dates (default: $SITEWATCH_STAC_URL or Earth Search)",
-    )
-    p.add_argument(
-        "--max-cloud",
-        type=float,
-        metavar="PCT",
-        dest="max_cloud",
-        help="ignore scenes whose scene-wide cloud cover exceeds PCT",
-    )
-    p.add_argument(
-        "--composite",
-        action="store_true",
-        help="for date windows: per-pixel median of the clear pixels of the clearest "
-        "scenes (up to --composite-max) instead of the single clearest scene",
-    )
-    p.add_argument(
-        "--composite-max",
-        type=int,
-        default=5,
-        metavar="N",
-        dest="composite_max",
-        help="most scenes in a composite (default 5)",
-    )
-    add_cache_options(p)
+    add_scene_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
@@ -294,7 +261,7 @@ def _run_blockwise(
     import rasterio
 
     from sitewatch.blocks import detect_blockwise, gdal_cache_mb
-    from sitewatch.pipeline import annotate_features
+    from sitewatch.pipeline import annotate_features, pair_provenance
     from sitewatch.report import atomic_output_dir
     from sitewatch.report.write import finish_output
 
@@ -311,19 +278,16 @@ def _run_blockwise(
         res.diagnostics["memory"] = {"budget_bytes": max_memory, "in_memory_estimate": need}
         res = replace(
             res,
-            provenance={
-                "before": {"source": bsrc, "acquired": bsrc.acquired},
-                "after": {"source": asrc, "acquired": asrc.acquired},
-                "aoi": aoi,
-                "parameters": {
-                    **options.as_dict(),
-                    "resolution": resolution,
-                    "pixel_size": None,
-                    "grid_rule": "aoi-utm" if aoi is not None else "before-grid-overlap",
-                    "max_memory": max_memory,
-                    "blockwise": True,
-                },
-            },
+            provenance=pair_provenance(
+                bsrc,
+                asrc,
+                aoi=aoi,
+                options=options,
+                resolution=resolution,
+                pixel_size=None,
+                max_memory=max_memory,
+                blockwise=True,
+            ),
         )
         finish_output(res, tmp, command=command, report=report)
     return res, Path(out).expanduser().absolute()

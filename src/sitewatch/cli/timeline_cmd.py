@@ -7,12 +7,13 @@ import sys
 from typing import Any
 
 from sitewatch.cli._common import (
-    add_cache_options,
     add_detector_options,
     add_json,
+    add_scene_options,
     cache_from_args,
     detector_options,
     emit_json,
+    positive_float,
     summarise_result,
 )
 from sitewatch.cli.detect_cmd import resolve_aoi
@@ -53,22 +54,18 @@ def register(sub: Any) -> None:
         metavar="F",
         help="drop regions flagged on less than this share of the later clear dates (default 0.5)",
     )
-    p.add_argument("--source", default="s2", choices=("s2", "landsat"))
-    p.add_argument("--stac-url", metavar="URL", dest="stac_url")
-    p.add_argument("--max-cloud", type=float, metavar="PCT", dest="max_cloud")
-    p.add_argument(
-        "--composite",
-        action="store_true",
-        help="median composite of the clearest scenes of each step",
-    )
-    p.add_argument("--composite-max", type=int, default=5, dest="composite_max", metavar="N")
-    add_cache_options(p)
+    add_scene_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
     )
     add_detector_options(p)
-    p.add_argument("--resolution", type=float, metavar="M", help="AOI grid pixel size (m)")
+    p.add_argument(
+        "--resolution",
+        type=positive_float,
+        metavar="M",
+        help="AOI grid pixel size in metres (default: native)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
