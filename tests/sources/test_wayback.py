@@ -45,7 +45,6 @@ def service(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch, service):
-    monkeypatch.setattr(wb, "BACKOFF_S", 0.01)
     monkeypatch.delenv("SITEWATCH_WAYBACK_CONFIG", raising=False)
     monkeypatch.delenv("SITEWATCH_HTTP_TIMEOUT", raising=False)
     service.reset()

@@ -165,7 +165,14 @@ def _vsicurl_clear_cache() -> Callable[[], None] | None:
     return None
 
 
-def retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES, hint: str = "") -> T:
+def retry(
+    what: str,
+    fn: Callable[[], T],
+    *,
+    retries: int = RETRIES,
+    hint: str = "",
+    transient: tuple[type[BaseException], ...] = (RasterioError, OSError),
+) -> T:
     """Call ``fn``, retrying network failures with exponential backoff.
 
     Parameters
@@ -173,11 +180,13 @@ def retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES, hint: str =
     what : str
         What is being read (named in the error).
     fn : callable
-        The read; ``RasterioError`` and ``OSError`` count as network failures.
+        The read.
     retries : int
         Attempts in all.
     hint : str
         The fix to suggest after the last attempt.
+    transient : tuple of exception types
+        Failures worth another try (default: GDAL and OS/network errors).
 
     Raises
     ------
@@ -190,7 +199,7 @@ def retry(what: str, fn: Callable[[], T], *, retries: int = RETRIES, hint: str =
             return fn()
         except SourceError:
             raise
-        except (RasterioError, OSError) as err:  # network, 5xx, truncated bodies, timeouts
+        except transient as err:  # network, 5xx, truncated bodies, timeouts
             last = err
             if attempt + 1 < retries:
                 time.sleep(BACKOFF_S * 2**attempt)

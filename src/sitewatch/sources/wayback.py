@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,6 +43,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, OutputError, SourceError
+from sitewatch.sources._http import retry
 
 __all__ = [
     "ATTRIBUTION",
@@ -92,8 +92,6 @@ HALF_WORLD_M = math.pi * EARTH_RADIUS_M
 MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))
 """Latitude of the top edge of the Web Mercator world, about 85.0511°."""
 
-RETRIES = 3
-BACKOFF_S = 0.5
 """First pause between tries, in seconds; it doubles after each failed try."""
 DEFAULT_TIMEOUT_S = 30.0
 OUTLINE_RGB = (255, 0, 255)
@@ -284,18 +282,8 @@ def _request(url: str) -> bytes | None:
 
 
 def _with_retries(url: str, once: Callable[[], T]) -> T:
-    """Call ``once`` up to :data:`RETRIES` times with exponential backoff."""
-    last = "unknown error"
-    for attempt in range(RETRIES):
-        try:
-            return once()
-        except _Transient as err:
-            last = str(err)
-            if attempt + 1 < RETRIES:
-                time.sleep(BACKOFF_S * 2**attempt)
-    raise SourceError(
-        f"cannot read {url} after {RETRIES} tries ({last}); check the network or --wayback-config"
-    )
+    """Call ``once`` with the package's retries and backoff (``_http.retry``)."""
+    return retry(url, once, hint="check the network or --wayback-config", transient=(_Transient,))
 
 
 def _get_json(url: str, params: Mapping[str, str] | None = None) -> Any:
