@@ -669,6 +669,10 @@ class StacSource:
                 d.update(self.reads[key].as_dict())
             return d
 
+        def band(key: str) -> dict[str, Any]:
+            scale, offset, why = reflectance_rule(self.item, key)
+            return {**entry(key), "scale_offset": [scale, offset], "scale_rule": why}
+
         reads = list(self.reads.values())
         return {
             "kind": self.kind,
@@ -678,14 +682,7 @@ class StacSource:
             "acquired": self.acquired,
             "cloud_cover": self.item.properties.get("eo:cloud_cover"),
             "bands": list(self.band_names),
-            "assets": {
-                b: {
-                    **entry(k),
-                    "scale_offset": list(self._scale(k)),
-                    "scale_rule": reflectance_rule(self.item, k)[2],
-                }
-                for b, k in self.assets.items()
-            },
+            "assets": {b: band(k) for b, k in self.assets.items()},
             "mask_band": mask,
             "mask_href": self.item.assets[mask].href if mask else None,
             "mask": entry(mask) if mask else None,
