@@ -196,6 +196,15 @@ class RangeServerHandle:
     def bytes_sent(self, path: str | None = None) -> int:
         return sum(r["bytes"] for r in self.requests() if path is None or r["path"] == path)
 
+    def paths(self, prefix: str = "/") -> list[str]:
+        """Requested paths under ``prefix``, in order."""
+        return [r["path"] for r in self.requests() if r["path"].startswith(prefix)]
+
+    def reset(self) -> None:
+        """Clear the log and every fault."""
+        self.reset_log()
+        self.set_faults({})
+
     def reset_log(self) -> None:
         self.log.write_text("", encoding="utf-8")  # server appends (O_APPEND): safe
 
@@ -210,11 +219,9 @@ class RangeServerHandle:
         os.replace(tmp, target)
 
 
-@pytest.fixture(scope="session")
-def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServerHandle]:
-    """Range-capable HTTP file server (subprocess) serving a session temp dir."""
-    root = tmp_path_factory.mktemp("range_root")
-    log = tmp_path_factory.mktemp("range_log") / "requests.log"
+@contextmanager
+def serve_range(root: Path, log: Path) -> Iterator[RangeServerHandle]:
+    """Run ``servers/range_server.py`` over ``root`` on a free loopback port."""
     log.touch()
     script = Path(__file__).parent / "servers" / "range_server.py"
     proc = subprocess.Popen(
@@ -235,6 +242,15 @@ def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServ
         yield RangeServerHandle(f"http://127.0.0.1:{port}", root, log, proc)
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def range_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RangeServerHandle]:
+    """Range-capable HTTP file server (subprocess) serving a session temp dir."""
+    root = tmp_path_factory.mktemp("range_root")
+    log = tmp_path_factory.mktemp("range_log") / "requests.log"
+    with serve_range(root, log) as server:
+        yield server
 
 
 @dataclass

@@ -17,13 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import selectors
-import subprocess
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,70 +202,3 @@ def build_wayback_fixture(root: Path, base_url: str) -> dict:
         "tilemap_dir": f"/{TILEMAP_DIR}",
         "tile_dir": f"/{TILE_DIR}",
     }
-
-
-# ---------------------------------------------------------------------------
-# Its own instance of tests/servers/range_server.py (same pattern as conftest.py)
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str
-    root: Path
-    log: Path
-    proc: subprocess.Popen = field(repr=False)
-
-    def requests(self) -> list[dict]:
-        out = []
-        for line in self.log.read_text(encoding="utf-8").splitlines():
-            method, path, _rng, status, sent = line.split(" ")
-            out.append({"method": method, "path": path, "status": int(status), "bytes": int(sent)})
-        return out
-
-    def paths(self, prefix: str = "/") -> list[str]:
-        return [r["path"] for r in self.requests() if r["path"].startswith(prefix)]
-
-    def reset(self) -> None:
-        """Clear the log and every fault."""
-        self.log.write_text("", encoding="utf-8")
-        (self.root / "_faults.json").unlink(missing_ok=True)
-
-    def set_faults(self, faults: dict) -> None:
-        tmp = self.root / "_faults.json.fixture-tmp"
-        tmp.write_text(json.dumps(faults), encoding="utf-8")
-        os.replace(tmp, self.root / "_faults.json")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-
-
-@contextmanager
-def serve(root: Path, log: Path) -> Iterator[Server]:
-    """Run range_server.py over ``root`` on a free loopback port."""
-    log.touch()
-    script = Path(__file__).parent / "servers" / "range_server.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(root), "0", str(log)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = ""
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            if sel.select(timeout=10):
-                line = proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"range_server did not start (got {line!r})")
-        yield Server(f"http://127.0.0.1:{int(line.split()[1])}", root, log, proc)
-    finally:
-        _stop(proc)

@@ -15,6 +15,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 import sitewatch.sources.wayback as wb
+from conftest import serve_range
 from sitewatch import load_aoi, load_aoi_file
 from sitewatch.cli.main import main
 from sitewatch.errors import InputError, SourceError
@@ -27,7 +28,6 @@ from wayback_fixtures import (
     SMALL_BOX,
     SNAPSHOT_RELEASE,
     build_wayback_fixture,
-    serve,
     small_feature,
     tile_colour,
 )
@@ -37,7 +37,7 @@ from wayback_fixtures import (
 def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("wayback_root")
     log = tmp_path_factory.mktemp("wayback_log") / "requests.log"
-    with serve(root, log) as server:
+    with serve_range(root, log) as server:
         facts = build_wayback_fixture(root, server.url)
         server.facts = facts
         yield server
