@@ -172,6 +172,37 @@ def _asset(href: str, key: str, res: int, title: str) -> dict:
     return asset
 
 
+def _write_stac(
+    collection_path: Path,
+    items_path: Path,
+    *,
+    collection: str,
+    title: str,
+    description: str,
+    bbox: list[float],
+    interval: list[str],
+    features: list[dict],
+) -> tuple[Path, Path]:
+    """Write a fixture's collection JSON and its items as a FeatureCollection."""
+    doc = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": collection,
+        "title": f"{title} (synthetic test fixture)",
+        "description": f"Synthetic {description} COGs near the February 11 Plant (tests).",
+        "license": "proprietary",
+        "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [interval]}},
+        "links": [],
+    }
+    collection_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    items_path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
+        encoding="utf-8",
+    )
+    return collection_path, items_path
+
+
 def build_s2_fixture(root: Path, base_url: str) -> dict:
     """Write 3 synthetic S2 C1 L2A items (COGs + STAC JSON) under ``root``; return a summary."""
     root = Path(root)
@@ -250,26 +281,15 @@ def build_s2_fixture(root: Path, base_url: str) -> dict:
             }
         )
 
-    collection = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "stac_extensions": [],
-        "id": COLLECTION,
-        "title": "Sentinel-2 Collection 1 Level-2A (synthetic test fixture)",
-        "description": "Synthetic Sentinel-2 C1 L2A COGs near the February 11 Plant (tests).",
-        "license": "proprietary",
-        "extent": {
-            "spatial": {"bbox": [bbox]},
-            "temporal": {"interval": [[ITEMS[0][1], ITEMS[-1][1]]]},
-        },
-        "links": [],
-    }
-    collection_path = root / "collection.json"
-    items_path = root / "items.json"
-    collection_path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
-    items_path.write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
-        encoding="utf-8",
+    collection_path, items_path = _write_stac(
+        root / "collection.json",
+        root / "items.json",
+        collection=COLLECTION,
+        title="Sentinel-2 Collection 1 Level-2A",
+        description="Sentinel-2 C1 L2A",
+        bbox=bbox,
+        interval=[ITEMS[0][1], ITEMS[-1][1]],
+        features=features,
     )
     ring = _aoi_utm_ring()
     xs, ys = [p[0] for p in ring], [p[1] for p in ring]
@@ -411,26 +431,15 @@ def build_landsat_fixture(root: Path, base_url: str) -> dict:
                 "assets": assets,
             }
         )
-    collection = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "stac_extensions": [],
-        "id": LANDSAT_COLLECTION,
-        "title": "Landsat Collection 2 Level-2 (synthetic test fixture)",
-        "description": "Synthetic Landsat C2 L2 COGs near the February 11 Plant (tests).",
-        "license": "proprietary",
-        "extent": {
-            "spatial": {"bbox": [bbox]},
-            "temporal": {"interval": [[LANDSAT_ITEMS[0][1], LANDSAT_ITEMS[-1][1]]]},
-        },
-        "links": [],
-    }
-    collection_path = root / "landsat-collection.json"
-    items_path = root / "landsat-items.json"
-    collection_path.write_text(json.dumps(collection, indent=1), encoding="utf-8")
-    items_path.write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
-        encoding="utf-8",
+    collection_path, items_path = _write_stac(
+        root / "landsat-collection.json",
+        root / "landsat-items.json",
+        collection=LANDSAT_COLLECTION,
+        title="Landsat Collection 2 Level-2",
+        description="Landsat C2 L2",
+        bbox=bbox,
+        interval=[LANDSAT_ITEMS[0][1], LANDSAT_ITEMS[-1][1]],
+        features=features,
     )
     return {
         "collection": collection_path,
