@@ -94,8 +94,10 @@ def estimate_memory(height: int, width: int, bands: int) -> int:
     """Bytes an in-memory detection of a (bands, height, width) pair needs, roughly.
 
     Two float32 stacks, the shifted copy, and about twelve (H, W) work arrays
-    (scores, masks, smoothing buffers, labels). Measured peak RSS on the 2k-8k
-    benchmark pairs is within 30 % of it.
+    (scores, masks, smoothing buffers, labels). It is a lower bound: it leaves out
+    the interpreter and libraries (about 110 MB) and the report's images. The whole
+    ``detect`` process on the 2048 px benchmark pair (352 MB by this estimate)
+    peaked at 972 MB.
     """
     return int(height) * int(width) * (12 * bands + 48)
 
