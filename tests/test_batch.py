@@ -256,3 +256,39 @@ def test_scheduler_and_workers_exclusive(tmp_path, capsys):
     assert "--workers" in capsys.readouterr().err
     with pytest.raises(InputError, match="does not exist"):
         load_watchlist(tmp_path / "missing.toml")
+
+
+def test_job_folder_of_user_files_is_never_replaced(tmp_path, series):
+    demo = sw.demo_paths()
+    out = tmp_path / "x"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    spec = {
+        "name": "x",
+        "kind": "pair",
+        "aoi": str(demo["aoi"]),
+        "before": str(demo["before"]),
+        "after": str(demo["after"]),
+        "options": {},
+        "out": str(out),
+        "overwrite": True,  # what a --rerun asks for
+    }
+    summary = run_job(spec)
+    assert summary["status"] == "failed" and summary["exit_code"] == 2
+    assert "did not write" in summary["error"]
+    assert (out / "notes.txt").read_text() == "mine"
+    spec["out"] = str(series.folders[0])  # a job writing over its own input
+    summary = run_job(spec | {"before": str(series.folders[0])})
+    assert summary["status"] == "failed" and "is an input" in summary["error"]
+
+
+def test_batch_without_the_dask_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    wl = _write(tmp_path / "w.toml", '[[job]]\naoi = "feb11-plant"\nbefore = "a"\nafter = "b"\n')
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    assert main(["batch", str(wl)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sitewatch: error: "), err
+    assert "'dask' extra" in err[0] and "pip install 'sitewatch[dask]'" in err[0]
+    assert not (tmp_path / "runs").exists()

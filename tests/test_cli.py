@@ -242,11 +242,19 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, planted_pair):
     assert code == 2
     assert_one_line_error(err, "--overwrite")
     assert (out / "keep.txt").read_text() == "analyst notes"
+    # --overwrite replaces only an earlier sitewatch run, never the analyst's notes.
+    code, _, err = run(
+        capsys, "detect", "--before", before, "--after", after, "--out", out, "--overwrite"
+    )
+    assert code == 2
+    assert_one_line_error(err, "did not write")
+    assert (out / "keep.txt").read_text() == "analyst notes"
+    (out / "keep.txt").unlink()
+    assert run(capsys, "detect", "--before", before, "--after", after, "--out", out)[0] == 0
     code, _, _ = run(
         capsys, "detect", "--before", before, "--after", after, "--out", out, "--overwrite"
     )
-    assert code == 0
-    assert not (out / "keep.txt").exists() and (out / "changes.geojson").exists()
+    assert code == 0 and (out / "changes.geojson").exists()
 
 
 def test_failure_midway_leaves_previous_output_intact(tmp_path, capsys, planted_pair, monkeypatch):

@@ -421,12 +421,21 @@ def _run(spec: Mapping[str, Any]) -> Any:
     """Run one job and write its folder; return the ChangeResult."""
     from sitewatch.cli._common import cache_from_args
     from sitewatch.cli.detect_cmd import resolve_aoi, resolve_image, run_detection
-    from sitewatch.report import check_output_dir, write_result
+    from sitewatch.report import check_output_dir, input_paths, write_result
     from sitewatch.sources._http import NetStats
 
     opts = spec["options"]
     aoi = resolve_aoi(spec["aoi"], None)
-    check_output_dir(spec["out"], overwrite=spec["overwrite"])
+    check_output_dir(
+        spec["out"],
+        overwrite=spec["overwrite"],
+        inputs=input_paths(
+            spec.get("before"),
+            spec.get("after"),
+            *(spec.get("images") or ()),
+            aoi.path if aoi is not None else None,
+        ),
+    )
     args = _cli_args(spec)
     cache, stats = cache_from_args(args), NetStats()
     options = _detect_options(opts)
@@ -558,15 +567,22 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
         raise
 
 
+def require_dask() -> None:
+    """Check that the ``dask`` extra is installed; one-line InputError naming it if not."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError as err:
+        raise InputError(
+            "sitewatch batch needs the 'dask' extra (dask.distributed), which is not installed: "
+            "pip install 'sitewatch[dask]' (in a clone of the repository: pip install '.[dask]')"
+        ) from err
+
+
 @contextmanager
 def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
     """Yield a Client on ``scheduler``, or on a new LocalCluster closed at the end."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as err:  # pragma: no cover - the extra is not installed
-        raise InputError(
-            "sitewatch batch needs dask.distributed: pip install 'sitewatch[dask]'"
-        ) from err
+    require_dask()
+    from distributed import Client, LocalCluster
 
     with ExitStack() as stack:
         try:
@@ -637,10 +653,11 @@ def run_batch(
     SourceError
         If the scheduler cannot be reached.
     """
-    from sitewatch.report import check_output_dir
+    from sitewatch.report.output import check_output_root
 
     if workers < 1:
         raise InputError(f"workers = {workers} must be >= 1")
+    require_dask()
     jobs = list(watchlist.jobs)
     if only is not None:
         wanted = list(only)
@@ -653,7 +670,7 @@ def run_batch(
         jobs = [j for j in jobs if j.name in wanted]
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    out = check_output_dir(watchlist.out, overwrite=True)
+    out = check_output_root(watchlist.out)
     results: dict[str, dict[str, Any]] = {}
     total = len(jobs)
 

@@ -8,6 +8,10 @@ to exit code 3, printing only the message, which names the problem and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 
 class SitewatchError(Exception):
     """Base of every sitewatch error."""
@@ -51,3 +55,36 @@ class PartialCoverageWarning(SitewatchWarning):
 
 class NotGeoreferencedWarning(SitewatchWarning):
     """Images are processed in pixel coordinates because they carry no CRS."""
+
+
+_CLI_WORDING: ContextVar[bool] = ContextVar("sitewatch_cli_wording", default=False)
+
+
+@contextmanager
+def cli_wording() -> Iterator[None]:
+    """Within this block, error messages name command-line options (``--out``).
+
+    Outside it they name Python arguments (``out=``), so a notebook user is not told to
+    add a flag they cannot pass.
+    """
+    token = _CLI_WORDING.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDING.reset(token)
+
+
+def arg(name: str, *, flag: bool = False) -> str:
+    """How the user names the option ``name``: ``--out`` on the command line, ``out=`` in Python.
+
+    Examples
+    --------
+    >>> arg("out"), arg("overwrite", flag=True)
+    ('out=', 'overwrite=True')
+    >>> with cli_wording():
+    ...     arg("out"), arg("overwrite", flag=True)
+    ('--out', '--overwrite')
+    """
+    if _CLI_WORDING.get():
+        return "--" + name.replace("_", "-")
+    return f"{name}=True" if flag else f"{name}="

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from sitewatch.aoi import load_aoi_file
 from sitewatch.cli._common import add_json
 from sitewatch.cli.detect_cmd import report, run_detection
 from sitewatch.detect.run import DetectOptions
+from sitewatch.report.output import is_sitewatch_run
 
 __all__ = ["demo_paths", "register"]
 
@@ -47,14 +47,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=main)
 
 
-def _is_previous_output(out: Path) -> bool:
-    try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and "sitewatch_manifest" in manifest
-
-
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch demo``."""
     paths = demo_paths()
@@ -65,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
         args.out,
         aoi=aoi,
         options=DetectOptions(),
-        overwrite=_is_previous_output(Path(args.out)),
+        overwrite=is_sitewatch_run(args.out),
         command=["sitewatch", "demo", "--out", str(args.out)],
     )
     report(result, out, args)

@@ -21,7 +21,7 @@ from sitewatch.cli._common import (
 from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import DataError, InputError
 from sitewatch.pipeline import ChangeResult, detect_change
-from sitewatch.report import check_output_dir, write_result
+from sitewatch.report import check_output_dir, input_paths, write_result
 
 __all__ = ["register", "run_detection"]
 
@@ -207,7 +207,8 @@ def run_detection(
     With ``max_memory``, a pair whose in-memory run would need more is processed
     block-wise (:mod:`sitewatch.blocks`).
     """
-    check_output_dir(out, overwrite=overwrite)
+    inputs = input_paths(before, after, aoi.path if aoi is not None else None)
+    check_output_dir(out, overwrite=overwrite, inputs=inputs)
     command = command if command is not None else ["sitewatch", *sys.argv[1:]]
     if max_memory is not None:
         from sitewatch.blocks import estimate_memory
@@ -232,6 +233,7 @@ def run_detection(
                 max_memory=max_memory,
                 need=need,
                 report=report,
+                inputs=inputs,
             )
     result = detect_change(
         before, after, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
@@ -255,6 +257,7 @@ def _run_blockwise(
     max_memory: int,
     need: int,
     report: bool = True,
+    inputs: list[Path] | None = None,
 ) -> tuple[Any, Path]:
     from dataclasses import replace
 
@@ -267,7 +270,7 @@ def _run_blockwise(
 
     with (
         rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(max_memory)),
-        atomic_output_dir(out, overwrite=overwrite) as tmp,
+        atomic_output_dir(out, overwrite=overwrite, inputs=inputs or ()) as tmp,
     ):
         res = detect_blockwise(
             bsrc, asrc, names, grid, tmp, aoi=aoi, options=options, max_memory=max_memory
@@ -316,7 +319,11 @@ def main(args: argparse.Namespace) -> int:
 
     max_memory = parse_size(args.max_memory)
     aoi = resolve_aoi(args.aoi, args.aoi_file)
-    check_output_dir(args.out, overwrite=args.overwrite)
+    check_output_dir(
+        args.out,
+        overwrite=args.overwrite,
+        inputs=input_paths(args.before, args.after, aoi.path if aoi is not None else None),
+    )
     cache, stats = cache_from_args(args), NetStats()
     result, out = run_detection(
         resolve_image(args.before, aoi, args, "before", cache=cache, stats=stats),

@@ -25,7 +25,7 @@ from sitewatch.cli import (
     timeline_cmd,
     wayback_cmd,
 )
-from sitewatch.errors import SitewatchError
+from sitewatch.errors import SitewatchError, cli_wording
 
 __all__ = ["build_parser", "main"]
 
@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        return int(args.func(args) or 0)
+        with cli_wording():
+            return int(args.func(args) or 0)
     except SitewatchError as err:
         if debug:
             traceback.print_exc()

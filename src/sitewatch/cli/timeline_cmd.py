@@ -18,7 +18,7 @@ from sitewatch.cli._common import (
 )
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import DataError, InputError
-from sitewatch.report import check_output_dir, write_result
+from sitewatch.report import check_output_dir, input_paths, write_result
 
 __all__ = ["register"]
 
@@ -107,7 +107,9 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("name an AOI: sitewatch timeline AOI_ID (or --aoi-file FILE)")
     if not 0 < args.min_persistence <= 1:
         raise InputError("--min-persistence must be in (0, 1]")
-    check_output_dir(args.out, overwrite=args.overwrite)
+    check_output_dir(
+        args.out, overwrite=args.overwrite, inputs=input_paths(*(args.images or ()), aoi.path)
+    )
     cache, stats = cache_from_args(args), NetStats()
     if args.images:
         if args.start or args.end:

@@ -1,71 +1,225 @@
-"""Atomic output folders: write into a hidden temp folder, rename into place at the end."""
+"""Output folders that never cost the user a file.
+
+A run writes into a hidden temporary folder beside ``out`` and renames it into place at
+the end, so a reader never sees a half-written result. An existing ``out`` is replaced
+only when sitewatch wrote it: it holds a sitewatch ``manifest.json`` and nothing the
+manifest does not list, or it is empty. The current folder, its parents, the home
+folder and any folder that is or holds an input are never replaced.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sitewatch.errors import OutputError, SitewatchError
+from sitewatch.errors import OutputError, SitewatchError, arg
 
-__all__ = ["atomic_output_dir", "check_output_dir"]
+__all__ = [
+    "atomic_output_dir",
+    "check_output_dir",
+    "check_output_root",
+    "input_paths",
+    "is_sitewatch_run",
+]
 
 
-def check_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def is_sitewatch_run(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` holds a sitewatch ``manifest.json`` and only files it lists.
+
+    A run folder's manifest lists every other file it wrote (``outputs``); a file the
+    user added (notes, a copied image) makes the folder no longer sitewatch's alone.
+    """
+    root = Path(folder)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or "sitewatch_manifest" not in manifest:
+        return False
+    listed = set(manifest.get("outputs") or {})
+    for p in root.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(root).as_posix()
+        if rel != "manifest.json" and rel not in listed:
+            return False
+    return True
+
+
+def input_paths(*sources: object) -> list[Path]:
+    """Local paths a run reads: paths as given, and the ``path``/``files`` of sources.
+
+    Remote sources (STAC items) have no local path and are skipped.
+
+    Examples
+    --------
+    >>> [p.name for p in input_paths("before.tif", None, "2024-10")]
+    ['before.tif']
+    """
+    out: list[Path] = []
+    for src in sources:
+        if src is None:
+            continue
+        if isinstance(src, str | os.PathLike):
+            if Path(src).exists():
+                out.append(Path(src))
+            continue
+        for part in getattr(src, "parts", [src]):
+            for p in (getattr(part, "path", None), *getattr(part, "files", ())):
+                if isinstance(p, str | os.PathLike) and Path(p).exists():
+                    out.append(Path(p))
+    return out
+
+
+def _protected(path: Path) -> str | None:
+    """Why ``path`` may never be replaced (None if it may)."""
+    cwd = Path.cwd().resolve()
+    if path == cwd:
+        return "is the current folder"
+    if cwd.is_relative_to(path):
+        return "holds the current folder"
+    if path == Path.home().resolve():
+        return "is the home folder"
+    if path.parent == path:
+        return "is the root of the file system"
+    return None
+
+
+def _input_clash(path: Path, inputs: Iterable[str | os.PathLike[str]]) -> str | None:
+    for item in inputs:
+        try:
+            p = _resolved(item)
+        except (OSError, RuntimeError):
+            continue
+        if p == path:
+            return f"is an input ({Path(item).name})"
+        if p.is_relative_to(path):
+            return f"holds an input ({Path(item).name})"
+    return None
+
+
+def check_output_dir(
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
     """Check early that ``out`` can be created or replaced; return its absolute path.
+
+    Parameters
+    ----------
+    out : path
+        The output folder.
+    overwrite : bool
+        Replace an existing non-empty folder, if sitewatch wrote it.
+    inputs : iterable of paths
+        Files and folders the run reads; ``out`` may not be or hold any of them.
 
     Raises
     ------
     OutputError
-        If ``out`` is a file, is a non-empty folder and ``overwrite`` is false, or its
-        parent cannot be created or written.
+        If ``out`` is a file; is the current folder, a parent of it, the home folder or
+        the file-system root; is or holds an input; is non-empty and ``overwrite`` is
+        false, or non-empty and not a sitewatch run folder; or its parent cannot be
+        created or written.
     """
-    path = Path(out).expanduser().absolute()
+    path = _resolved(out)
+    opt = arg("out")
     if path.exists() and not path.is_dir():
-        raise OutputError(f"output {path} exists and is a file; choose a folder for --out")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise OutputError(f"output {path} exists and is a file; choose a folder for {opt}")
+    why = _protected(path) or _input_clash(path, inputs)
+    if why:
         raise OutputError(
-            f"output folder {path} exists and is not empty; add --overwrite or choose another --out"
+            f"output folder {path} {why}; sitewatch writes a whole folder of its own: "
+            f"choose a new one for {opt} (e.g. {path / 'sitewatch-run'})"
         )
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"output folder {path} exists and is not empty; add {arg('overwrite', flag=True)}"
+                f" to replace an earlier sitewatch run there, or choose another {opt}"
+            )
+        if not is_sitewatch_run(path):
+            raise OutputError(
+                f"output folder {path} holds files sitewatch did not write (no sitewatch "
+                f"manifest.json lists them); {arg('overwrite', flag=True)} replaces only an "
+                f"earlier sitewatch run folder: choose another {opt}"
+            )
+    return _check_parent(path)
+
+
+def check_output_root(out: str | os.PathLike[str]) -> Path:
+    """Check that ``out`` can hold run folders (batch); it is never replaced itself.
+
+    Raises
+    ------
+    OutputError
+        If ``out`` is a file or it (or its parent) cannot be created or written.
+    """
+    path = _resolved(out)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"output {path} exists and is a file; choose a folder")
+    _check_parent(path)
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {path} is not writable; choose a writable folder")
+    return path
+
+
+def _check_parent(path: Path) -> Path:
+    opt = arg("out")
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as err:
         raise OutputError(
             f"cannot create output folder {path}: a parent path is a file ({err.filename}); "
-            "choose a writable --out"
+            f"choose a writable {opt}"
         ) from err
     except OSError as err:
         raise OutputError(
-            f"cannot create output folder {path} ({err.strerror}); choose a writable --out"
+            f"cannot create output folder {path} ({err.strerror}); choose a writable {opt}"
         ) from err
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {parent} is not writable; choose a writable --out")
+        raise OutputError(f"output folder {parent} is not writable; choose a writable {opt}")
     return path
 
 
 @contextmanager
-def atomic_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output_dir(
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``out`` only if the block succeeds.
 
     On any error the temporary folder is removed and ``out`` is left as it was, so a
-    reader never sees a half-written result.
+    reader never sees a half-written result. The rules of :func:`check_output_dir`
+    are checked again just before the swap, so a folder that changed meanwhile is not
+    replaced.
     """
-    path = check_output_dir(out, overwrite=overwrite)
+    path = check_output_dir(out, overwrite=overwrite, inputs=inputs)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     except OSError as err:
         raise OutputError(
-            f"cannot write in {path.parent} ({err.strerror}); choose a writable --out"
+            f"cannot write in {path.parent} ({err.strerror}); choose a writable {arg('out')}"
         ) from err
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; results are meant to be shared
     try:
         yield tmp
+        check_output_dir(path, overwrite=overwrite, inputs=inputs)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"

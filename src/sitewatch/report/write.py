@@ -16,10 +16,10 @@ from rasterio.errors import NotGeoreferencedWarning
 from sitewatch.report.gpkg import write_gpkg
 from sitewatch.report.html import build_report
 from sitewatch.report.manifest import build_manifest
-from sitewatch.report.output import atomic_output_dir
+from sitewatch.report.output import atomic_output_dir, input_paths
 from sitewatch.sources.local import file_sha256
 
-__all__ = ["finish_output", "write_result"]
+__all__ = ["finish_output", "refresh_outputs", "write_result"]
 
 MASK_UNOBSERVED = 255
 
@@ -101,12 +101,31 @@ def finish_output(
         extra(tmp)
     if report:
         build_report(tmp)
-    outputs = {
-        str(p.relative_to(tmp)): file_sha256(p)
-        for p in sorted(tmp.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
+    _write_json(
+        tmp / "manifest.json", build_manifest(result, outputs=_hashes(tmp), command=command)
+    )
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): file_sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).as_posix() != "manifest.json"
     }
-    _write_json(tmp / "manifest.json", build_manifest(result, outputs=outputs, command=command))
+
+
+def refresh_outputs(run_dir: str | os.PathLike[str]) -> None:
+    """Record the files of a run folder again in its ``manifest.json`` (after a rebuild).
+
+    ``sitewatch report`` redraws quicklooks, chips and ``report.html``; the manifest
+    must list them, with their new hashes, so the folder stays recognisably sitewatch's.
+    """
+    root = Path(run_dir)
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    manifest["outputs"] = _hashes(root)
+    tmp = root / ".manifest.json.tmp"
+    _write_json(tmp, manifest)
+    os.replace(tmp, root / "manifest.json")
 
 
 def write_result(
@@ -133,7 +152,8 @@ def write_result(
     ----------
     result : ChangeResult
     out : path
-        Output folder; must be absent or empty unless ``overwrite``.
+        Output folder; must be absent or empty, or, with ``overwrite``, an earlier
+        sitewatch run folder (see :func:`~sitewatch.report.output.check_output_dir`).
     report : bool
         Also render quicklooks, chips and ``report.html``.
     extra : callable, optional
@@ -145,7 +165,13 @@ def write_result(
     Path
         The output folder.
     """
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    prov = result.provenance
+    inputs = input_paths(
+        prov["before"]["source"],
+        prov["after"]["source"],
+        *(d.get("path") for d in prov.get("series") or [] if isinstance(d, dict)),
+    )
+    with atomic_output_dir(out, overwrite=overwrite, inputs=inputs) as tmp:
         score = np.where(result.valid, result.score, np.nan).astype(np.float32)
         _write_raster(tmp / "score.tif", score, result.grid, nodata=float("nan"))
         mask = result.mask.astype(np.uint8)
