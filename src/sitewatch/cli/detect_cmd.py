@@ -103,6 +103,28 @@ def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
     return load_aoi(ref) if ref else None
 
 
+def image_window(ref: str, which: str) -> tuple[str, str]:
+    """The date window an image argument that is not an existing path names.
+
+    Raises
+    ------
+    DataError
+        If ``ref`` looks like a path that does not exist.
+    InputError
+        If ``ref`` starts like a date but is not one (``2023-10..2023-11``).
+    """
+    from sitewatch.sources.stac import looks_like_date, parse_window
+
+    if not looks_like_date(ref):
+        raise DataError(f"{ref} does not exist; check the path")
+    try:
+        return parse_window(ref)
+    except InputError as err:
+        raise InputError(
+            f"--{which} {ref} is neither an existing file or folder nor a date: {err}"
+        ) from None
+
+
 def resolve_image(
     ref: str,
     aoi: AOI | None,
@@ -120,17 +142,13 @@ def resolve_image(
         COLLECTIONS,
         CompositeSource,
         StacSource,
-        parse_window,
         search_scenes,
         stac_url,
     )
 
-    if Path(ref).exists():
-        return ref
-    try:
-        start, end = parse_window(ref)
-    except InputError:
-        raise DataError(f"{ref} does not exist; check the path") from None
+    if Path(ref).expanduser().exists():
+        return str(Path(ref).expanduser())
+    start, end = image_window(ref, which)
     if aoi is None:
         raise InputError(
             f"--{which} {ref} is a date: name an AOI (AOI_ID or --aoi-file) to search scenes over"
@@ -318,6 +336,9 @@ def main(args: argparse.Namespace) -> int:
     from sitewatch.sources._http import NetStats
 
     max_memory = parse_size(args.max_memory)
+    for ref, which in ((args.before, "before"), (args.after, "after")):
+        if not Path(ref).expanduser().exists():
+            image_window(ref, which)  # a bad date or a missing path fails before any work
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(
         args.out,

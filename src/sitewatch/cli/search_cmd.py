@@ -8,7 +8,7 @@ from typing import Any
 from sitewatch.cli._common import add_cache_options, add_json, cache_from_args, emit_json
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
-from sitewatch.sources.stac import COLLECTIONS, parse_window, search_scenes, stac_url
+from sitewatch.sources.stac import COLLECTIONS, parse_period, search_scenes, stac_url
 
 __all__ = ["register"]
 
@@ -64,8 +64,7 @@ def main(args: argparse.Namespace) -> int:
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     if aoi is None:
         raise InputError("name an AOI: sitewatch search AOI_ID (or --aoi-file FILE)")
-    start = parse_window(args.start)[0]
-    end = parse_window(args.end)[1]
+    start, end = parse_period(args.start, args.end)
     scenes = search_scenes(
         aoi,
         start,

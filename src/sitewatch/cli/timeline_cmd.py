@@ -74,12 +74,13 @@ def register(sub: Any) -> None:
 
 def _stac_series(aoi: Any, args: argparse.Namespace, cache: Any, stats: Any) -> list[Any]:
     from sitewatch.cli.detect_cmd import resolve_image
-    from sitewatch.sources.stac import parse_window
+    from sitewatch.sources.stac import parse_period
     from sitewatch.timeline import time_steps
 
     if not (args.start and args.end):
         raise InputError("give --from and --to (or --images PATH ...)")
-    start, end = parse_window(args.start)[0], parse_window(args.end)[1]
+    start, end = parse_period(args.start, args.end)
+    time_steps(start, end, args.every)  # a bad --every fails before any search
     sources = []
     for a, b in time_steps(start, end, args.every):
         try:

@@ -379,7 +379,8 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _aoi(run: RunData) -> str:
-    return str(run.meta.get("aoi") or run.path.name or "sitewatch run")
+    # Never the folder's name: while the report is drawn that is a temporary name.
+    return str(run.meta.get("aoi_name") or run.meta.get("aoi") or "overlap of the two images")
 
 
 def _span(run: RunData) -> str:

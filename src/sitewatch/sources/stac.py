@@ -37,6 +37,8 @@ __all__ = [
     "SceneCandidate",
     "StacSource",
     "clear_fraction",
+    "looks_like_date",
+    "parse_period",
     "parse_window",
     "search_scenes",
     "stac_url",
@@ -97,6 +99,36 @@ def parse_window(text: str) -> tuple[str, str]:
     if end < start:
         raise InputError(f"window {text!r} ends before it starts")
     return start.isoformat(), end.isoformat()
+
+
+def parse_period(start: str, end: str) -> tuple[str, str]:
+    """A period from two dates/months (``--from``, ``--to``) as inclusive ISO dates.
+
+    Raises
+    ------
+    InputError
+        If either is not a date or the period ends before it starts.
+
+    Examples
+    --------
+    >>> parse_period("2023-10", "2024-02-15")
+    ('2023-10-01', '2024-02-15')
+    """
+    a, b = parse_window(start)[0], parse_window(end)[1]
+    if b < a:
+        raise InputError(f"the period {start} → {end} ends before it starts; swap the two dates")
+    return a, b
+
+
+def looks_like_date(text: str) -> bool:
+    """True when ``text`` starts like a date (``2023-…``) rather than a path.
+
+    Examples
+    --------
+    >>> looks_like_date("2023-10..2023-11"), looks_like_date("S2_2023/")
+    (True, False)
+    """
+    return re.match(r"^\d{4}-\d", text) is not None
 
 
 @dataclass(frozen=True)
