@@ -42,6 +42,13 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="output folder (default: ./sitewatch-demo; a previous demo output there is replaced)",
     )
+    p.add_argument(
+        "--redact-paths",
+        action="store_true",
+        dest="redact_paths",
+        help="record input files by name and SHA-256 only, without their folders, in "
+        "manifest.json and report.html (for sharing a run)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
     p.set_defaults(func=main)
@@ -59,6 +66,7 @@ def main(args: argparse.Namespace) -> int:
         options=DetectOptions(),
         overwrite=is_sitewatch_run(args.out),
         command=["sitewatch", "demo", "--out", str(args.out)],
+        redact_paths=args.redact_paths,
     )
     report(result, out, args)
     if not args.json and not args.quiet:

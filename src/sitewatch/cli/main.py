@@ -1,16 +1,22 @@
 """Entry point: parse, dispatch, and turn errors into one line and an exit code.
 
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 source/network failure, 130 interrupted.
+
+While a command runs, what the library logs on the ``sitewatch`` logger at INFO and
+above (e.g. a network retry) is printed on stderr as ``sitewatch: <message>``; with
+``--quiet``, only warnings and errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 from sitewatch import __version__
@@ -70,6 +76,34 @@ def _show_warning(
     sys.stderr.write(f"sitewatch: warning: {message}\n")
 
 
+class _StderrHandler(logging.Handler):
+    """Writes log records as ``sitewatch: <message>`` lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+            sys.stderr.write(f"sitewatch: {level}{record.getMessage()}\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def _progress_on_stderr(args: argparse.Namespace) -> Iterator[None]:
+    """Show the ``sitewatch`` logger's INFO+ records (WARNING+ with ``--quiet``) on stderr."""
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+    logger = logging.getLogger("sitewatch")
+    handler = _StderrHandler(level)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     parser = build_parser()
@@ -77,11 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
+    # The command line as the user typed it, for manifests (not the host's sys.argv when
+    # main() is called from Python).
+    args.command_line = ["sitewatch", *(sys.argv[1:] if argv is None else map(str, argv))]
     debug = bool(os.environ.get("SITEWATCH_DEBUG"))
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        with cli_wording():
+        with cli_wording(), _progress_on_stderr(args):
             return int(args.func(args) or 0)
     except SitewatchError as err:
         if debug:

@@ -317,10 +317,14 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
     parts.append(_timeline(run))
     parts += ["<h2>Method and caveats</h2>", _method(run)]
     command = run.manifest.get("command") or []
+    how = (
+        f"Command: <code>{_e(' '.join(command))}</code>"
+        if command
+        else "Made from Python (sitewatch's API), not from the command line"
+    )
     parts.append(
-        "<h2>Re-run</h2><p>Command: <code>"
-        + _e(" ".join(command))
-        + "</code>. Every input, parameter and package version is in <code>manifest.json"
+        f"<h2>Re-run</h2><p>{how}. Every input, parameter and package version is in "
+        "<code>manifest.json"
         "</code>; the polygons are in <code>changes.geojson</code> and <code>changes.gpkg</code>."
         "</p><p class='muted'>Sentinel-2 imagery: contains modified Copernicus Sentinel data. "
         "Landsat imagery: courtesy of the U.S. Geological Survey.</p></body></html>"

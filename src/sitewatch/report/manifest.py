@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
-import sys
 from importlib import metadata
 from typing import Any
 
 from sitewatch.aoi import AOI
 from sitewatch.sources.local import LocalSource, file_sha256
 
-__all__ = ["build_manifest", "package_versions"]
+__all__ = ["build_manifest", "package_versions", "redact_paths"]
 
 _PACKAGES = ("sitewatch", "numpy", "scipy", "scikit-image", "rasterio", "shapely", "pyproj")
 
@@ -86,8 +86,59 @@ def _network(prov: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+_PATH_KEYS = frozenset({"path", "file", "cache_dir", "out"})
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _name(text: str) -> str:
+    return os.path.basename(os.path.normpath(os.path.expanduser(text))) or text
+
+
+def _redact_arg(text: str) -> str:
+    """A command-line word with any local path in it cut to its file name."""
+    if _is_url(text):
+        return text
+    key, eq, value = text.partition("=")
+    if eq and key.startswith("-"):
+        return f"{key}={_redact_arg(value)}"
+    if os.path.isabs(os.path.expanduser(text)) or os.path.exists(text) or os.sep in text:
+        return _name(text)
+    return text
+
+
+def redact_paths(obj: Any, *, key: str | None = None) -> Any:
+    """A copy of a manifest with every local path cut to its file or folder name.
+
+    The file names and SHA-256 hashes stay, so a reader can still check the inputs;
+    the folders (a user's name, their folder layout) go. URLs are kept.
+
+    Examples
+    --------
+    >>> redact_paths({"path": "/home/ana/leaks/S2_before", "sha256": "ab",
+    ...               "command": ["sitewatch", "detect", "--before", "/home/ana/b.tif"]})
+    {'path': 'S2_before', 'sha256': 'ab', 'command': ['sitewatch', 'detect', '--before', 'b.tif']}
+    """
+    if isinstance(obj, dict):
+        return {k: redact_paths(v, key=k) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        if key == "command":
+            return [_redact_arg(str(v)) for v in obj]
+        return [redact_paths(v, key=key) for v in obj]
+    local = isinstance(obj, str) and not _is_url(obj)
+    if local and (key in _PATH_KEYS or os.path.isabs(obj)):
+        return _name(obj)
+    return obj
+
+
 def build_manifest(
-    result: Any, *, outputs: dict[str, str], command: list[str] | None = None
+    result: Any,
+    *,
+    outputs: dict[str, str],
+    command: list[str] | None = None,
+    redact: bool = False,
 ) -> dict[str, Any]:
     """Assemble the manifest of a :class:`~sitewatch.pipeline.ChangeResult`.
 
@@ -97,7 +148,9 @@ def build_manifest(
     outputs : dict
         Output file name → sha256.
     command : list of str, optional
-        The command line that produced the result.
+        The command line that produced the result (None from the Python API).
+    redact : bool
+        Keep file names and hashes but no folders (see :func:`redact_paths`).
     """
     prov = result.provenance
     inputs: dict[str, Any] = {}
@@ -105,10 +158,10 @@ def build_manifest(
         src: LocalSource = prov[key]["source"]
         inputs[key] = src.describe()
     g = result.grid
-    return {
+    manifest = {
         "sitewatch_manifest": 1,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command if command is not None else sys.argv,
+        "command": command,
         "inputs": inputs,
         "series": prov.get("series"),
         "aoi": _aoi_entry(prov.get("aoi")),
@@ -125,4 +178,6 @@ def build_manifest(
         "versions": package_versions(),
         "timings_s": result.timings,
         "outputs": outputs,
+        "paths_redacted": redact,
     }
+    return redact_paths(manifest) if redact else manifest

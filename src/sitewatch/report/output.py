@@ -62,8 +62,9 @@ def input_paths(*sources: object) -> list[Path]:
 
     Examples
     --------
-    >>> [p.name for p in input_paths("before.tif", None, "2024-10")]
-    ['before.tif']
+    >>> import sitewatch
+    >>> [p.name for p in input_paths(sitewatch.__file__, None, "2024-10", "no/such.tif")]
+    ['__init__.py']
     """
     out: list[Path] = []
     for src in sources:

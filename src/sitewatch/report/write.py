@@ -82,6 +82,7 @@ def finish_output(
     command: list[str] | None = None,
     report: bool = True,
     extra: Callable[[Path], None] | None = None,
+    redact_paths: bool = False,
 ) -> None:
     """Write polygons, report and manifest into a folder that already holds the rasters.
 
@@ -96,13 +97,17 @@ def finish_output(
         lonlat=result.grid.crs is not None,
         metadata=fc["sitewatch"],
     )
-    _write_json(tmp / "manifest.json", build_manifest(result, outputs={}, command=command))
+    _write_json(
+        tmp / "manifest.json",
+        build_manifest(result, outputs={}, command=command, redact=redact_paths),
+    )
     if extra is not None:
         extra(tmp)
     if report:
         build_report(tmp)
     _write_json(
-        tmp / "manifest.json", build_manifest(result, outputs=_hashes(tmp), command=command)
+        tmp / "manifest.json",
+        build_manifest(result, outputs=_hashes(tmp), command=command, redact=redact_paths),
     )
 
 
@@ -136,6 +141,7 @@ def write_result(
     command: list[str] | None = None,
     report: bool = True,
     extra: Callable[[Path], None] | None = None,
+    redact_paths: bool = False,
 ) -> Path:
     """Write the run folder: polygons, rasters, true colour, report and manifest.
 
@@ -159,6 +165,9 @@ def write_result(
     extra : callable, optional
         Writes more files into the (temporary) folder before the report is built,
         e.g. the timeline's.
+    redact_paths : bool
+        Record input files by name and SHA-256 only, without their folders, in the
+        manifest and the report (for sharing).
 
     Returns
     -------
@@ -180,5 +189,7 @@ def write_result(
         for name, rgb in (("before", result.before_rgb), ("after", result.after_rgb)):
             if rgb is not None:
                 _write_raster(tmp / f"{name}.tif", rgb, result.grid, nodata=float("nan"))
-        finish_output(result, tmp, command=command, report=report, extra=extra)
+        finish_output(
+            result, tmp, command=command, report=report, extra=extra, redact_paths=redact_paths
+        )
     return Path(out).expanduser().absolute()
