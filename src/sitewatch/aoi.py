@@ -2,7 +2,9 @@
 
 An :class:`AOI` is a frozen value built from one GeoJSON Feature. The catalog is the
 folder of such files at the top of the repository (``aoi/``), shipped inside the package
-as ``sitewatch.catalog``; ``SITEWATCH_AOI_DIR`` points elsewhere.
+as ``sitewatch.catalog``; ``SITEWATCH_AOI_DIR`` points elsewhere. A user's AOI file may
+also be GeoJSON in a projected CRS, a GeoPackage or a (zipped) Shapefile
+(:func:`load_aoi_file`); each is reprojected to lon/lat and validated the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -23,10 +25,12 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.validation import explain_validity
 
+from sitewatch import _vector
 from sitewatch.errors import AOIError
 
 __all__ = [
     "AOI",
+    "AOI_FILE_SUFFIXES",
     "MAX_AOI_AREA_M2",
     "MIN_AOI_AREA_M2",
     "ArticleMatch",
@@ -71,6 +75,16 @@ _GEOD = Geod(ellps="WGS84")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _DATE_RANGE = re.compile(rf"{_DATE.pattern}(/{_DATE.pattern})?")
+_GPKG_LAYER = re.compile(r"^(?P<file>.+\.gpkg):(?P<layer>[^:/\\]+)$", re.IGNORECASE)
+AOI_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+"""File extensions :func:`load_aoi_file` reads."""
+_ACCEPTED = (
+    "use .geojson/.json (GeoJSON), .gpkg (GeoPackage), .shp (Shapefile) "
+    "or .zip (a zipped Shapefile)"
+)
+_INVALID_FIX = (
+    "fix the ring order so edges do not cross (shapely.make_valid or QGIS 'Fix geometries')"
+)
 
 
 def geodesic_area_m2(geom: Polygon | MultiPolygon) -> float:
@@ -99,7 +113,7 @@ def _geometry_problems(geom: Any, *, countries: Iterable[str] = ()) -> list[str]
     if not isinstance(geom, Polygon | MultiPolygon):
         return [f"geometry is a {geom.geom_type}; an AOI must be a Polygon or MultiPolygon"]
     if geom.is_empty:
-        return ["geometry is empty"]
+        return ["geometry is empty; draw a polygon around the site"]
     west, south, east, north = geom.bounds
     in_range = -180 <= west <= east <= 180 and -90 <= south <= north <= 90
     swapped_in_range = -180 <= south <= north <= 180 and -90 <= west <= east <= 90
@@ -111,10 +125,7 @@ def _geometry_problems(geom: Any, *, countries: Iterable[str] = ()) -> list[str]
             ]
         return [f"coordinates out of range: bounds {geom.bounds} are not lon/lat degrees"]
     if not geom.is_valid:
-        return [
-            f"polygon is invalid ({explain_validity(geom)}); fix the ring order so edges do "
-            "not cross (shapely.make_valid or QGIS 'Fix geometries')"
-        ]
+        return [f"polygon is invalid ({explain_validity(geom)}); {_INVALID_FIX}"]
     problems = []
     for code in countries:
         box = COUNTRY_BOXES.get(code)
@@ -234,12 +245,16 @@ class AOI:
     def from_feature(
         cls, feature: Mapping[str, Any], *, path: Path | None = None, default_id: str | None = None
     ) -> AOI:
-        """Build an AOI from a GeoJSON Feature, FeatureCollection of one, or geometry.
+        """Build an AOI from a GeoJSON Feature, FeatureCollection, or geometry.
+
+        A FeatureCollection of several polygon features becomes one AOI: the union of
+        their polygons, with the collection's own ``id``/``properties`` (if any) and a
+        ``geometry_note`` saying so.
 
         Parameters
         ----------
         feature : mapping
-            Parsed GeoJSON.
+            Parsed GeoJSON, in lon/lat.
         path : Path, optional
             File it came from, quoted in errors.
         default_id : str, optional
@@ -249,12 +264,12 @@ class AOI:
         kind = feature.get("type") if isinstance(feature, Mapping) else None
         if kind == "FeatureCollection":
             feats = feature.get("features") or []
-            if len(feats) != 1:
+            if not feats:
                 raise AOIError(
-                    f"FeatureCollection{where} holds {len(feats)} features; an AOI file holds one"
+                    f"FeatureCollection{where} holds no features; draw a polygon around the site"
                 )
-            feature = feats[0]
-            kind = feature.get("type")
+            feature = _merge_collection(feature, feats, path=path) if len(feats) > 1 else feats[0]
+            kind = feature.get("type") if isinstance(feature, Mapping) else None
         if kind in ("Polygon", "MultiPolygon"):
             feature = {"type": "Feature", "geometry": feature, "properties": {}}
             kind = "Feature"
@@ -296,6 +311,72 @@ class AOI:
         )
 
 
+def _union_parts(parts: Sequence[Any], *, label: str, part: str) -> Polygon | MultiPolygon:
+    """Union of lon/lat polygons, each checked for type and validity first."""
+    live: list[Polygon | MultiPolygon] = []
+    for i, g in enumerate(parts, 1):
+        if g is None:
+            raise AOIError(f"{label}: {part} {i} has no geometry; draw a polygon or remove it")
+        if not isinstance(g, Polygon | MultiPolygon):
+            raise AOIError(
+                f"{label}: {part} {i} is a {g.geom_type}; an AOI is drawn with polygons only"
+            )
+        if g.is_empty:
+            continue
+        if not g.is_valid:
+            raise AOIError(
+                f"{label}: the polygon of {part} {i} is invalid ({explain_validity(g)}); "
+                f"{_INVALID_FIX}"
+            )
+        live.append(g)
+    if not live:
+        raise AOIError(f"{label}: geometry is empty; draw a polygon around the site")
+    merged = live[0] if len(live) == 1 else shapely.union_all(live)
+    if not isinstance(merged, Polygon | MultiPolygon):  # pragma: no cover - GEOS guarantee
+        raise AOIError(f"{label}: the union of the polygons is a {merged.geom_type}")
+    return merged
+
+
+def _merge_collection(
+    collection: Mapping[str, Any], feats: Sequence[Any], *, path: Path | None
+) -> dict[str, Any]:
+    """One Feature whose polygon is the union of a FeatureCollection's polygons."""
+    label = f"FeatureCollection in {path}" if path else "FeatureCollection"
+    geoms: list[Any] = []
+    crs_labels: set[str] = set()
+    for i, feat in enumerate(feats, 1):
+        if not isinstance(feat, Mapping) or feat.get("type") != "Feature":
+            raise AOIError(f"{label}: feature {i} is not a GeoJSON Feature")
+        raw = feat.get("geometry")
+        try:
+            geoms.append(None if raw is None else shape(raw))
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            KeyError,
+            shapely.errors.GEOSException,
+        ) as err:
+            raise AOIError(f"{label}: feature {i} has unreadable geometry ({err})") from err
+        props = feat.get("properties")
+        if isinstance(props, Mapping) and props.get("source_crs"):
+            crs_labels.add(str(props["source_crs"]))
+    merged = _union_parts(geoms, label=label, part="feature")
+    props = dict(collection.get("properties") or {})
+    origin = f" of {path.name}" if path else ""
+    props.setdefault(
+        "geometry_note", f"union of the {len(feats)} polygon features{origin}, as one AOI"
+    )
+    if len(crs_labels) == 1:
+        props.setdefault("source_crs", crs_labels.pop())
+    return {
+        "type": "Feature",
+        "id": collection.get("id"),
+        "geometry": mapping(merged),
+        "properties": props,
+    }
+
+
 def _alias_table(raw: Any) -> dict[str, tuple[str, ...]]:
     if not raw:
         return {}
@@ -331,16 +412,105 @@ def _read_json(path: Path) -> Any:
         ) from err
 
 
-def load_aoi_file(path: str | os.PathLike[str]) -> AOI:
-    """Load one AOI from a GeoJSON file (Feature, one-feature collection or Polygon).
+def _split_layer(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """``FILE.gpkg:LAYER`` → (FILE.gpkg, LAYER) unless the whole string is a file."""
+    p = Path(path)
+    m = _GPKG_LAYER.match(str(path))
+    if m and not p.exists():
+        return Path(m["file"]), m["layer"]
+    return p, None
+
+
+def _missing(p: Path) -> AOIError:
+    parts = _vector.shapefile_parts(p) if p.suffix.lower() == ".shp" else []
+    if parts:
+        beside = " and ".join(q.name for q in parts[:2])
+        verb = "is" if len(parts) == 1 else "are"
+        return AOIError(
+            f"AOI file {p} does not exist, though {beside} {verb} beside it; copy the .shp "
+            "too (a shapefile is several files: .shp, .shx, .dbf, .prj)"
+        )
+    return AOIError(f"AOI file {p} does not exist; check the path")
+
+
+def load_aoi_file(path: str | os.PathLike[str], *, layer: str | None = None) -> AOI:
+    """Load one AOI from a polygon file: GeoJSON, GeoPackage or Shapefile.
+
+    Accepted files, chosen by extension:
+
+    - ``.geojson``/``.json``: a Feature, FeatureCollection or Polygon geometry, in lon/lat
+      (RFC 7946) or in the CRS a legacy ``crs`` member names (e.g.
+      ``urn:ogc:def:crs:EPSG::32652``);
+    - ``.gpkg``: the first feature table holding polygons, or ``layer`` (also written
+      ``FILE.gpkg:LAYER``), in the CRS of ``gpkg_spatial_ref_sys``;
+    - ``.shp``: a Polygon/PolygonZ/PolygonM shapefile, in the CRS of the ``.prj`` beside
+      it (without one, coordinates must be lon/lat);
+    - ``.zip``: an archive holding exactly one such shapefile.
+
+    Several polygons (features, rows or records) are merged into one AOI, their union.
+    The AOI id is the Feature's ``id`` for GeoJSON, else the file stem.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    layer : str, optional
+        GeoPackage table to read.
+
+    Returns
+    -------
+    AOI
+        Validated like every AOI (lon/lat range, validity, size).
 
     Raises
     ------
     AOIError
-        If the file is missing, not GeoJSON, or the polygon is unusable.
+        With a one-line message naming the file, the problem and the fix, if the file is
+        missing, of an unknown kind, corrupt, holds no polygon, declares no CRS while its
+        coordinates look projected, or the polygon is unusable.
     """
-    p = Path(path)
-    return AOI.from_feature(_read_json(p), path=p, default_id=p.stem)
+    p, named_layer = _split_layer(path)
+    layer = layer or named_layer
+    if not p.exists():
+        raise _missing(p)
+    if p.is_dir():
+        raise AOIError(f"AOI file {p} is a folder; pass the polygon file itself ({_ACCEPTED})")
+    suffix = p.suffix.lower()
+    if layer is not None and suffix != ".gpkg":
+        raise AOIError(f"AOI file {p}: layer {layer!r} given, but only a .gpkg has layers")
+    if suffix in (".geojson", ".json"):
+        feature = _vector.geojson_to_lonlat(_read_json(p), path=p)
+        return AOI.from_feature(feature, path=p, default_id=p.stem)
+    if suffix == ".gpkg":
+        read = _vector.read_gpkg_polygons(p, layer=layer)
+        part, source = "row", f"layer {read.layer!r} of {p.name}"
+    elif suffix == ".shp":
+        read = _vector.read_shapefile_polygons(p)
+        part, source = "record", p.name
+    elif suffix == ".zip":
+        read = _vector.read_zip_polygons(p)
+        part, source = "record", f"the shapefile in {p.name}"
+    elif suffix in _vector.SHAPEFILE_PARTS:
+        shp = p.with_suffix(".shp")
+        if shp.exists() or p.with_suffix(".SHP").exists():
+            raise AOIError(f"AOI file {p} is one part of a shapefile; pass {shp.name} instead")
+        raise AOIError(
+            f"AOI file {p} is one part of a shapefile whose {shp.name} is missing; copy the "
+            ".shp beside it and pass that"
+        )
+    else:
+        what = f"extension {p.suffix!r}" if p.suffix else "no extension"
+        raise AOIError(f"AOI file {p} has {what}, which sitewatch does not read; {_ACCEPTED}")
+    geoms = _vector.to_lonlat(read.polygons, read.crs, path=p, fix=read.no_crs_fix)
+    merged = _union_parts(geoms, label=f"AOI file {p}", part=part)
+    n = len(geoms)
+    crs = _vector.crs_label(read.crs) if read.crs is not None else None
+    note = f"read from {source}" + (f" (union of {n} polygons)" if n > 1 else "")
+    note += f", reprojected from {crs}" if crs and crs != "EPSG:4326" else ""
+    props: dict[str, Any] = {"geometry_note": note}
+    props["source_crs"] = crs or "none declared (lon/lat assumed)"
+    feature = {"type": "Feature", "geometry": mapping(merged), "properties": props}
+    return AOI.from_feature(feature, path=p, default_id=p.stem)
 
 
 def load_catalog(directory: str | os.PathLike[str] | None = None) -> dict[str, AOI]:
@@ -364,14 +534,23 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> dict[str, A
 
 
 def load_aoi(ref: str, *, catalog: Mapping[str, AOI] | None = None) -> AOI:
-    """Resolve a catalog id, a catalog alias, or a path to a GeoJSON file.
+    """Resolve a catalog id, a catalog alias, or a path to an AOI file.
+
+    A ref is a file when it ends in one of :data:`AOI_FILE_SUFFIXES` (or
+    ``.gpkg:LAYER``), contains a path separator, or names an existing file with an
+    extension; see :func:`load_aoi_file` for the formats.
 
     Raises
     ------
     AOIError
         If nothing matches; the message lists close catalog ids.
     """
-    if ref.lower().endswith((".geojson", ".json")) or os.sep in ref:
+    if (
+        ref.lower().endswith(AOI_FILE_SUFFIXES)
+        or os.sep in ref
+        or _GPKG_LAYER.match(ref)
+        or (Path(ref).suffix and Path(ref).is_file())
+    ):
         return load_aoi_file(ref)
     cat = load_catalog() if catalog is None else catalog
     if ref in cat:
@@ -383,7 +562,7 @@ def load_aoi(ref: str, *, catalog: Mapping[str, AOI] | None = None) -> AOI:
     close = [k for k in cat if folded[:3] in k] or sorted(cat)
     raise AOIError(
         f"no AOI {ref!r} in the catalog; try one of: {', '.join(close[:8])} "
-        "(see 'sitewatch aoi list'), or pass --aoi-file FILE.geojson"
+        "(see 'sitewatch aoi list'), or pass --aoi-file FILE (.geojson, .gpkg, .shp, .zip)"
     )
 
 
