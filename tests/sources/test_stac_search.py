@@ -108,7 +108,9 @@ def test_persistent_failure_is_exit_3_with_one_line(stac_api, range_server, caps
         range_server.set_faults({})
     assert code == 3
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "after 3 tries" in lines[0] and "Traceback" not in err
+    assert lines[-1].startswith("sitewatch: error: ") and "after 3 tries" in lines[-1]
+    assert all("trying again" in ln for ln in lines[:-1])  # progress before the one error
+    assert "Traceback" not in err
 
 
 def test_unreachable_api_is_exit_3(capsys):
@@ -125,7 +127,13 @@ def test_unreachable_api_is_exit_3(capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == 3 and err.count("\n") == 1 and "STAC API" in err
+    lines = err.strip().splitlines()
+    assert code == 3 and lines[-1].startswith("sitewatch: error: ") and "STAC API" in lines[-1]
+    assert "refused the connection" in lines[-1]
+    assert lines[:-1] == [
+        f"sitewatch: the STAC API http://127.0.0.1:9/ refused the connection; trying again ({n}/3)"
+        for n in (2, 3)
+    ]
 
 
 def test_bad_dates_and_unlocated_aoi(capsys):
@@ -218,6 +226,7 @@ def test_a_stac_api_answering_5xx_is_retried_then_exit_3(range_server, capsys):
         )
     finally:
         range_server.set_faults({})
-    err = capsys.readouterr().err
-    assert code == 3 and err.count("\n") == 1 and "after 3 tries" in err and "503" in err
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(lines) == 3 and "after 3 tries" in lines[-1] and "503" in lines[-1]
+    assert lines[-1].startswith("sitewatch: error: ") and "trying again (3/3)" in lines[1]
     assert [r["status"] for r in range_server.requests() if r["path"] == "/stacapi"] == [503] * 3

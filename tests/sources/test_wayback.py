@@ -302,9 +302,10 @@ def test_persistent_500_exits_3_with_one_line_and_no_png(service, capsys, small_
         str(out_dir / "snap.png"),
     )
     assert code == 3
-    assert len(err.splitlines()) == 1
-    assert bad in err and "after 3 tries (HTTP 500)" in err
-    assert "check the network or --wayback-config" in err
+    lines = err.splitlines()
+    assert len(lines) == 3 and all("trying again" in ln for ln in lines[:2])
+    assert bad in lines[-1] and "after 3 tries (HTTP 500)" in lines[-1]
+    assert "check the network or --wayback-config" in lines[-1]
     assert list(out_dir.iterdir()) == []
     assert [r["status"] for r in service.requests() if r["path"] == bad] == [500, 500, 500]
 
@@ -314,7 +315,9 @@ def test_unreachable_config_exits_3(capsys, monkeypatch):
     code, _, err = run(
         capsys, "wayback", "feb11-plant", "--wayback-config", "http://127.0.0.1:9/none.json"
     )
-    assert code == 3 and len(err.splitlines()) == 1 and "127.0.0.1:9/none.json" in err
+    lines = err.splitlines()
+    assert code == 3 and len(lines) == 3 and lines[-1].startswith("sitewatch: error: ")
+    assert "127.0.0.1:9/none.json" in lines[-1] and "refused the connection" in lines[-1]
 
 
 def test_unlocated_aoi_exits_2_before_any_request(service, capsys):

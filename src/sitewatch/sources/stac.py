@@ -27,7 +27,7 @@ from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, SourceError
 from sitewatch.grid import from_lonlat
 from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
-from sitewatch.sources._http import NetStats, gdal_http, retry
+from sitewatch.sources._http import NetStats, gdal_http, retry, timeouts
 from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
 
 __all__ = [
@@ -316,7 +316,12 @@ def read_asset_window(
                 sha256=array_sha256(data),
             )
 
-    entry = retry(href, read, hint="check the network or the STAC URL (--stac-url) and try again")
+    entry = retry(
+        href,
+        read,
+        hint="check the network or the STAC URL (--stac-url) and try again",
+        option="--stac-url",
+    )
     if cache is not None:
         cache.put_window(ckey, entry)
     if stats is not None:
@@ -448,11 +453,19 @@ def search_scenes(
 
     Raises
     ------
-    AOIError, InputError, SourceError
+    AOIError, InputError
+        Unlocated AOI, unknown source, bad ``$SITEWATCH_HTTP_TIMEOUT``.
+    SourceError
+        If the API cannot be read after 3 tries: its host does not resolve, it refuses
+        the connection, it does not answer within the time limits (connect 10 s, read
+        20 s per request, first page and every later one alike; see
+        :mod:`sitewatch.sources._http`), or it answers 5xx; or if it rejects the search.
     """
     import pystac
+    import requests.exceptions
     from pystac_client import Client
     from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
 
     if aoi.geometry is None:
         raise AOIError(
@@ -473,14 +486,27 @@ def search_scenes(
         if stats is not None:
             stats.add(request.url, 0)
 
+    network = (
+        requests.exceptions.ConnectionError,  # DNS, refused, reset (and connect timeouts)
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,  # truncated body
+    )
+
     def query() -> list[dict[str, Any]]:
+        # Every request (the root, then each page of the search, which reuses the
+        # client's StacApiIO) gets the (connect, read) time limits. pystac-client's own
+        # retries (5 by default, in urllib3) are off: ours log progress and back off.
+        # Client.open re-applies its arguments to stac_io, so they are passed there.
+        io = StacApiIO(max_retries=None)
         try:
-            client = Client.open(api, request_modifier=count)
+            client = Client.open(api, stac_io=io, request_modifier=count, timeout=timeouts())
             search = client.search(
                 collections=[collection], bbox=bbox, datetime=when, max_items=limit
             )
             return [item.to_dict() for item in search.items()]
         except APIError as err:
+            if isinstance(err.__context__, network):  # pystac-client wraps it as APIError
+                raise OSError(str(err)) from err.__context__
             if (getattr(err, "status_code", None) or 0) >= 500:
                 raise OSError(f"HTTP {err.status_code} from the STAC API") from err
             raise
@@ -492,6 +518,7 @@ def search_scenes(
                 f"the STAC API {api}",
                 query,
                 hint="check the network or the STAC URL (--stac-url) and try again",
+                option="--stac-url",
             )
         except APIError as err:
             raise SourceError(f"the STAC API {api} refused the search: {err}") from err

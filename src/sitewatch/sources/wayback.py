@@ -43,7 +43,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, OutputError, SourceError
-from sitewatch.sources._http import retry
+from sitewatch.sources._http import retry, urlopen
 
 __all__ = [
     "ATTRIBUTION",
@@ -92,8 +92,6 @@ HALF_WORLD_M = math.pi * EARTH_RADIUS_M
 MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))
 """Latitude of the top edge of the Web Mercator world, about 85.0511°."""
 
-"""First pause between tries, in seconds; it doubles after each failed try."""
-DEFAULT_TIMEOUT_S = 30.0
 OUTLINE_RGB = (255, 0, 255)
 MISSING_TILE_GREY = 128
 METADATA_FIELDS = ("SRC_DATE2", "NICE_DESC", "SRC_DESC", "SAMP_RES", "SRC_ACC")
@@ -219,7 +217,8 @@ def _check_zoom(zoom: int) -> int:
 
 
 # ---------------------------------------------------------------------------
-# HTTP: stdlib urllib, retries with backoff, one-line SourceError at the end
+# HTTP: stdlib urllib with connect and read time limits (``_http.urlopen``: 10 s and
+# 20 s, ``$SITEWATCH_HTTP_TIMEOUT``), retries with backoff, one-line SourceError at the end
 # ---------------------------------------------------------------------------
 
 
@@ -230,22 +229,6 @@ class _Transient(Exception):
 def wayback_config_url(url: str | None = None) -> str:
     """The config URL: ``url``, else ``$SITEWATCH_WAYBACK_CONFIG``, else Esri's."""
     return url or os.environ.get("SITEWATCH_WAYBACK_CONFIG") or WAYBACK_CONFIG_URL
-
-
-def _timeout() -> float:
-    raw = os.environ.get("SITEWATCH_HTTP_TIMEOUT")
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise InputError(
-            f"SITEWATCH_HTTP_TIMEOUT={raw!r} is not a positive number of seconds; "
-            "unset it or set e.g. 30"
-        )
-    return value
 
 
 def _user_agent() -> str:
@@ -264,7 +247,7 @@ def _request(url: str) -> bytes | None:
     """One GET; ``None`` on 404, :class:`_Transient` on what a retry may fix."""
     req = urllib.request.Request(url, headers={"User-Agent": _user_agent()})
     try:
-        with urllib.request.urlopen(req, timeout=_timeout()) as resp:
+        with urlopen(req) as resp:
             return resp.read()
     except urllib.error.HTTPError as err:
         err.close()
@@ -278,12 +261,18 @@ def _request(url: str) -> bytes | None:
     except (OSError, http.client.HTTPException) as err:  # URLError, timeout, reset, truncated
         reason = getattr(err, "reason", None) or err
         text = str(reason).splitlines()[0] if str(reason) else type(err).__name__
-        raise _Transient(text) from None
+        raise _Transient(text) from err  # the cause tells retry a DNS failure from a timeout
 
 
 def _with_retries(url: str, once: Callable[[], T]) -> T:
-    """Call ``once`` with the package's retries and backoff (``_http.retry``)."""
-    return retry(url, once, hint="check the network or --wayback-config", transient=(_Transient,))
+    """Call ``once`` with the package's retries, backoff and failure wording (``_http.retry``)."""
+    return retry(
+        f"Esri Wayback {url}",
+        once,
+        hint="check the network or --wayback-config",
+        option="--wayback-config",
+        transient=(_Transient,),
+    )
 
 
 def _get_json(url: str, params: Mapping[str, str] | None = None) -> Any:
