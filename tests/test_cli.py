@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,25 @@ from affine import Affine
 
 from conftest import ORIGIN, lonlat_box, write_geojson, write_raster
 from sitewatch.cli.main import main
+from sitewatch.errors import BandsNotIdentifiedWarning
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_unnamed(capsys, *args: str) -> tuple[int, str, str]:
+    """run() on planted_pair's unnamed bands (b1 ... b4): a successful run prints one
+    warning that they cannot be identified; stderr is returned without it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", BandsNotIdentifiedWarning)
+        code, out, err = run(capsys, *args)
+    lines = err.splitlines(keepends=True)
+    warned = [ln for ln in lines if ln.startswith("sitewatch: warning: bands of ")]
+    assert len(warned) == 1 if code == 0 else len(warned) <= 1, err
+    return code, out, "".join(ln for ln in lines if ln not in warned)
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:
@@ -40,7 +54,7 @@ def assert_nothing_written(parent: Path, name: str = "out") -> None:
 
 def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     before, after, _ = planted_pair()
-    code, out, err = run(
+    code, out, err = run_unnamed(
         capsys, "detect", "--before", before, "--after", after, "--out", tmp_path / "out"
     )
     assert code == 0, err
@@ -73,7 +87,7 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
 
 def test_detect_json(planted_pair, tmp_path, capsys):
     before, after, _ = planted_pair()
-    code, out, _ = run(
+    code, out, _ = run_unnamed(
         capsys, "detect", "--before", before, "--after", after, "--out", tmp_path / "out", "--json"
     )
     assert code == 0
@@ -238,20 +252,20 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, planted_pair):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("analyst notes")
-    code, _, err = run(capsys, "detect", "--before", before, "--after", after, "--out", out)
+    code, _, err = run_unnamed(capsys, "detect", "--before", before, "--after", after, "--out", out)
     assert code == 2
     assert_one_line_error(err, "--overwrite")
     assert (out / "keep.txt").read_text() == "analyst notes"
     # --overwrite replaces only an earlier sitewatch run, never the analyst's notes.
-    code, _, err = run(
+    code, _, err = run_unnamed(
         capsys, "detect", "--before", before, "--after", after, "--out", out, "--overwrite"
     )
     assert code == 2
     assert_one_line_error(err, "did not write")
     assert (out / "keep.txt").read_text() == "analyst notes"
     (out / "keep.txt").unlink()
-    assert run(capsys, "detect", "--before", before, "--after", after, "--out", out)[0] == 0
-    code, _, _ = run(
+    assert run_unnamed(capsys, "detect", "--before", before, "--after", after, "--out", out)[0] == 0
+    code, _, _ = run_unnamed(
         capsys, "detect", "--before", before, "--after", after, "--out", out, "--overwrite"
     )
     assert code == 0 and (out / "changes.geojson").exists()
@@ -260,14 +274,14 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, planted_pair):
 def test_failure_midway_leaves_previous_output_intact(tmp_path, capsys, planted_pair, monkeypatch):
     before, after, _ = planted_pair()
     out = tmp_path / "out"
-    assert run(capsys, "detect", "--before", before, "--after", after, "--out", out)[0] == 0
+    assert run_unnamed(capsys, "detect", "--before", before, "--after", after, "--out", out)[0] == 0
     original = (out / "manifest.json").read_text()
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("sitewatch.report.write.build_manifest", boom)
-    code, _, err = run(
+    code, _, err = run_unnamed(
         capsys, "detect", "--before", before, "--after", after, "--out", out, "--overwrite"
     )
     assert code == 2
@@ -340,7 +354,7 @@ def test_real_entry_point_has_no_traceback(tmp_path):
 
 def test_manifest_records_registration_and_normalisation(planted_pair, tmp_path, capsys):
     before, after, _ = planted_pair(bands=6)
-    code, out, err = run(
+    code, out, err = run_unnamed(
         capsys,
         "detect",
         "--before",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import rasterio.features
@@ -13,7 +15,15 @@ from conftest import lonlat_box, write_geojson
 from sitewatch import detect_change, load_aoi_file
 from sitewatch.detect import remove_small_regions, score_cva, threshold_otsu
 from sitewatch.detect.run import DetectOptions
+from sitewatch.errors import BandsNotIdentifiedWarning
 from sitewatch.grid import Grid
+
+
+def unnamed() -> pytest.WarningsRecorder:
+    """planted_pair's bands are unnamed (b1, b2 ...): 4 or more cannot be shown in true
+    colour, which the run says with a warning."""
+    return pytest.warns(BandsNotIdentifiedWarning, match="cannot be identified")
+
 
 PLANTED_AREA_M2 = 40 * 30 * 100.0
 
@@ -31,7 +41,10 @@ def _iou_with_truth(feature: dict, grid: Grid, truth: np.ndarray) -> float:
 @pytest.mark.parametrize("bands,dtype", [(4, "uint16"), (13, "uint16"), (3, "uint8")])
 def test_planted_building_is_one_polygon(planted_pair, bands, dtype):
     before, after, truth = planted_pair(bands=bands, dtype=dtype)
-    result = detect_change(before, after)
+    with pytest.warns(BandsNotIdentifiedWarning) if bands > 3 else nullcontext() as caught:
+        result = detect_change(before, after)
+    assert bands == 3 or len(caught) == 1
+    assert (result.before_rgb is None) == (bands > 3)
     assert len(result.features) == 1
     feat = result.features[0]
     assert _iou_with_truth(feat, result.grid, truth) >= 0.8
@@ -61,7 +74,8 @@ def test_planted_building_inside_aoi_grid(planted_pair, tmp_path):
             tmp_path / "aoi.geojson", lonlat_box(west + dx, south + dy, east - dx, north - dy)
         )
     )
-    result = detect_change(before, after, aoi=aoi)
+    with unnamed():
+        result = detect_change(before, after, aoi=aoi)
     assert result.grid.crs == "EPSG:32652"
     assert len(result.features) == 1
     area = result.features[0]["properties"]["area_m2"]
@@ -71,7 +85,8 @@ def test_planted_building_inside_aoi_grid(planted_pair, tmp_path):
 
 def test_no_change_gives_few_polygons(planted_pair):
     before, _, _ = planted_pair()
-    result = detect_change(before, before)
+    with unnamed():
+        result = detect_change(before, before)
     # Identical images: every score is 0, nothing may be flagged.
     assert result.features == []
     assert result.diagnostics["changed_pixels"] == 0
@@ -79,7 +94,8 @@ def test_no_change_gives_few_polygons(planted_pair):
 
 def test_min_area_drops_small_regions(planted_pair):
     before, after, _ = planted_pair()
-    result = detect_change(before, after, min_area_m2=PLANTED_AREA_M2 * 2)
+    with unnamed():
+        result = detect_change(before, after, min_area_m2=PLANTED_AREA_M2 * 2)
     assert result.features == []
     assert result.diagnostics["regions_removed_below_mmu"] >= 1
 

@@ -78,6 +78,8 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     # grid
     "resolution": _NUMBER,
     "pixel_size": _NUMBER,
+    # names of the bands of local images, in file order (["blue", "green", "red", "nir"])
+    "bands": (list, str),
     # scene search (date windows)
     "source": (str,),
     "stac_url": (str,),
@@ -183,7 +185,13 @@ class WatchList:
 
 
 def _type_names(types: tuple[type, ...]) -> str:
-    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    names = {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list of strings",
+    }
     return " or ".join(dict.fromkeys(names[t] for t in types if t is not int or float not in types))
 
 
@@ -218,6 +226,13 @@ def _check_values(options: Mapping[str, Any], where: str) -> None:
             raise InputError(f"{where}: {key} = {options[key]!r} must be > 0")
     if "min_persistence" in options and not 0 < options["min_persistence"] <= 1:
         raise InputError(f"{where}: min_persistence must be in (0, 1]")
+    if "bands" in options:
+        from sitewatch.sources.local import parse_band_names
+
+        try:
+            parse_band_names(options["bands"])
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
 
 
 def _is_window(text: str) -> bool:
@@ -450,6 +465,7 @@ def _run(spec: Mapping[str, Any]) -> Any:
             overwrite=spec["overwrite"],
             resolution=opts.get("resolution"),
             pixel_size=opts.get("pixel_size"),
+            bands=opts.get("bands"),
             command=command,
         )
         return result
@@ -458,7 +474,13 @@ def _run(spec: Mapping[str, Any]) -> Any:
 
     if aoi is None:  # pragma: no cover - every job names an AOI
         raise InputError(f"job {spec['name']}: a timeline needs an AOI")
+    if opts.get("bands") is not None and not spec["images"]:
+        raise InputError(f"job {spec['name']}: bands names the bands of local images (images =)")
     sources = list(spec["images"]) or _stac_series(aoi, args, cache, stats)
+    if opts.get("bands") is not None:
+        from sitewatch.sources.local import open_local
+
+        sources = [open_local(path, bands=opts["bands"]) for path in sources]
     result, tl = detect_series(
         sources,
         aoi=aoi,

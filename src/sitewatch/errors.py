@@ -57,6 +57,15 @@ class NotGeoreferencedWarning(SitewatchWarning):
     """Images are processed in pixel coordinates because they carry no CRS."""
 
 
+class BandsNotIdentifiedWarning(SitewatchWarning):
+    """No band of the images is recognised (not Sentinel-2, Landsat or a colour word).
+
+    The change is still scored over all bands, but there is no true colour (no
+    ``before.tif``/``after.tif``, chips without imagery) and no index of a named band;
+    name the bands (``--bands`` / ``bands=``) to get them.
+    """
+
+
 _CLI_WORDING: ContextVar[bool] = ContextVar("sitewatch_cli_wording", default=False)
 
 

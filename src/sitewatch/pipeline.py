@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,16 @@ import rasterio.features
 from sitewatch.aoi import AOI, _swapped
 from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arrays
 from sitewatch.detect.threshold import Threshold
-from sitewatch.errors import AOIError, DataError, PartialCoverageWarning
+from sitewatch.errors import (
+    AOIError,
+    BandsNotIdentifiedWarning,
+    DataError,
+    InputError,
+    PartialCoverageWarning,
+    arg,
+)
 from sitewatch.grid import Grid, from_lonlat
-from sitewatch.sources.local import S2_BANDS, LocalSource, open_local
+from sitewatch.sources.local import ROLE_BANDS, S2_BANDS, LocalSource, open_local
 from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change", "plan_detection"]
@@ -77,8 +85,17 @@ def _common_bands(b: LocalSource, a: LocalSource) -> tuple[list[str], list[str]]
     if nb == na:
         return nb, na
     shared = [n for n in nb if n in na]
-    if shared and (all(n in S2_BANDS for n in nb + na) or len(shared) == len(nb) == len(na)):
+    known = all(n in S2_BANDS or n in ROLE_BANDS for n in nb + na)
+    if shared and (known or len(shared) == len(nb) == len(na)):
         return shared, shared
+    if not shared and any(n in ROLE_BANDS for n in nb + na):
+        # e.g. B02 ... from a .SAFE folder and blue ... from another download: by role
+        from sitewatch.detect.methods import band_roles
+
+        rb, ra = band_roles(nb, 0), band_roles(na, 0)
+        roles = [r for r in rb if r in ra]
+        if len(roles) >= 2:
+            return [nb[rb[r]] for r in roles], [na[ra[r]] for r in roles]
     if len(nb) == len(na):  # same count, different names: pair them by position
         return nb, na
     raise DataError(
@@ -166,18 +183,37 @@ def plan_detection(
     aoi: AOI | None = None,
     resolution: float | None = None,
     pixel_size: float | None = None,
+    bands: str | Sequence[str] | None = None,
 ) -> tuple[Any, Any, list[str], list[str], Grid, np.ndarray | None, float]:
     """Open both images and choose the analysis grid, reading no pixels.
+
+    ``bands`` names the bands of both local images (see
+    :func:`~sitewatch.sources.local.open_local`).
 
     Returns
     -------
     (before source, after source, before bands, after bands, grid, inside, coverage)
         ``inside`` is the AOI mask on the grid (None without an AOI).
+
+    Raises
+    ------
+    InputError
+        If ``bands`` is given for an image that is not a local path (a STAC scene
+        names its own bands), or does not give one name per band.
     """
     if resolution is not None and resolution <= 0:
         raise DataError(f"--resolution {resolution} must be a positive number of metres")
-    bsrc = before if hasattr(before, "read") else open_local(before, pixel_size=pixel_size)
-    asrc = after if hasattr(after, "read") else open_local(after, pixel_size=pixel_size)
+    if bands is not None:
+        for which, img in (("before", before), ("after", after)):
+            if hasattr(img, "read"):
+                raise InputError(
+                    f"{arg('bands')} names the bands of local image files; the {which} "
+                    f"image is a {getattr(img, 'kind', 'source object')} whose bands are named"
+                )
+    bsrc, asrc = (
+        img if hasattr(img, "read") else open_local(img, pixel_size=pixel_size, bands=bands)
+        for img in (before, after)
+    )
     if bsrc.georeferenced != asrc.georeferenced:
         which = bsrc if not bsrc.georeferenced else asrc
         raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
@@ -206,6 +242,7 @@ def detect_change(
     min_area_m2: float | None = None,
     resolution: float | None = None,
     pixel_size: float | None = None,
+    bands: str | Sequence[str] | None = None,
 ) -> ChangeResult:
     """Detect change between two local images, optionally inside an AOI.
 
@@ -225,6 +262,10 @@ def detect_change(
         Pixel size in metres of the AOI grid; default the before image's native size.
     pixel_size : float, optional
         Ground pixel size in metres for images without CRS (pixel-coordinate output).
+    bands : str or sequence of str, optional
+        Names of the bands of both images in file order (a band folder: its files in
+        sorted order), e.g. ``"blue,green,red,nir"``, for images whose files do not
+        name them (see :func:`~sitewatch.sources.local.open_local`).
 
     Returns
     -------
@@ -236,6 +277,14 @@ def detect_change(
         Unreadable or non-overlapping images, no CRS, no valid pixels.
     AOIError
         Unlocated AOI, or an AOI outside the imagery.
+    InputError
+        ``bands`` without one name per band, or given for a non-local image.
+
+    Warns
+    -----
+    BandsNotIdentifiedWarning
+        When no band of the before image is recognised (so there is no true colour),
+        once per call.
     """
     overrides = {
         k: v
@@ -249,7 +298,7 @@ def detect_change(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     bsrc, asrc, bands_b, bands_a, grid, inside, coverage = plan_detection(
-        before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size
+        before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size, bands=bands
     )
     timings["open"] = time.perf_counter() - t0
 
@@ -333,7 +382,7 @@ def detect_change(
     provenance = pair_provenance(
         bsrc, asrc, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
     )
-    rgb = _rgb_indices(bands_b, sb.data.shape[0])
+    rgb = _rgb_indices(bands_b, sb.data.shape[0], source=bsrc.path)
     return ChangeResult(
         score,
         mask,
@@ -403,12 +452,30 @@ def annotate_features(
         )
 
 
-def _rgb_indices(names: list[str], count: int) -> list[int] | None:
+def _rgb_indices(names: list[str], count: int, *, source: Any = None) -> list[int] | None:
+    """Indices of red, green, blue in the analysed bands, or None.
+
+    Warns (:class:`~sitewatch.errors.BandsNotIdentifiedWarning`) when no band of an
+    image of 4 or more bands is recognised: naming them would give the true colour.
+    Called once per run (detect, timeline), so the warning is given once.
+    """
     from sitewatch.detect.methods import band_roles
 
     roles = band_roles(names, count)
     if {"red", "green", "blue"} <= roles.keys():
         return [roles["red"], roles["green"], roles["blue"]]
+    if not roles and count >= 4:
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        example = "blue,green,red,nir" if count == 4 else "NAMES"
+        how = f"--bands {example}" if arg("bands").startswith("--") else f'bands="{example}"'
+        order = "in file order" if count == 4 else f"{count} names in file order such as blue,..."
+        warnings.warn(
+            f"bands of {source if source is not None else 'the images'} cannot be identified "
+            f"({shown}); the report will have no true-colour images; name them with {how} "
+            f"({order})",
+            BandsNotIdentifiedWarning,
+            stacklevel=3,
+        )
     return None
 
 

@@ -71,6 +71,14 @@ def register(sub: Any) -> None:
         help="ground pixel size for images without CRS (output in pixel coords)",
     )
     p.add_argument(
+        "--bands",
+        metavar="NAMES",
+        help="comma-separated names of the bands of both images, in file order (a band "
+        "folder: its files sorted by name), e.g. blue,green,red,nir; for images whose file "
+        "names or band descriptions do not say (B02..., SR_B4..., red/green/blue/nir... are "
+        "recognised)",
+    )
+    p.add_argument(
         "--max-memory",
         default=DEFAULT_MAX_MEMORY,
         metavar="SIZE",
@@ -216,6 +224,7 @@ def run_detection(
     overwrite: bool,
     resolution: float | None = None,
     pixel_size: float | None = None,
+    bands: str | list[str] | None = None,
     command: list[str] | None = None,
     max_memory: int | None = None,
     report: bool = True,
@@ -233,7 +242,7 @@ def run_detection(
         from sitewatch.pipeline import plan_detection
 
         bsrc, asrc, names, _, grid, _, _ = plan_detection(
-            before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size
+            before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size, bands=bands
         )
         need = estimate_memory(grid.height, grid.width, len(names))
         if need > max_memory:
@@ -254,7 +263,13 @@ def run_detection(
                 inputs=inputs,
             )
     result = detect_change(
-        before, after, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
+        before,
+        after,
+        aoi=aoi,
+        options=options,
+        resolution=resolution,
+        pixel_size=pixel_size,
+        bands=bands,
     )
     written = write_result(result, out, overwrite=overwrite, command=command, report=report)
     return result, written
@@ -355,6 +370,7 @@ def main(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         resolution=args.resolution,
         pixel_size=args.pixel_size,
+        bands=args.bands,
         max_memory=max_memory,
         report=args.report,
     )

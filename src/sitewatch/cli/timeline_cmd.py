@@ -66,6 +66,13 @@ def register(sub: Any) -> None:
         metavar="M",
         help="AOI grid pixel size in metres (default: native)",
     )
+    p.add_argument(
+        "--bands",
+        metavar="NAMES",
+        help="comma-separated names of the bands of every --images image, in file order "
+        "(a band folder: its files sorted by name), e.g. blue,green,red,nir; for images "
+        "whose file names or band descriptions do not say",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
@@ -116,6 +123,12 @@ def main(args: argparse.Namespace) -> int:
         if args.start or args.end:
             raise InputError("give either --images or --from/--to, not both")
         sources: list[Any] = list(args.images)
+        if args.bands is not None:
+            from sitewatch.sources.local import open_local
+
+            sources = [open_local(path, bands=args.bands) for path in sources]
+    elif args.bands is not None:
+        raise InputError("--bands names the bands of local --images; STAC scenes name theirs")
     else:
         sources = _stac_series(aoi, args, cache, stats)
     result, tl = detect_series(

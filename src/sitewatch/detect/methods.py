@@ -3,11 +3,13 @@
 Every scorer has the signature ``fn(before, after, valid, *, band_names=None)`` and
 returns an (H, W) float32 score that is 0 where ``valid`` is False; higher means more
 change. Scorers that need particular bands (indices, construction) find them by name
-(Sentinel-2 ``B02``..., Landsat ``SR_B1``..., or a 3-band RGB image).
+(Sentinel-2 ``B02``..., Landsat ``SR_B1``..., role names ``red``, ``nir``... or a
+3-band RGB image).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -58,6 +60,15 @@ _TM_ROLES = {
     "swir1": "SR_B5",
     "swir2": "SR_B7",
 }
+_UNNAMED = re.compile(r"b[1-9]\d*")
+_ROLE_NAMES = {
+    "blue": ("BLUE",),
+    "green": ("GREEN",),
+    "red": ("RED",),
+    "nir": ("NIR", "NIR08"),
+    "swir1": ("SWIR1", "SWIR16"),
+    "swir2": ("SWIR2", "SWIR22"),
+}
 S2_10M = ("B02", "B03", "B04", "B08")
 
 
@@ -66,25 +77,37 @@ def band_roles(band_names: Sequence[str] | None, count: int) -> dict[str, int]:
 
     Sentinel-2 (``B02`` ...) and Landsat Collection 2 surface reflectance
     (``SR_B1`` ...; OLI when ``SR_B6`` is present, TM/ETM+ otherwise) are recognised
-    by name; an unnamed 3-band image is taken as RGB.
+    by name, and so are role names (``blue``, ``green``, ``red``, ``nir`` or else
+    ``nir08``, ``swir1``/``swir16``, ``swir2``/``swir22``; any case). An image
+    none of whose bands is recognised (``b1``, ``b2`` ... are unnamed) is taken as
+    RGB when it has 3 bands.
 
     Examples
     --------
     >>> band_roles(["B02", "B03", "B04", "B08"], 4)
     {'blue': 0, 'green': 1, 'red': 2, 'nir': 3}
+    >>> band_roles(["red", "green", "blue", "nir08"], 4)
+    {'blue': 2, 'green': 1, 'red': 0, 'nir': 3}
     >>> band_roles(None, 3)
     {'red': 0, 'green': 1, 'blue': 2}
+    >>> band_roles(["b1", "b2", "b3", "b4"], 4)
+    {}
     """
-    names = [n.upper() for n in band_names] if band_names is not None else []
+    # b1, b2 ... are unnamed bands (b11 is not B11)
+    names = [("" if _UNNAMED.fullmatch(n) else n.upper()) for n in band_names or ()]
+    table: dict[str, str] = {}
     if names and any(n in _S2_ROLES.values() for n in names):
         table = _S2_ROLES
     elif names and any(n.startswith("SR_B") for n in names):
         table = _OLI_ROLES if "SR_B6" in names else _TM_ROLES
-    elif count == 3:
+    roles = {role: names.index(b) for role, b in table.items() if b in names}
+    for role, aliases in _ROLE_NAMES.items():
+        i = next((names.index(a) for a in aliases if a in names), None)
+        if role not in roles and i is not None:
+            roles[role] = i
+    if not roles and count == 3:
         return {"red": 0, "green": 1, "blue": 2}
-    else:
-        return {}
-    return {role: names.index(b) for role, b in table.items() if b in names}
+    return roles
 
 
 def _check(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:

@@ -4,6 +4,10 @@ A Sentinel-2 style folder (``*_B02.tif``, ``B8A.tif`` ... one band per file, eac
 its native 10/20/60 m resolution, as in OSCD) is read band by band; every band is
 resampled onto the target :class:`~sitewatch.grid.Grid` (bilinear) or read as a
 window when it already lies on that grid.
+
+Band names come from the file names of a band folder, the band descriptions of a
+multi-band file, its colour interpretation (red/green/blue), or the caller
+(``bands=``); see :func:`band_name` for the patterns recognised.
 """
 
 from __future__ import annotations
@@ -20,17 +24,28 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
+from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
-from sitewatch.errors import DataError
+from sitewatch.errors import DataError, InputError, arg
 from sitewatch.grid import Grid
 from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
 from sitewatch.scene import Scene
 from sitewatch.types import BBox
 
-__all__ = ["S2_BANDS", "BandRef", "LocalSource", "file_sha256", "open_local", "read_scene"]
+__all__ = [
+    "ROLE_BANDS",
+    "S2_BANDS",
+    "BandRef",
+    "LocalSource",
+    "band_name",
+    "file_sha256",
+    "open_local",
+    "parse_band_names",
+    "read_scene",
+]
 
 S2_BANDS = (
     "B01",
@@ -47,12 +62,68 @@ S2_BANDS = (
     "B11",
     "B12",
 )
+ROLE_BANDS = (
+    "coastal",
+    "blue",
+    "green",
+    "red",
+    "rededge",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "nir09",
+    "swir1",
+    "swir2",
+)
+"""Band names by role, in wavelength order: what colour/role words map to when the
+image is not recognisably Sentinel-2 (Planet, aerial, Landsat asset keys ...)."""
+EARTH_SEARCH_S2 = {
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "swir16": "B11",
+    "swir22": "B12",
+}
+"""Earth Search Sentinel-2 asset key → band (the inverse of
+:data:`sitewatch.sources.stac.S2_ASSETS`, for every band)."""
 SATURATION_UINT16 = 65535
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".png", ".bmp", ".img", ".vrt", ".jpg", ".jpeg")
-_S2_NAME = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A)|SR_B\d{1,2})$", re.IGNORECASE)
-_MASK_NAME = re.compile(r"(?:^|[_\-.])(SCL|QA_PIXEL)$", re.IGNORECASE)
+# Resolution or processing suffix after a band name: _10m (.SAFE IMG_DATA), _(Raw) ...
+# (Copernicus Browser exports).
+_SUFFIX = r"(?:[_\-. ]?(?:\d{2}m|\((?:raw|dn|reflectance)\)))?"
+_S2_NAME = re.compile(
+    rf"(?:^|[_\-. ])(B(?:0[1-9]|1[0-2]|8A)|SR_B\d{{1,2}}){_SUFFIX}$", re.IGNORECASE
+)
+_MASK_NAME = re.compile(rf"(?:^|[_\-. ])(SCL|QA_PIXEL){_SUFFIX}$", re.IGNORECASE)
+# Sentinel-2 by-products that sit next to the bands (.SAFE IMG_DATA, Earth Search).
+_S2_AUX_NAME = re.compile(rf"(?:^|[_\-. ])(AOT|WVP|TCI|visual){_SUFFIX}$", re.IGNORECASE)
+_ROLE_NAME = re.compile(
+    r"(?:^|[_\-. ])(coastal(?:[_\-]?(?:blue|aerosol))?|blue|green|red|red[_\- ]?edge[123]?"
+    rf"|near[_\- ]?infra[_\- ]?red|nir(?:0[89])?|swir(?:1|16|2|22)){_SUFFIX}$",
+    re.IGNORECASE,
+)
+_ROLE_ALIASES = {
+    "coastalblue": "coastal",
+    "coastalaerosol": "coastal",
+    "nearinfrared": "nir",
+    "swir16": "swir1",
+    "swir22": "swir2",
+}
 MASK_KINDS = {"SCL": "scl", "QA_PIXEL": "qa_pixel"}
 _NEW_S2_DATE = re.compile(r"(?:^|_)T\d{2}[A-Z]{3}_(\d{4})(\d{2})(\d{2})T\d{6}")
+# Copernicus Browser exports: 2023-10-10-00:00_2023-10-10-23:59_Sentinel-2_L2A_B04_(Raw)
+_BROWSER_DATE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})-\d{2}[:_\-]?\d{2}_(\d{4}-\d{2}-\d{2})-\d{2}[:_\-]?\d{2}_"
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +150,10 @@ class LocalSource:
         coordinates when the image has no CRS).
     acquired : str or None
         ISO acquisition date when a tag, ``dates.txt`` or the file name says it.
+    mask_band : BandRef or None
+        The SCL or QA_PIXEL band, when the source has one.
+    bands_given : bool
+        True when the caller named the bands (``bands=``), False when the files did.
     """
 
     path: Path
@@ -87,6 +162,7 @@ class LocalSource:
     grid: Grid
     acquired: str | None = None
     mask_band: BandRef | None = None
+    bands_given: bool = False
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -124,6 +200,7 @@ class LocalSource:
             "native_resolution": list(self.grid.res),
             "acquired": self.acquired,
             "mask_band": self.mask_band.name if self.mask_band else None,
+            "bands_given": self.bands_given,
             "files": [
                 {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
                 for p in self.files
@@ -163,14 +240,134 @@ def _band_files(folder: Path) -> list[Path]:
     )
 
 
-def _s2_name(path: Path) -> str | None:
-    m = _S2_NAME.search(path.stem)
+def _token(text: str) -> str | None:
+    """The band a name ends with, or None.
+
+    ``B02``/``SR_B4`` upper-case; a role word lower-case without separators
+    (``swir16``, ``rededge1``, ``nearinfrared``).
+    """
+    if m := _S2_NAME.search(text):
+        return m.group(1).upper()
+    if m := _ROLE_NAME.search(text):
+        return re.sub(r"[_\- ]", "", m.group(1).lower())
+    return None
+
+
+def _role(token: str) -> str:
+    return _ROLE_ALIASES.get(token, token)
+
+
+def _is_earth_search_s2(tokens: Sequence[str]) -> bool:
+    """True for role words that can only be Earth Search Sentinel-2 asset keys.
+
+    Landsat items call their NIR ``nir08``; red-edge and ``nir09`` are Sentinel-2 only.
+    """
+    keys = set(tokens)
+    if not keys or not keys <= EARTH_SEARCH_S2.keys():
+        return False
+    return bool(keys & {"rededge1", "rededge2", "rededge3", "nir09"}) or (
+        "nir" in keys and bool(keys & {"nir08", "swir16", "swir22"})
+    )
+
+
+def _canonical(tokens: Sequence[str | None], fallbacks: Sequence[str]) -> list[str]:
+    """Canonical names of the tokens of one image's bands.
+
+    Sentinel-2/Landsat names as they are; role words as :data:`ROLE_BANDS` names, or
+    as Sentinel-2 names when they are Earth Search Sentinel-2 asset keys
+    (:data:`EARTH_SEARCH_S2`); an unrecognised band (None): its fallback name.
+    """
+    roles = [t for t in tokens if t is not None and t.islower()]
+    s2 = _is_earth_search_s2(roles)
+    out = []
+    for token, fallback in zip(tokens, fallbacks, strict=True):
+        if token is None:
+            out.append(fallback)
+        elif not token.islower():
+            out.append(token)
+        else:
+            out.append(EARTH_SEARCH_S2[token] if s2 else _role(token))
+    return out
+
+
+def band_name(text: str) -> str | None:
+    """The canonical band name a file stem or band description ends with, or None.
+
+    Recognised, case-insensitive, as the whole text or its last ``_``/``-``/``.``
+    separated token, each optionally followed by a resolution or processing suffix
+    (``_10m``, ``_20m``, ``_60m``, ``_(Raw)``, ``_(DN)``, ``_(Reflectance)``):
+
+    * Sentinel-2 ``B01`` ... ``B12``, ``B8A`` and Landsat ``SR_B1`` ... ``SR_B7``;
+    * role words (the Earth Search asset keys): ``coastal``, ``blue``, ``green``,
+      ``red``, ``rededge`` / ``rededge1..3``, ``nir`` (``near-infrared``),
+      ``nir08``, ``nir09``, ``swir1`` / ``swir16``, ``swir2`` / ``swir22``, named as
+      in :data:`ROLE_BANDS`.
+
+    :func:`open_local` looks at all the bands of an image: when its role words can
+    only be Earth Search Sentinel-2 asset keys (red-edge, ``nir09``, or ``nir`` with
+    ``nir08``/``swir16``/``swir22``), they get Sentinel-2 names instead
+    (:data:`EARTH_SEARCH_S2`), as the bands of a STAC Sentinel-2 scene have.
+
+    Examples
+    --------
+    >>> band_name("T43QBB_20231010T053719_B8A_20m")
+    'B8A'
+    >>> band_name("2023-10-10-00:00_2023-10-10-23:59_Sentinel-2_L2A_B04_(Raw)")
+    'B04'
+    >>> band_name("Red"), band_name("scene_nir08"), band_name("swir16"), band_name("shred")
+    ('red', 'nir08', 'swir1', None)
+    """
+    token = _token(text)
+    return token if token is None or not token.islower() else _role(token)
+
+
+def _is_aux(stem: str) -> bool:
+    """True for a Sentinel-2 by-product file (``*_AOT_10m``, ``TCI``, ``visual`` ...)."""
+    return bool(_S2_AUX_NAME.search(stem)) and _token(stem) is None
+
+
+def _mask_name(text: str) -> str | None:
+    m = _MASK_NAME.search(text)
     return m.group(1).upper() if m else None
 
 
-def _mask_name(path: Path) -> str | None:
-    m = _MASK_NAME.search(path.stem)
-    return m.group(1).upper() if m else None
+def _rgb_interp(ds: Any) -> dict[int, str]:
+    """Band index → red/green/blue from GDAL's colour interpretation.
+
+    Only when the file tags each of red, green and blue exactly once (an RGB(A)
+    photo, an RGBN GeoTIFF written as RGB + extra band).
+    """
+    words = {ColorInterp.red: "red", ColorInterp.green: "green", ColorInterp.blue: "blue"}
+    found = {i: words[ci] for i, ci in enumerate(ds.colorinterp, start=1) if ci in words}
+    return found if sorted(found.values()) == ["blue", "green", "red"] else {}
+
+
+def parse_band_names(bands: str | Sequence[str]) -> list[str]:
+    """The names of ``bands=`` (a sequence, or one comma-separated string), checked.
+
+    Raises
+    ------
+    InputError
+        If a name is empty or repeated.
+
+    Examples
+    --------
+    >>> parse_band_names("Blue, green,red,NIR")
+    ['Blue', 'green', 'red', 'NIR']
+    """
+    names = bands.split(",") if isinstance(bands, str) else list(bands)
+    if not all(isinstance(n, str) for n in names):
+        raise InputError(f"{arg('bands')} {bands!r} must be comma-separated names")
+    names = [n.strip() for n in names]
+    if not names or not all(names):
+        raise InputError(
+            f"{arg('bands')} {bands!r} has an empty name; give comma-separated names in "
+            "file order, e.g. blue,green,red,nir"
+        )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{arg('bands')} names {', '.join(twice)} more than once")
+    return names
 
 
 def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> str | None:
@@ -190,6 +387,10 @@ def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> str | 
         m2 = _NEW_S2_DATE.search(f.stem)
         if m2 and "_OPER_" not in f.stem:
             return "-".join(m2.groups())
+    for f in files:  # a Copernicus Browser export of one day (a longer range is a mosaic)
+        m3 = _BROWSER_DATE.match(f.name)
+        if m3 and m3.group(1) == m3.group(2):
+            return m3.group(1)
     return None
 
 
@@ -207,8 +408,20 @@ def _grid_of(ds: rasterio.io.DatasetReader, *, pixel_size: float | None) -> Grid
     return Grid(ds.crs.to_string(), t, ds.width, ds.height)
 
 
-def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSource:
+def open_local(
+    path: str | Path,
+    *,
+    pixel_size: float | None = None,
+    bands: str | Sequence[str] | None = None,
+) -> LocalSource:
     """Describe a local raster file or band folder without reading pixels.
+
+    Bands are named by :func:`band_name` from the file names of a band folder or the
+    band descriptions of a multi-band file, then by the file's colour interpretation
+    (red/green/blue); other bands are ``b1``, ``b2`` ... (in a folder: the file stem).
+    Mask bands (``SCL``, ``QA_PIXEL``) become the source's mask, and Sentinel-2
+    by-products (``AOT``, ``WVP``, ``TCI``/``visual``) next to recognised bands are
+    left out.
 
     Parameters
     ----------
@@ -216,14 +429,22 @@ def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSou
         A raster file (multi-band) or a folder of one-file-per-band rasters.
     pixel_size : float, optional
         Ground pixel size in metres, to accept images that have no CRS.
+    bands : str or sequence of str, optional
+        Names for the image bands in file order (a band folder: its files in sorted
+        order, masks and by-products not counted), as a sequence or one
+        comma-separated string, e.g. ``"blue,green,red,nir"``. They replace the names
+        the files give; role words and Sentinel-2 names are recognised as above.
 
     Raises
     ------
     DataError
         If the path is missing, empty, not a raster, has no CRS (and no
         ``pixel_size``), or its bands do not share one CRS and extent.
+    InputError
+        If ``bands`` does not give one name per band.
     """
     p = Path(path)
+    given = parse_band_names(bands) if bands is not None else None
     if not p.exists():
         raise DataError(f"{p} does not exist; check the path")
     if p.is_dir():
@@ -237,49 +458,79 @@ def open_local(path: str | Path, *, pixel_size: float | None = None) -> LocalSou
         files = [p]
         kind = "file"
 
-    bands: list[BandRef] = []
+    # (token, fallback name, file, index, is a by-product) per image band, in file order
+    found: list[tuple[str | None, str, Path, int, bool]] = []
     masks: list[BandRef] = []
-    grids: list[Grid] = []
+    grids: dict[Path, Grid] = {}
     tags: dict[str, str] = {}
     with ExitStack() as stack:
         for f in files:
             ds = stack.enter_context(_open(f))
-            grids.append(_grid_of(ds, pixel_size=pixel_size))
+            grids[f] = _grid_of(ds, pixel_size=pixel_size)
             tags = tags or dict(ds.tags())
-            s2 = _s2_name(f) if kind == "band-folder" else None
-            mask_name = _mask_name(f) if kind == "band-folder" else None
+            descs = ds.descriptions or (None,) * ds.count
+            aux = kind == "band-folder" and _is_aux(f.stem)
+            if kind == "band-folder" and ds.count == 1:
+                desc = descs[0]
+                mask_name = _mask_name(f.stem) or (_mask_name(desc) if desc else None)
+                if mask_name:
+                    masks.append(BandRef(mask_name, f, 1))
+                    continue
+                token = _token(f.stem) or (_token(desc) if desc else None)
+                found.append((token, f.stem, f, 1, aux))
+                continue
+            interp = _rgb_interp(ds)
             for i in range(1, ds.count + 1):
-                desc = ds.descriptions[i - 1] if ds.descriptions else None
-                if mask_name and ds.count == 1:
+                desc = descs[i - 1]
+                mask_name = _mask_name(desc) if desc else None
+                if mask_name:
                     masks.append(BandRef(mask_name, f, i))
                     continue
-                if desc and desc.upper() in MASK_KINDS:
-                    masks.append(BandRef(desc.upper(), f, i))
-                    continue
-                if s2 and ds.count == 1:
-                    name = s2
-                elif kind == "file":
-                    name = desc or f"b{i}"
-                else:
-                    name = f.stem if ds.count == 1 else f"{f.stem}:b{i}"
-                bands.append(BandRef(name, f, i))
-    crss = {g.crs for g in grids}
+                token = (_token(desc) if desc else None) or interp.get(i)
+                fallback = (desc or f"b{i}") if kind == "file" else f"{f.stem}:b{i}"
+                found.append((token, fallback, f, i, aux))
+    if any(b[0] is not None for b in found if not b[4]):  # by-products next to bands
+        found = [b for b in found if not b[4]]
+    if given is not None:
+        if len(given) != len(found):
+            what = "band files" if kind == "band-folder" else "bands"
+            have = [fb for _, fb, *_ in found]
+            shown = ", ".join(have[:8]) + (" ..." if len(have) > 8 else "")
+            raise InputError(
+                f"{arg('bands')} gives {len(given)} names ({', '.join(given)}) but {p} has "
+                f"{len(found)} {what} ({shown}); give one name per band, in file order"
+            )
+        names = _canonical([_token(n) for n in given], given)
+    else:
+        names = _canonical([t for t, *_ in found], [fb for _, fb, *_ in found])
+    bands_: list[BandRef] = [
+        BandRef(n, f, i) for n, (_, _, f, i, _) in zip(names, found, strict=True)
+    ]
+    used = [grids[f] for f in dict.fromkeys([b.path for b in bands_] + [m.path for m in masks])]
+    crss = {g.crs for g in used}
     if len(crss) > 1:
         raise DataError(f"bands in {p} use different CRSs ({', '.join(map(str, crss))})")
-    names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise DataError(f"{p} has duplicate band names {names}; keep one file per band")
-    if not bands:
+    if not bands_:
         raise DataError(f"{p} holds only mask bands ({[m.name for m in masks]}); add image bands")
     if len(masks) > 1:
         raise DataError(f"{p} has several mask bands {[m.name for m in masks]}; keep one")
     if all(n in S2_BANDS for n in names):
-        bands.sort(key=lambda b: S2_BANDS.index(b.name))
+        bands_.sort(key=lambda b: S2_BANDS.index(b.name))
     elif all(n.startswith("SR_B") for n in names):
-        bands.sort(key=lambda b: int(b.name[4:]))
-    finest = min(grids, key=lambda g: g.res[0])
+        bands_.sort(key=lambda b: int(b.name[4:]))
+    elif all(n in ROLE_BANDS for n in names):
+        bands_.sort(key=lambda b: ROLE_BANDS.index(b.name))
+    finest = min(used, key=lambda g: g.res[0])
     return LocalSource(
-        p, kind, tuple(bands), finest, _acquired(p, files, tags), masks[0] if masks else None
+        p,
+        kind,
+        tuple(bands_),
+        finest,
+        _acquired(p, files, tags),
+        masks[0] if masks else None,
+        bands_given=given is not None,
     )
 
 
