@@ -89,6 +89,8 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     "cache": (str, bool),
     # timeline jobs
     "min_persistence": _NUMBER,
+    # outputs
+    "redact_paths": (bool,),
 }
 """Options a ``[defaults]`` table or a ``[[job]]`` may set, with their TOML types."""
 
@@ -467,6 +469,7 @@ def _run(spec: Mapping[str, Any]) -> Any:
             pixel_size=opts.get("pixel_size"),
             bands=opts.get("bands"),
             command=command,
+            redact_paths=bool(opts.get("redact_paths", False)),
         )
         return result
     from sitewatch.cli.timeline_cmd import _stac_series
@@ -494,6 +497,7 @@ def _run(spec: Mapping[str, Any]) -> Any:
         overwrite=spec["overwrite"],
         command=command,
         extra=lambda tmp: timeline_files(result, tl, tmp),
+        redact_paths=bool(opts.get("redact_paths", False)),
     )
     return result
 

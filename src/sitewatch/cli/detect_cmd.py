@@ -93,6 +93,13 @@ def register(sub: Any) -> None:
         help="skip quicklooks, chips and report.html (polygons, rasters and manifest only; "
         "'sitewatch report DIR' adds them later)",
     )
+    p.add_argument(
+        "--redact-paths",
+        action="store_true",
+        dest="redact_paths",
+        help="record input files by name and SHA-256 only, without their folders, in "
+        "manifest.json and report.html (for sharing a run)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
@@ -228,6 +235,7 @@ def run_detection(
     command: list[str] | None = None,
     max_memory: int | None = None,
     report: bool = True,
+    redact_paths: bool = False,
 ) -> tuple[Any, Path]:
     """Detect and write; shared by ``detect`` and ``demo``.
 
@@ -261,6 +269,7 @@ def run_detection(
                 need=need,
                 report=report,
                 inputs=inputs,
+                redact_paths=redact_paths,
             )
     result = detect_change(
         before,
@@ -271,7 +280,14 @@ def run_detection(
         pixel_size=pixel_size,
         bands=bands,
     )
-    written = write_result(result, out, overwrite=overwrite, command=command, report=report)
+    written = write_result(
+        result,
+        out,
+        overwrite=overwrite,
+        command=command,
+        report=report,
+        redact_paths=redact_paths,
+    )
     return result, written
 
 
@@ -291,6 +307,7 @@ def _run_blockwise(
     need: int,
     report: bool = True,
     inputs: list[Path] | None = None,
+    redact_paths: bool = False,
 ) -> tuple[Any, Path]:
     from dataclasses import replace
 
@@ -325,7 +342,7 @@ def _run_blockwise(
                 blockwise=True,
             ),
         )
-        finish_output(res, tmp, command=command, report=report)
+        finish_output(res, tmp, command=command, report=report, redact_paths=redact_paths)
     return res, Path(out).expanduser().absolute()
 
 
@@ -373,6 +390,8 @@ def main(args: argparse.Namespace) -> int:
         bands=args.bands,
         max_memory=max_memory,
         report=args.report,
+        redact_paths=args.redact_paths,
+        command=args.command_line,
     )
     report(result, out, args)
     return 0

@@ -73,6 +73,13 @@ def register(sub: Any) -> None:
         "(a band folder: its files sorted by name), e.g. blue,green,red,nir; for images "
         "whose file names or band descriptions do not say",
     )
+    p.add_argument(
+        "--redact-paths",
+        action="store_true",
+        dest="redact_paths",
+        help="record input files by name and SHA-256 only, without their folders, in "
+        "manifest.json and report.html (for sharing a run)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
@@ -142,8 +149,9 @@ def main(args: argparse.Namespace) -> int:
         result,
         args.out,
         overwrite=args.overwrite,
-        command=["sitewatch", *sys.argv[1:]],
+        command=args.command_line,
         extra=lambda tmp: timeline_files(result, tl, tmp),
+        redact_paths=args.redact_paths,
     )
     info = result.diagnostics["timeline"]
     if args.json:
