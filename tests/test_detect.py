@@ -15,7 +15,7 @@ from conftest import lonlat_box, write_geojson
 from sitewatch import detect_change, load_aoi_file
 from sitewatch.detect import remove_small_regions, score_cva, threshold_otsu
 from sitewatch.detect.run import DetectOptions
-from sitewatch.errors import BandsNotIdentifiedWarning
+from sitewatch.errors import BandsNotIdentifiedWarning, SameImageWarning
 from sitewatch.grid import Grid
 
 
@@ -85,7 +85,7 @@ def test_planted_building_inside_aoi_grid(planted_pair, tmp_path):
 
 def test_no_change_gives_few_polygons(planted_pair):
     before, _, _ = planted_pair()
-    with unnamed():
+    with unnamed(), pytest.warns(SameImageWarning, match="same image"):
         result = detect_change(before, before)
     # Identical images: every score is 0, nothing may be flagged.
     assert result.features == []

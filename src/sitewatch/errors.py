@@ -53,6 +53,14 @@ class PartialCoverageWarning(SitewatchWarning):
     """The imagery covers only part of the AOI."""
 
 
+class DateOrderWarning(SitewatchWarning):
+    """The before image is dated later than the after image."""
+
+
+class SameImageWarning(SitewatchWarning):
+    """Before and after are the same image: every difference is noise."""
+
+
 class NotGeoreferencedWarning(SitewatchWarning):
     """Images are processed in pixel coordinates because they carry no CRS."""
 

@@ -105,7 +105,45 @@ class Grid:
             return abs(float(area))
         crs = CRS.from_user_input(self.crs)
         unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
-        return self.res[0] * self.res[1] * unit * unit
+        nominal = self.res[0] * self.res[1] * unit * unit
+        # Metric grids (UTM: within 0.2 %) keep their nominal area, as GIS tools report
+        # it; a projection that distorts area here (Web Mercator) gets the true one.
+        return nominal if self.is_metric else nominal / self.areal_scale
+
+    @cached_property
+    def areal_scale(self) -> float:
+        """How much the projection enlarges areas at the grid centre (1 = true area).
+
+        Web Mercator at 40° N enlarges areas 1.70×, UTM at most 1.002× inside its zone.
+        1.0 without a CRS and for geographic grids (their pixel area is geodesic).
+
+        Examples
+        --------
+        >>> g = Grid("EPSG:3857", Affine(10, 0, 14_210_000, 0, -10, 4_852_000), 10, 10)
+        >>> round(g.areal_scale, 2), round(g.pixel_area_m2, 1)
+        (1.7, 58.8)
+        """
+        if self.crs is None or self.is_geographic:
+            return 1.0
+        from pyproj import Proj
+
+        left, bottom, right, top = self.bounds
+        cx, cy = (left + right) / 2, (bottom + top) / 2
+        lon, lat = _transformer(self.crs, "EPSG:4326").transform(cx, cy)
+        try:
+            scale = float(Proj(self.crs).get_factors(lon, lat).areal_scale)
+        except Exception:  # a CRS pyproj cannot evaluate factors for: take it as true
+            return 1.0
+        return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+    @cached_property
+    def is_metric(self) -> bool:
+        """True when pixels are metres on the ground within 1 % in area (UTM, national grids).
+
+        False for geographic grids (degrees) and for projections that distort area at
+        the grid, such as Web Mercator away from the equator.
+        """
+        return self.crs is not None and not self.is_geographic and abs(self.areal_scale - 1) <= 0.01
 
     @cached_property
     def footprint_lonlat(self) -> Polygon:

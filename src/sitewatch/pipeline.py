@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -20,8 +21,10 @@ from sitewatch.errors import (
     AOIError,
     BandsNotIdentifiedWarning,
     DataError,
+    DateOrderWarning,
     InputError,
     PartialCoverageWarning,
+    SameImageWarning,
     arg,
 )
 from sitewatch.grid import Grid, from_lonlat
@@ -108,9 +111,25 @@ def _native_resolution_m(src: LocalSource) -> float:
     return round(math.sqrt(src.grid.pixel_area_m2), 1)
 
 
-def _overlap_grid(b: LocalSource, a: LocalSource) -> Grid:
-    """The before grid cropped to the part the after image also covers."""
+def _overlap_grid(b: LocalSource, a: LocalSource, resolution: float | None = None) -> Grid:
+    """The before grid cropped to the part the after image also covers.
+
+    When the before grid is projected but its pixels are not metres on the ground (a
+    projection such as Web Mercator that enlarges areas here), the overlap is resampled
+    onto a north-up grid in its UTM zone instead, at the true ground size of a before
+    pixel, so areas, the minimum mapping unit and smoothing mean what they say.
+    Geographic grids (degrees) are kept: their pixel area is geodesic already.
+    """
     g = b.grid
+    if _distorted(g):
+        overlap = g.footprint_lonlat.intersection(a.grid.footprint_lonlat)
+        if overlap.is_empty or overlap.area == 0:
+            raise DataError(
+                f"the two rasters do not overlap: {b.path} covers lon/lat "
+                f"{_fmt(g.footprint_lonlat.bounds)} and {a.path} covers "
+                f"{_fmt(a.grid.footprint_lonlat.bounds)}; pick images of one place"
+            )
+        return Grid.for_aoi(overlap, resolution=resolution or _native_resolution_m(b))
     al, ab, ar, at = a.bounds_in(g.crs)  # type: ignore[arg-type]
     bl, bb, br, bt = g.bounds
     left, bottom, right, top = max(al, bl), max(ab, bb), min(ar, br), min(at, bt)
@@ -128,6 +147,11 @@ def _overlap_grid(b: LocalSource, a: LocalSource) -> Grid:
         raise DataError(f"the overlap of {b.path} and {a.path} is under 2 pixels wide")
     t = g.transform @ rasterio.Affine.translation(c0, r0)
     return Grid(g.crs, t, c1 - c0, r1 - r0)
+
+
+def _distorted(g: Grid) -> bool:
+    """A projected grid whose pixels are not true metres here (Web Mercator)."""
+    return g.crs is not None and not g.is_geographic and not g.is_metric
 
 
 def _fmt(bounds: tuple[float, ...]) -> str:
@@ -176,6 +200,65 @@ def _aoi_grid(
     return grid, inside_mask, coverage
 
 
+re_day = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _dated(src: Any, date: str | None, which: str) -> Any:
+    """``src`` with the acquisition date the caller gave (a local image only)."""
+    import datetime as dt
+
+    if date is None:
+        return src
+    name = arg(f"{which}_date")
+    if not isinstance(src, LocalSource):
+        raise InputError(
+            f"{name} dates a local image; the {which} image is a "
+            f"{getattr(src, 'kind', 'scene')} dated {src.acquired} by its catalog"
+        )
+    if not re_day.fullmatch(date):
+        raise InputError(f"{name} {date!r} is not a day (YYYY-MM-DD, e.g. 2024-10-05)")
+    try:
+        day = dt.date.fromisoformat(date).isoformat()
+    except ValueError as err:
+        raise InputError(f"{name} {date!r} is not a date ({err})") from None
+    return replace(src, acquired=day, acquired_from=f"given ({name})")
+
+
+def check_pair(bsrc: Any, asrc: Any) -> None:
+    """Warn when before and after are the same image, or come in the wrong order.
+
+    Warns
+    -----
+    SameImageWarning
+        Both name the same file or folder (or the same catalog item).
+    DateOrderWarning
+        The before image is dated later than the after image.
+    """
+    same = False
+    if isinstance(bsrc, LocalSource) and isinstance(asrc, LocalSource):
+        same = bsrc.path.resolve() == asrc.path.resolve()
+    elif getattr(bsrc, "path", None) is not None:
+        same = getattr(bsrc, "path", None) == getattr(asrc, "path", None)
+    if same:
+        warnings.warn(
+            f"before and after are the same image ({Path(str(bsrc.path)).name}): every "
+            "difference found is noise; give two images of different dates",
+            SameImageWarning,
+            stacklevel=3,
+        )
+        return
+    b_last = str(bsrc.acquired or "").split("/")[-1][:10]
+    a_first = str(asrc.acquired or "").split("/")[0][:10]
+    if b_last and a_first and b_last > a_first:
+        warnings.warn(
+            f"the before image ({bsrc.acquired}) is dated later than the after image "
+            f"({asrc.acquired}); change is reported from before to after as given: swap "
+            f"{arg('before')} and {arg('after')} if that is not what you meant",
+            DateOrderWarning,
+            stacklevel=3,
+        )
+
+
 def plan_detection(
     before: Any,
     after: Any,
@@ -184,11 +267,14 @@ def plan_detection(
     resolution: float | None = None,
     pixel_size: float | None = None,
     bands: str | Sequence[str] | None = None,
+    before_date: str | None = None,
+    after_date: str | None = None,
 ) -> tuple[Any, Any, list[str], list[str], Grid, np.ndarray | None, float]:
     """Open both images and choose the analysis grid, reading no pixels.
 
     ``bands`` names the bands of both local images (see
-    :func:`~sitewatch.sources.local.open_local`).
+    :func:`~sitewatch.sources.local.open_local`); ``before_date`` and ``after_date``
+    (``YYYY-MM-DD``) date local images whose files do not say, or correct them.
 
     Returns
     -------
@@ -214,6 +300,8 @@ def plan_detection(
         img if hasattr(img, "read") else open_local(img, pixel_size=pixel_size, bands=bands)
         for img in (before, after)
     )
+    bsrc = _dated(bsrc, before_date, "before")
+    asrc = _dated(asrc, after_date, "after")
     if bsrc.georeferenced != asrc.georeferenced:
         which = bsrc if not bsrc.georeferenced else asrc
         raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
@@ -227,7 +315,7 @@ def plan_detection(
     elif aoi is not None:
         grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
     else:
-        grid = _overlap_grid(bsrc, asrc)
+        grid = _overlap_grid(bsrc, asrc, resolution)
     return bsrc, asrc, bands_b, bands_a, grid, inside, coverage
 
 
@@ -243,6 +331,8 @@ def detect_change(
     resolution: float | None = None,
     pixel_size: float | None = None,
     bands: str | Sequence[str] | None = None,
+    before_date: str | None = None,
+    after_date: str | None = None,
 ) -> ChangeResult:
     """Detect change between two local images, optionally inside an AOI.
 
@@ -266,6 +356,9 @@ def detect_change(
         Names of the bands of both images in file order (a band folder: its files in
         sorted order), e.g. ``"blue,green,red,nir"``, for images whose files do not
         name them (see :func:`~sitewatch.sources.local.open_local`).
+    before_date, after_date : str, optional
+        ``YYYY-MM-DD`` acquisition dates of local images whose files do not say (they
+        replace a date the files give; the manifest records that they were given).
 
     Returns
     -------
@@ -285,6 +378,9 @@ def detect_change(
     BandsNotIdentifiedWarning
         When no band of the before image is recognised (so there is no true colour),
         once per call.
+    SameImageWarning, DateOrderWarning
+        Before and after are one image, or dated the wrong way round (see
+        :func:`check_pair`).
     """
     overrides = {
         k: v
@@ -298,8 +394,16 @@ def detect_change(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     bsrc, asrc, bands_b, bands_a, grid, inside, coverage = plan_detection(
-        before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size, bands=bands
+        before,
+        after,
+        aoi=aoi,
+        resolution=resolution,
+        pixel_size=pixel_size,
+        bands=bands,
+        before_date=before_date,
+        after_date=after_date,
     )
+    check_pair(bsrc, asrc)
     timings["open"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -379,6 +483,8 @@ def detect_change(
         "n_polygons": len(features),
         "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
     }
+    if note := grid_note(bsrc, grid, aoi=aoi):
+        diagnostics["grid_note"] = note
     provenance = pair_provenance(
         bsrc, asrc, aoi=aoi, options=options, resolution=resolution, pixel_size=pixel_size
     )
@@ -399,6 +505,18 @@ def detect_change(
     )
 
 
+def grid_note(bsrc: Any, grid: Grid, *, aoi: AOI | None) -> str | None:
+    """Why the analysis grid is not the before image's own (None when it is, or an AOI)."""
+    g = bsrc.grid
+    if aoi is not None or not _distorted(g):
+        return None
+    return (
+        f"the images' CRS ({g.crs}) enlarges areas {g.areal_scale:.2f}× here: resampled to "
+        f"{grid.crs} (UTM) at "
+        f"{math.sqrt(grid.pixel_area_m2):.1f} m, so areas are true"
+    )
+
+
 def pair_provenance(
     bsrc: Any,
     asrc: Any,
@@ -410,9 +528,12 @@ def pair_provenance(
     **parameters: Any,
 ) -> dict[str, Any]:
     """What a pair run read and how: the ``provenance`` of its result (and manifest)."""
-    grid_rule = (
-        "aoi-utm" if aoi is not None else "before-grid-overlap" if bsrc.georeferenced else "pixels"
-    )
+    if aoi is not None:
+        grid_rule = "aoi-utm"
+    elif not bsrc.georeferenced:
+        grid_rule = "pixels"
+    else:
+        grid_rule = "before-overlap-utm" if _distorted(bsrc.grid) else "before-grid-overlap"
     return {
         "before": {"source": bsrc, "acquired": bsrc.acquired},
         "after": {"source": asrc, "acquired": asrc.acquired},

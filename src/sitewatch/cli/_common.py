@@ -136,6 +136,7 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
         f"  grid {result.grid.width}×{result.grid.height} px of "
         f"{result.grid.pixel_area_m2:.1f} m² ({result.grid.crs or 'no CRS: pixel coordinates'})"
         f", {d['valid_fraction']:.1%} observed in both images",
+        f"  grid: {d['grid_note']}" if d.get("grid_note") else "",
         _coreg_line(d.get("coregistration")),
         f"  threshold {d['threshold']['value']:.3f} ({d['threshold']['why']})",
         f"  {d['n_polygons']} change polygon{'s' if d['n_polygons'] != 1 else ''}, "

@@ -71,6 +71,18 @@ def register(sub: Any) -> None:
         help="ground pixel size for images without CRS (output in pixel coords)",
     )
     p.add_argument(
+        "--before-date",
+        metavar="YYYY-MM-DD",
+        dest="before_date",
+        help="acquisition date of a local before image whose files do not say it",
+    )
+    p.add_argument(
+        "--after-date",
+        metavar="YYYY-MM-DD",
+        dest="after_date",
+        help="acquisition date of a local after image, likewise",
+    )
+    p.add_argument(
         "--bands",
         metavar="NAMES",
         help="comma-separated names of the bands of both images, in file order (a band "
@@ -232,6 +244,8 @@ def run_detection(
     resolution: float | None = None,
     pixel_size: float | None = None,
     bands: str | list[str] | None = None,
+    before_date: str | None = None,
+    after_date: str | None = None,
     command: list[str] | None = None,
     max_memory: int | None = None,
     report: bool = True,
@@ -250,10 +264,20 @@ def run_detection(
         from sitewatch.pipeline import plan_detection
 
         bsrc, asrc, names, _, grid, _, _ = plan_detection(
-            before, after, aoi=aoi, resolution=resolution, pixel_size=pixel_size, bands=bands
+            before,
+            after,
+            aoi=aoi,
+            resolution=resolution,
+            pixel_size=pixel_size,
+            bands=bands,
+            before_date=before_date,
+            after_date=after_date,
         )
         need = estimate_memory(grid.height, grid.width, len(names))
         if need > max_memory:
+            from sitewatch.pipeline import check_pair
+
+            check_pair(bsrc, asrc)
             return _run_blockwise(
                 bsrc,
                 asrc,
@@ -279,6 +303,8 @@ def run_detection(
         resolution=resolution,
         pixel_size=pixel_size,
         bands=bands,
+        before_date=before_date,
+        after_date=after_date,
     )
     written = write_result(
         result,
@@ -371,6 +397,11 @@ def main(args: argparse.Namespace) -> int:
     for ref, which in ((args.before, "before"), (args.after, "after")):
         if not Path(ref).expanduser().exists():
             image_window(ref, which)  # a bad date or a missing path fails before any work
+            if getattr(args, f"{which}_date"):
+                raise InputError(
+                    f"--{which}-date dates a local image; --{which} {ref} is searched by date, "
+                    "and each scene found carries its own"
+                )
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(
         args.out,
@@ -388,6 +419,8 @@ def main(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         pixel_size=args.pixel_size,
         bands=args.bands,
+        before_date=args.before_date,
+        after_date=args.after_date,
         max_memory=max_memory,
         report=args.report,
         redact_paths=args.redact_paths,

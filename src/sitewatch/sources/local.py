@@ -154,6 +154,8 @@ class LocalSource:
         The SCL or QA_PIXEL band, when the source has one.
     bands_given : bool
         True when the caller named the bands (``bands=``), False when the files did.
+    acquired_from : str or None
+        Where ``acquired`` came from when the caller gave it (``"given (--before-date)"``).
     """
 
     path: Path
@@ -163,6 +165,7 @@ class LocalSource:
     acquired: str | None = None
     mask_band: BandRef | None = None
     bands_given: bool = False
+    acquired_from: str | None = None
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -199,6 +202,7 @@ class LocalSource:
             "crs": self.grid.crs,
             "native_resolution": list(self.grid.res),
             "acquired": self.acquired,
+            "acquired_from": self.acquired_from or ("the files" if self.acquired else None),
             "mask_band": self.mask_band.name if self.mask_band else None,
             "bands_given": self.bands_given,
             "files": [
