@@ -292,3 +292,29 @@ def test_batch_without_the_dask_extra_is_one_line(tmp_path, capsys, monkeypatch)
     assert len(err) == 1 and err[0].startswith("sitewatch: error: "), err
     assert "'dask' extra" in err[0] and "pip install 'sitewatch[dask]'" in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_watch_list_redact_paths(tmp_path):
+    demo = sw.demo_paths()
+    wl = _write(
+        tmp_path / "w.toml",
+        f"""
+out = "runs"
+[defaults]
+redact_paths = true
+[[job]]
+name = "demo"
+aoi = "{demo["aoi"]}"
+before = "{demo["before"]}"
+after = "{demo["after"]}"
+""",
+    )
+    job = load_watchlist(wl).jobs[0]
+    assert job.options["redact_paths"] is True
+    summary = run_job(job.spec(tmp_path / "runs"))
+    assert summary["status"] == "ok", summary
+    manifest = (tmp_path / "runs" / "demo" / "manifest.json").read_text()
+    assert json.loads(manifest)["paths_redacted"] is True
+    assert str(demo["before"].parent) not in manifest
+    with pytest.raises(InputError, match="redact_paths"):
+        load_watchlist(_write(tmp_path / "bad.toml", wl.read_text().replace("true", '"yes"')))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AOI_FILE_HELP",
     "add_detector_options",
     "add_json",
     "detector_options",
@@ -16,6 +17,12 @@ __all__ = [
     "positive_float",
     "summarise_result",
 ]
+
+
+AOI_FILE_HELP = (
+    "the polygon to watch: GeoJSON (any CRS), GeoPackage (FILE.gpkg or FILE.gpkg:LAYER) or "
+    "Shapefile (.shp, or a .zip of one); several polygons are merged"
+)
 
 
 def positive_float(text: str) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 from sitewatch.cli._common import (
+    AOI_FILE_HELP,
     add_detector_options,
     add_json,
     add_scene_options,
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
         metavar="AOI_ID",
         help="catalog id (see 'sitewatch aoi list') or a .geojson path",
     )
-    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon to analyse")
+    p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument(
         "--before",
         required=True,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sitewatch.cli._common import add_cache_options, add_json, cache_from_args, emit_json
+from sitewatch.cli._common import (
+    AOI_FILE_HELP,
+    add_cache_options,
+    add_json,
+    cache_from_args,
+    emit_json,
+)
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
 from sitewatch.sources.stac import COLLECTIONS, parse_period, search_scenes, stac_url
@@ -23,7 +29,7 @@ def register(sub: Any) -> None:
         "over the AOI window only. The scene-wide cloud cover is shown for comparison.",
     )
     p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
-    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon")
+    p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument(
         "--from",
         dest="start",

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from sitewatch.cli._common import (
+    AOI_FILE_HELP,
     add_detector_options,
     add_json,
     add_scene_options,
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
         "for the kept regions plus timeline.csv, timeline.json and timeline.png.",
     )
     p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
-    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon")
+    p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument("--from", dest="start", metavar="DATE", help="first date (YYYY-MM[-DD])")
     p.add_argument("--to", dest="end", metavar="DATE", help="last date (YYYY-MM[-DD])")
     p.add_argument("--every", default="3M", help="step: 1M, 3M, 6M, 1Y ... (default 3M)")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sitewatch.cli._common import _latlon, add_json, emit_json
+from sitewatch.cli._common import AOI_FILE_HELP, _latlon, add_json, emit_json
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
 from sitewatch.sources.wayback import (
@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
         "Esri's terms forbid storing or redistributing the tiles.",
     )
     p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
-    p.add_argument("--aoi-file", metavar="FILE", help="GeoJSON polygon")
+    p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument(
         "--zoom",
         type=_zoom,
