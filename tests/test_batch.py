@@ -290,7 +290,7 @@ def test_batch_without_the_dask_extra_is_one_line(tmp_path, capsys, monkeypatch)
     assert main(["batch", str(wl)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sitewatch: error: "), err
-    assert "'dask' extra" in err[0] and "pip install 'sitewatch[dask]'" in err[0]
+    assert "'dask' extra" in err[0] and "pip install --only-binary=:all: '.[dask]'" in err[0]
     assert not (tmp_path / "runs").exists()
 
 

@@ -600,7 +600,7 @@ def require_dask() -> None:
     except ImportError as err:
         raise InputError(
             "sitewatch batch needs the 'dask' extra (dask.distributed), which is not installed: "
-            "pip install 'sitewatch[dask]' (in a clone of the repository: pip install '.[dask]')"
+            "in the sitewatch folder run .venv/bin/pip install --only-binary=:all: '.[dask]'"
         ) from err
 
 
