@@ -137,11 +137,16 @@ def check_output_dir(
     opt = arg("out")
     if path.exists() and not path.is_dir():
         raise OutputError(f"output {path} exists and is a file; choose a folder for {opt}")
-    why = _protected(path) or _input_clash(path, inputs)
-    if why:
+    if why := _protected(path):
         raise OutputError(
             f"output folder {path} {why}; sitewatch writes a whole folder of its own: "
             f"choose a new one for {opt} (e.g. {path / 'sitewatch-run'})"
+        )
+    if why := _input_clash(path, inputs):
+        raise OutputError(
+            f"output folder {path} {why}; sitewatch writes a whole folder of its own: "
+            f"choose a new one for {opt}, away from the inputs (e.g. "
+            f"{path.parent / (path.name + '-sitewatch')})"
         )
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
