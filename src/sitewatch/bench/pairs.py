@@ -60,6 +60,7 @@ __all__ = [
     "PairSource",
     "bench_pairs",
     "check_methods",
+    "evaluate_pair",
     "find_pairs",
     "read_label_mask",
     "read_pair",
@@ -349,7 +350,29 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def _evaluate(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCounts, np.ndarray]:
+def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCounts, np.ndarray]:
+    """Run the detector on one pair and count its mask against the reference.
+
+    Parameters
+    ----------
+    pair : LabelledPair
+    options : DetectOptions
+
+    Returns
+    -------
+    counts : PixelCounts
+        Over the evaluated pixels (every pixel, or the labelled ones); unobserved
+        pixels count as predicted no-change.
+    scores : (N,) float32 ndarray
+        The detector's score on the same pixels, in the same order as
+        ``pair.truth`` (ravelled, or ``pair.truth[pair.labelled]``); unobserved pixels
+        are ``-inf`` so they rank last.
+
+    Raises
+    ------
+    DataError
+        If the detector rejects the pair.
+    """
     try:
         det = detect_arrays(
             pair.before,
@@ -444,7 +467,7 @@ def run_benchmark(
         truths.append(pair.truth.ravel() if pair.labelled is None else pair.truth[pair.labelled])
         for m in runs:
             t = time.perf_counter()
-            counts, evaluated = _evaluate(pair, per_method[m])
+            counts, evaluated = evaluate_pair(pair, per_method[m])
             ap = average_precision(evaluated, truths[-1])
             dt_s = time.perf_counter() - t
             entries[m].append(EntryResult(pair.name, counts, ap, dt_s))

@@ -12,6 +12,16 @@ document is ``{"methods": {name: <the one-method shape>}, "seconds", "dataset",
 "split", "params"}``; each method's ``seconds`` is its own detection time, the
 top-level ``seconds`` the wall time including reads. The table then has one pooled
 row per method, followed by a per-city/pair F1 table with one column per method.
+
+``sitewatch bench suite ROOT`` runs every dataset found under ROOT (the layout of
+``../shared/data``; see :mod:`sitewatch.bench.suite`) and prints one row per dataset
+(pixels, F1, precision, recall, AUC-PR, the same-run CVA + Otsu baseline F1, the ratio),
+macro-F1, and the SpaceNet 7 timeline figures. JSON: ``{"datasets": {NAME: {"pooled":
+{...}, "baseline": {...}, "ratio": R, "pixels", "cities" | "pairs" | "crops": {...},
+...}}, "macro_f1": F, "macro_f1_baseline", "spacenet7_timeline": {...}, "options",
+"skipped", "seconds": S}``. With ``--leave-one-out`` each dataset is scored with the
+tunables' configuration chosen on the other datasets, and each record adds "chosen",
+"default" and "f1_by_config" (top level: "macro_f1_default", "leave_one_out").
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    """Add the ``bench`` subcommand (``bench oscd``, ``bench pairs``, ``bench speed``)."""
+    """Add the ``bench`` subcommand (``bench oscd``, ``pairs``, ``suite``, ``speed``)."""
     p = sub.add_parser(
         "bench",
         help="score the detector on labelled change-detection data",
@@ -117,6 +127,7 @@ def register(sub: Any) -> None:
     )
     _add_common(q)
     q.set_defaults(func=main_pairs)
+    _register_suite(bsub)
     _register_speed(bsub)
 
 
@@ -255,6 +266,67 @@ def main_pairs(args: argparse.Namespace) -> int:
         pixel_size=args.pixel_size,
     )
     return _finish(result, args, out)
+
+
+def _names_arg(text: str) -> tuple[str, ...]:
+    """Argparse type: comma-separated tunable names (checked when the suite starts)."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no tunable")
+    return names
+
+
+def _register_suite(bsub: Any) -> None:
+    from sitewatch.bench.suite import DATASETS, TUNABLES
+
+    s = bsub.add_parser(
+        "suite",
+        help="every labelled dataset under ROOT: one table, macro-F1, leave-one-dataset-out",
+        description="Run the detector (default options) and the same-run CVA + Otsu baseline "
+        f"on every dataset found directly under ROOT ({', '.join(DATASETS)}; the layout of "
+        "../shared/data; missing ones are skipped with a note) and print one row per "
+        "dataset with macro-F1, then the SpaceNet 7 timeline figures.",
+    )
+    s.add_argument("root", metavar="ROOT", help="folder holding the dataset folders")
+    s.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        dest="leave_one_out",
+        help="run every configuration of the tunables' candidate grid once per dataset and "
+        "score each dataset with the configuration of best macro-F1 over the OTHER datasets "
+        "(the figure to quote for constants chosen by measurement)",
+    )
+    s.add_argument(
+        "--tune",
+        type=_names_arg,
+        metavar="NAME[,NAME]",
+        help=f"tunables searched by --leave-one-out (default: all: {', '.join(TUNABLES)})",
+    )
+    s.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    s.set_defaults(func=main_suite)
+
+
+def main_suite(args: argparse.Namespace) -> int:
+    """Run ``sitewatch bench suite``."""
+    import sys
+
+    from sitewatch.bench.suite import format_suite, run_suite
+
+    out = check_json_out(args.json, overwrite=args.overwrite)
+
+    def progress(msg: str) -> None:
+        print(f"bench suite: {msg}", file=sys.stderr, flush=True)
+
+    result = run_suite(
+        args.root, leave_one_out=args.leave_one_out, tunables=args.tune, progress=progress
+    )
+    if out is not None:
+        write_json_atomic(out, result.as_dict())
+    print(format_suite(result))
+    if out is not None:
+        print(f"wrote {out}")
+    return 0
 
 
 def _sizes_arg(text: str) -> tuple[int, ...]:
