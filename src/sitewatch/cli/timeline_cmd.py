@@ -1,4 +1,4 @@
-"""``sitewatch timeline``: follow change over an AOI through a dated series of images."""
+"""``sitewatch timeline``: follow change through a dated series of images (AOI optional)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,21 @@ def register(sub: Any) -> None:
         "timeline",
         help="follow change through a series of dates: first seen, persistence, growth",
         description="Take the clearest scene over the AOI in every step (--every) of a "
-        "period (or the given --images, oldest first), compare each with the first, and "
-        "follow every change region through the series: the date it was first seen, the "
-        "last clear date before, its persistence and growth. Regions that do not persist "
-        "(missed clouds, crops, ships) are dropped and counted. Writes the detect outputs "
-        "for the kept regions plus timeline.csv, timeline.json and timeline.png.",
+        "period (or the given --images, put in date order), compare each with the first, "
+        "and follow every change region through the series: the date it was first seen, "
+        "the last clear date before, its persistence and growth. Regions that do not "
+        "persist (missed clouds, crops, ships) are dropped and counted. Local images are "
+        "dated by their file names (2018_01, 2018-01-05, 20180105, 2018-01-05T10:30) or "
+        "date tags, or by --dates; without an AOI, --images are analysed where they all "
+        "overlap. Writes the detect outputs for the kept regions plus timeline.csv, "
+        "timeline.json and timeline.png.",
     )
-    p.add_argument("aoi", nargs="?", metavar="AOI_ID", help="catalog id or .geojson path")
+    p.add_argument(
+        "aoi",
+        nargs="?",
+        metavar="AOI_ID",
+        help="catalog id or .geojson path (optional with --images: their overlap)",
+    )
     p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument("--from", dest="start", metavar="DATE", help="first date (YYYY-MM[-DD])")
     p.add_argument("--to", dest="end", metavar="DATE", help="last date (YYYY-MM[-DD])")
@@ -45,7 +53,14 @@ def register(sub: Any) -> None:
         "--images",
         nargs="+",
         metavar="PATH",
-        help="local images or band folders, oldest first, instead of a STAC search",
+        help="local images or band folders instead of a STAC search; put in date order "
+        "when every one is dated, else kept oldest first as given",
+    )
+    p.add_argument(
+        "--dates",
+        metavar="D1,D2,...",
+        help="acquisition dates of the --images, one per image in the order given "
+        "(YYYY-MM-DD, or YYYY-MM for a monthly mosaic), replacing the dates their files give",
     )
     p.add_argument(
         "--min-persistence",
@@ -119,12 +134,17 @@ def main(args: argparse.Namespace) -> int:
     from sitewatch.sources._http import NetStats
 
     aoi = resolve_aoi(args.aoi, args.aoi_file)
-    if aoi is None:
-        raise InputError("name an AOI: sitewatch timeline AOI_ID (or --aoi-file FILE)")
+    if aoi is None and not args.images:
+        raise InputError(
+            "name an AOI: sitewatch timeline AOI_ID (or --aoi-file FILE), or give local "
+            "--images PATH ... (analysed where they all overlap)"
+        )
     if not 0 < args.min_persistence <= 1:
         raise InputError("--min-persistence must be in (0, 1]")
     check_output_dir(
-        args.out, overwrite=args.overwrite, inputs=input_paths(*(args.images or ()), aoi.path)
+        args.out,
+        overwrite=args.overwrite,
+        inputs=input_paths(*(args.images or ()), aoi.path if aoi is not None else None),
     )
     cache, stats = cache_from_args(args), NetStats()
     if args.images:
@@ -137,6 +157,8 @@ def main(args: argparse.Namespace) -> int:
             sources = [open_local(path, bands=args.bands) for path in sources]
     elif args.bands is not None:
         raise InputError("--bands names the bands of local --images; STAC scenes name theirs")
+    elif args.dates is not None:
+        raise InputError("--dates dates local --images; STAC scenes are dated by their catalog")
     else:
         sources = _stac_series(aoi, args, cache, stats)
     result, tl = detect_series(
@@ -145,6 +167,7 @@ def main(args: argparse.Namespace) -> int:
         options=detector_options(args),
         resolution=args.resolution,
         min_persistence=args.min_persistence,
+        dates=args.dates,
     )
     out = write_result(
         result,
@@ -166,12 +189,25 @@ def main(args: argparse.Namespace) -> int:
             }
         )
     elif not args.quiet:
-        print(summarise_result(result, out).replace("sitewatch detect:", "sitewatch timeline:"))
+        n = len(info["dates"])
         print(
-            f"  {len(info['dates'])} dates {info['dates'][0]} … {info['dates'][-1]}; "
+            summarise_result(result, out)
+            .replace("sitewatch detect:", "sitewatch timeline:")
+            .replace("the overlap of the two images", f"the overlap of the {n} images")
+        )
+        print(
+            f"  {n} dates {info['dates'][0]} … {info['dates'][-1]}; "
             f"{info['n_persistent']} persistent, {info['n_unconfirmed']} unconfirmed, "
             f"{info['n_transient']} transient region(s) dropped"
         )
+        if info.get("sorted_by_date"):
+            print("  images put in date order")
+        if info.get("undated"):
+            shown = ", ".join(info["undated"][:3]) + (" ..." if len(info["undated"]) > 3 else "")
+            print(
+                f"  {len(info['undated'])} image(s) without a date in their names or tags "
+                f"are labelled by file name ({shown}); give --dates D1,D2,... to date them"
+            )
         for f in result.features[:5]:
             p = f["properties"]
             print(

@@ -12,6 +12,7 @@ multi-band file, its colour interpretation (red/green/blue), or the caller
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
@@ -41,9 +42,12 @@ __all__ = [
     "BandRef",
     "LocalSource",
     "band_name",
+    "date_in_name",
+    "date_key",
     "file_sha256",
     "open_local",
     "parse_band_names",
+    "parse_date",
     "read_scene",
 ]
 
@@ -149,13 +153,18 @@ class LocalSource:
         Full grid of the finest-resolution band, in the source CRS (or pixel
         coordinates when the image has no CRS).
     acquired : str or None
-        ISO acquisition date when a tag, ``dates.txt`` or the file name says it.
+        Acquisition date (``YYYY-MM-DD``, or ``YYYY-MM`` for a monthly mosaic) when a
+        tag, ``dates.txt`` or a file name says it (see :func:`date_in_name`).
     mask_band : BandRef or None
         The SCL or QA_PIXEL band, when the source has one.
     bands_given : bool
         True when the caller named the bands (``bands=``), False when the files did.
     acquired_from : str or None
-        Where ``acquired`` came from when the caller gave it (``"given (--before-date)"``).
+        Where ``acquired`` came from: ``"file name"``, ``"folder name"``,
+        ``"tag ACQUISITION_DATE"``, ``"dates.txt"``... or ``"given (--dates)"``.
+    alpha_bands : tuple of BandRef
+        Alpha bands (described ``alpha``, or marked alpha by the file and holding
+        alpha-like values): validity masks, not analysed; 0 marks a pixel unobserved.
     """
 
     path: Path
@@ -166,6 +175,7 @@ class LocalSource:
     mask_band: BandRef | None = None
     bands_given: bool = False
     acquired_from: str | None = None
+    alpha_bands: tuple[BandRef, ...] = ()
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -174,8 +184,8 @@ class LocalSource:
 
     @property
     def files(self) -> tuple[Path, ...]:
-        """Distinct files holding the bands (and the mask band), in order."""
-        refs = self.bands + ((self.mask_band,) if self.mask_band else ())
+        """Distinct files holding the bands (and the mask and alpha bands), in order."""
+        refs = self.bands + ((self.mask_band,) if self.mask_band else ()) + self.alpha_bands
         return tuple(dict.fromkeys(b.path for b in refs))
 
     @property
@@ -204,6 +214,7 @@ class LocalSource:
             "acquired": self.acquired,
             "acquired_from": self.acquired_from or ("the files" if self.acquired else None),
             "mask_band": self.mask_band.name if self.mask_band else None,
+            "alpha_mask": _alpha_text(self.alpha_bands, self.kind) or None,
             "bands_given": self.bands_given,
             "files": [
                 {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
@@ -346,6 +357,54 @@ def _rgb_interp(ds: Any) -> dict[int, str]:
     return found if sorted(found.values()) == ["blue", "green", "red"] else {}
 
 
+def _alpha_index(ds: Any) -> int | None:
+    """1-based index of the alpha band of a multi-band dataset, or None.
+
+    A band described ``alpha``; else the band whose colour interpretation is alpha
+    (or, when GDAL derives the other bands' masks from an alpha band, the last one)
+    if its values look like an alpha (:func:`_looks_like_alpha`): GDAL marks the 4th
+    band of any 4-band 8-bit GeoTIFF written without options as alpha, and that band
+    is often a near-infrared one.
+    """
+    if ds.count < 2:
+        return None
+    descs = ds.descriptions or (None,) * ds.count
+    for i, desc in enumerate(descs, start=1):
+        if (desc or "").strip().lower() == "alpha":
+            return i
+    marked = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci == ColorInterp.alpha]
+    if not marked and any(MaskFlags.alpha in f for f in ds.mask_flag_enums[: ds.count - 1]):
+        marked = [ds.count]
+    if marked and _looks_like_alpha(ds, marked[0]):
+        return int(marked[0])
+    return None
+
+
+ALPHA_SHARE = 0.99
+"""Share of an alpha band's (sampled) values that are 0 or its maximum: an alpha is
+opaque or transparent but at edges, a colour or near-infrared band is not."""
+
+
+def _looks_like_alpha(ds: Any, index: int) -> bool:
+    """True when a band, read decimated (at most 256 x 256), is nearly all 0 or its max."""
+    shape = (min(ds.height, 256), min(ds.width, 256))
+    try:
+        sample = ds.read(index, out_shape=shape, resampling=Resampling.nearest)
+    except RasterioError as err:
+        raise DataError(f"cannot read band {index} of {ds.name}: {err}") from err
+    top = sample.max()
+    if not top > 0:
+        return False
+    return bool(((sample == 0) | (sample == top)).mean() >= ALPHA_SHARE)
+
+
+def _alpha_text(refs: Sequence[BandRef], kind: str) -> str:
+    """``band 4`` (a file) or ``x.tif band 4`` (a band folder), comma-separated."""
+    return ", ".join(
+        f"band {r.index}" if kind == "file" else f"{r.path.name} band {r.index}" for r in refs
+    )
+
+
 def parse_band_names(bands: str | Sequence[str]) -> list[str]:
     """The names of ``bands=`` (a sequence, or one comma-separated string), checked.
 
@@ -374,10 +433,150 @@ def parse_band_names(bands: str | Sequence[str]) -> list[str]:
     return names
 
 
-def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> str | None:
-    tag = tags.get("ACQUISITION_DATE") or tags.get("acquisition_date")
-    if tag:
-        return tag[:10]
+DATE_YEARS = (1972, 2100)
+"""Plausible acquisition years (Landsat 1 to 2100): other four-digit numbers in a name
+(tile and grid ids such as ``1327_3160``) are not dates."""
+# A date inside a file name, never inside a longer run of digits:
+# 2018-01-05, 2018_01_05, 2018.01.05 (ISO 2018-01-05T10:30 too), 20180105 (20180105T103000).
+_NAME_DAY = re.compile(
+    r"(?<!\d)(\d{4})([-_.])(\d{2})\2(\d{2})(?!\d)"  # 2018-01-05, 2018_01_05, 2018.01.05
+    r"|(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"  # 20180105
+)
+# ... or a month: 2018_01, 2018-01 (Planet and SpaceNet 7 monthly mosaics).
+_NAME_MONTH = re.compile(r"(?<!\d)(\d{4})[-_](\d{2})(?!\d)")
+# Landsat Collection-1 scene ids: LT5 PPPRRR YYYY DDD (year and day of the year).
+_LANDSAT_SCENE = re.compile(
+    r"(?:^|[^A-Z0-9])L[CEMOT][1-9]\d{6}(\d{4})(\d{3})[A-Z]{3}\d{2}", re.IGNORECASE
+)
+# A date tag's value: 2018-01-05, 2018:01:05 10:30:00 (TIFF), 20180105, 2018/01/05T..., 2018-01.
+_TAG_DAY = re.compile(r"\s*(\d{4})([-:/._]?)(\d{2})\2(\d{2})(?!\d)")
+_TAG_MONTH = re.compile(r"\s*(\d{4})[-:/._](\d{2})\s*$")
+ACQUISITION_TAGS = (
+    "ACQUISITION_DATE",
+    "ACQUISITIONDATETIME",
+    "ACQUISITION_DATETIME",
+    "ACQUISITION_TIME",
+    "DATE_ACQUIRED",
+    "SENSING_TIME",
+    "SENSING_DATE",
+    "EXIF_DATETIMEORIGINAL",
+    "DATETIME_ORIGINAL",
+)
+"""Tags (any case, in the default, ``IMAGERY`` or ``EXIF`` metadata domain) that hold
+the acquisition date, checked in this order before the file names."""
+CREATION_TAGS = ("TIFFTAG_DATETIME", "EXIF_DATETIME")
+"""Tags of the file's creation time (often the capture, sometimes the processing):
+used only when neither an acquisition tag nor the names give a date."""
+
+
+def _valid_date(year: str, month: str, day: str | None = None) -> str | None:
+    """``YYYY-MM-DD`` (or ``YYYY-MM`` without a day) if it is a real, plausible date."""
+    y, m = int(year), int(month)
+    if not (DATE_YEARS[0] <= y <= DATE_YEARS[1] and 1 <= m <= 12):
+        return None
+    if day is None:
+        return f"{y:04d}-{m:02d}"
+    try:
+        return dt.date(y, m, int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def date_in_name(text: str) -> str | None:
+    """The acquisition date a file or folder name holds, or None.
+
+    Recognised, not inside a longer run of digits, with a plausible year
+    (:data:`DATE_YEARS`) and a real month and day: ``YYYY-MM-DD``, ``YYYY_MM_DD``,
+    ``YYYY.MM.DD``, ISO ``YYYY-MM-DDTHH:MM``, ``YYYYMMDD`` (``YYYYMMDDTHHMMSS``),
+    a Landsat scene id (``LT51200382002193BJC00``: year and day of the year), then a
+    month ``YYYY_MM`` or ``YYYY-MM``. The first day found wins, else the first month.
+
+    Returns
+    -------
+    str or None
+        ``YYYY-MM-DD``, or ``YYYY-MM`` for a month (the first of the month when
+        series are put in order, see :func:`date_key`).
+
+    Examples
+    --------
+    >>> date_in_name("global_monthly_2018_01_mosaic_L15-0331E-1257N_1327_3160_13")
+    '2018-01'
+    >>> date_in_name("T52SCK_20210116T020000_B04"), date_in_name("site-2024-06-01T10:30")
+    ('2021-01-16', '2024-06-01')
+    >>> date_in_name("tile_T52SCK_1327_3160"), date_in_name("2018_13"), date_in_name("20180231")
+    (None, None, None)
+    """
+    for m in _NAME_DAY.finditer(text):
+        g = m.groups()
+        found = _valid_date(g[0], g[2], g[3]) if g[0] else _valid_date(g[4], g[5], g[6])
+        if found:
+            return found
+    if (m := _LANDSAT_SCENE.search(text)) and 1 <= int(m.group(2)) <= 366:
+        year = int(m.group(1))
+        if DATE_YEARS[0] <= year <= DATE_YEARS[1]:
+            day = dt.date(year, 1, 1) + dt.timedelta(days=int(m.group(2)) - 1)
+            if day.year == year:
+                return day.isoformat()
+    for m in _NAME_MONTH.finditer(text):
+        if found := _valid_date(m.group(1), m.group(2)):
+            return found
+    return None
+
+
+def parse_date(text: str) -> str | None:
+    """A date given as text (a tag value, ``--dates``), or None if it is not one.
+
+    Accepts ``YYYY-MM-DD`` (optionally followed by a time, as in ISO 8601),
+    ``YYYY:MM:DD HH:MM:SS`` (TIFF), ``YYYY/MM/DD``, ``YYYYMMDD`` and a month
+    ``YYYY-MM``, with a plausible year (:data:`DATE_YEARS`).
+
+    Examples
+    --------
+    >>> parse_date("2018:01:05 10:30:00"), parse_date("2018-01"), parse_date("2021-02-30")
+    ('2018-01-05', '2018-01', None)
+    """
+    if m := _TAG_DAY.match(text):
+        return _valid_date(m.group(1), m.group(3), m.group(4))
+    if m := _TAG_MONTH.match(text):
+        return _valid_date(m.group(1), m.group(2))
+    return None
+
+
+def date_key(date: str) -> dt.date | None:
+    """The day a date label stands for when a series is put in order, or None.
+
+    A month (``YYYY-MM``) is its first day; a range (``A/B``) its start.
+
+    Examples
+    --------
+    >>> date_key("2018-01"), date_key("2021-01-16/2021-03-31"), date_key("before")
+    (datetime.date(2018, 1, 1), datetime.date(2021, 1, 16), None)
+    """
+    found = parse_date(str(date).split("/")[0])
+    if found is None:
+        return None
+    return dt.date.fromisoformat(found if len(found) == 10 else f"{found}-01")
+
+
+def _tag_date(tags: dict[str, str], keys: Sequence[str]) -> tuple[str, str] | None:
+    by_key = {k.upper(): v for k, v in tags.items()}
+    for key in keys:
+        value = by_key.get(key)
+        if value and (found := parse_date(value)):
+            return found, f"tag {key}"
+    return None
+
+
+def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> tuple[str, str] | None:
+    """The acquisition date of a source and where it came from, or None.
+
+    In order: an acquisition tag (:data:`ACQUISITION_TAGS`); OSCD's ``dates.txt``;
+    Sentinel-2 and Copernicus Browser names; any date in the file names, then in the
+    name of a band folder (:func:`date_in_name`); a creation-time tag
+    (:data:`CREATION_TAGS`).
+    """
+    if found := _tag_date(tags, ACQUISITION_TAGS):
+        return found
     # OSCD layout: <city>/imgs_1, <city>/imgs_2 and <city>/dates.txt ("date_1: 20160120").
     m = re.fullmatch(r"imgs_(\d)", path.name)
     dates = path.parent / "dates.txt"
@@ -386,16 +585,21 @@ def _acquired(path: Path, files: Sequence[Path], tags: dict[str, str]) -> str | 
             key, _, value = line.partition(":")
             if key.strip() == f"date_{m.group(1)}" and re.fullmatch(r"\d{8}", value.strip()):
                 v = value.strip()
-                return f"{v[:4]}-{v[4:6]}-{v[6:]}"
+                return f"{v[:4]}-{v[4:6]}-{v[6:]}", "dates.txt"
     for f in files:  # new-style S2 names carry the sensing time; old OPER names do not
         m2 = _NEW_S2_DATE.search(f.stem)
         if m2 and "_OPER_" not in f.stem:
-            return "-".join(m2.groups())
-    for f in files:  # a Copernicus Browser export of one day (a longer range is a mosaic)
-        m3 = _BROWSER_DATE.match(f.name)
-        if m3 and m3.group(1) == m3.group(2):
-            return m3.group(1)
-    return None
+            return "-".join(m2.groups()), "file name"
+    browser = [m3 for f in files if (m3 := _BROWSER_DATE.match(f.name))]
+    if browser:  # a Copernicus Browser export of one day (a longer range is a mosaic)
+        m3 = browser[0]
+        return (m3.group(1), "file name") if m3.group(1) == m3.group(2) else None
+    for f in files:  # old OPER names hold the processing time, not the sensing time
+        if "_OPER_" not in f.stem and (found_name := date_in_name(f.stem)):
+            return found_name, "file name"
+    if path.is_dir() and (found_name := date_in_name(path.name)):
+        return found_name, "folder name"
+    return _tag_date(tags, CREATION_TAGS)
 
 
 def _grid_of(ds: rasterio.io.DatasetReader, *, pixel_size: float | None) -> Grid:
@@ -423,9 +627,11 @@ def open_local(
     Bands are named by :func:`band_name` from the file names of a band folder or the
     band descriptions of a multi-band file, then by the file's colour interpretation
     (red/green/blue); other bands are ``b1``, ``b2`` ... (in a folder: the file stem).
-    Mask bands (``SCL``, ``QA_PIXEL``) become the source's mask, and Sentinel-2
-    by-products (``AOT``, ``WVP``, ``TCI``/``visual``) next to recognised bands are
-    left out.
+    Mask bands (``SCL``, ``QA_PIXEL``) become the source's mask, an alpha band (an
+    RGBA image) its validity mask (``alpha_bands``: alpha 0 is unobserved; the band is
+    not analysed), and Sentinel-2 by-products (``AOT``, ``WVP``, ``TCI``/``visual``)
+    next to recognised bands are left out. The acquisition date comes from a date tag
+    or the names (see :func:`date_in_name`).
 
     Parameters
     ----------
@@ -435,7 +641,7 @@ def open_local(
         Ground pixel size in metres, to accept images that have no CRS.
     bands : str or sequence of str, optional
         Names for the image bands in file order (a band folder: its files in sorted
-        order, masks and by-products not counted), as a sequence or one
+        order, masks, alpha bands and by-products not counted), as a sequence or one
         comma-separated string, e.g. ``"blue,green,red,nir"``. They replace the names
         the files give; role words and Sentinel-2 names are recognised as above.
 
@@ -465,13 +671,18 @@ def open_local(
     # (token, fallback name, file, index, is a by-product) per image band, in file order
     found: list[tuple[str | None, str, Path, int, bool]] = []
     masks: list[BandRef] = []
+    alphas: list[BandRef] = []
     grids: dict[Path, Grid] = {}
     tags: dict[str, str] = {}
     with ExitStack() as stack:
         for f in files:
             ds = stack.enter_context(_open(f))
             grids[f] = _grid_of(ds, pixel_size=pixel_size)
-            tags = tags or dict(ds.tags())
+            tags = tags or {
+                **ds.tags(ns="EXIF"),
+                **ds.tags(ns="IMAGERY"),
+                **ds.tags(),
+            }
             descs = ds.descriptions or (None,) * ds.count
             aux = kind == "band-folder" and _is_aux(f.stem)
             if kind == "band-folder" and ds.count == 1:
@@ -484,7 +695,11 @@ def open_local(
                 found.append((token, f.stem, f, 1, aux))
                 continue
             interp = _rgb_interp(ds)
+            alpha = _alpha_index(ds)
             for i in range(1, ds.count + 1):
+                if i == alpha:  # a validity mask, not a colour
+                    alphas.append(BandRef("alpha", f, i))
+                    continue
                 desc = descs[i - 1]
                 mask_name = _mask_name(desc) if desc else None
                 if mask_name:
@@ -500,9 +715,12 @@ def open_local(
             what = "band files" if kind == "band-folder" else "bands"
             have = [fb for _, fb, *_ in found]
             shown = ", ".join(have[:8]) + (" ..." if len(have) > 8 else "")
+            plus = (
+                f" and an alpha mask ({_alpha_text(alphas, kind)}, not analysed)" if alphas else ""
+            )
             raise InputError(
                 f"{arg('bands')} gives {len(given)} names ({', '.join(given)}) but {p} has "
-                f"{len(found)} {what} ({shown}); give one name per band, in file order"
+                f"{len(found)} {what} ({shown}){plus}; give one name per band, in file order"
             )
         names = _canonical([_token(n) for n in given], given)
     else:
@@ -527,14 +745,17 @@ def open_local(
     elif all(n in ROLE_BANDS for n in names):
         bands_.sort(key=lambda b: ROLE_BANDS.index(b.name))
     finest = min(used, key=lambda g: g.res[0])
+    acquired, acquired_from = _acquired(p, files, tags) or (None, None)
     return LocalSource(
         p,
         kind,
         tuple(bands_),
         finest,
-        _acquired(p, files, tags),
+        acquired,
         masks[0] if masks else None,
         bands_given=given is not None,
+        acquired_from=acquired_from,
+        alpha_bands=tuple(alphas),
     )
 
 
@@ -551,7 +772,8 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
 
     Bands already on the grid's pixels are read as a window; others are resampled
     (bilinear). Pixels outside the source, at the file's nodata value, non-finite,
-    or zero in every band of a source without declared nodata are invalid.
+    transparent (alpha 0, see :func:`_read_alpha`), or zero in every band of a source
+    without declared nodata are invalid.
 
     Raises
     ------
@@ -591,7 +813,12 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
                 out[i] = out[i] * np.float32(scale) + np.float32(offset)
         if source.mask_band is not None:
             clear = _read_clear(dataset(source.mask_band), source.mask_band, grid)
+        opaque = np.ones(grid.shape, dtype=bool)
+        for ref in source.alpha_bands:
+            opaque &= _read_alpha(dataset(ref), ref, grid)
     observed = np.isfinite(out).all(axis=0)
+    transparent = int((observed & ~opaque).sum())
+    observed &= opaque
     if not any_nodata:
         observed &= ~(out == 0).all(axis=0)
     return assemble_scene(
@@ -606,6 +833,7 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
             "path": str(source.path),
             "kind": source.kind,
             "mask_band": source.mask_band.name if source.mask_band else None,
+            "alpha_masked_px": transparent,
         },
     )
 
@@ -666,6 +894,49 @@ def _read_clear(ds: Any, ref: BandRef, grid: Grid) -> np.ndarray:
     ints = np.where(known, codes, 0).astype(np.int64)
     clear = clear_from_scl(ints) if ref.name == "SCL" else clear_from_qa_pixel(ints)
     return known & clear & ~_buffer(known & ~clear, grid)
+
+
+def _read_alpha(ds: Any, ref: BandRef, grid: Grid) -> np.ndarray:
+    """Opaque pixels (alpha > 0) of an alpha band on ``grid``.
+
+    On the source's own pixels: alpha > 0. Resampled: a pixel is opaque only when
+    every source pixel its bilinear colour draws on is, so no colour of a transparent
+    pixel (not data) leaks into a valid one.
+    """
+    src = Grid(ds.crs.to_string(), ds.transform, ds.width, ds.height) if ds.crs else None
+    try:
+        if src is None or grid.crs is None or _same_pixels(src, grid) is not None:
+            alpha = np.full(grid.shape, np.nan, dtype=np.float32)
+            _read_band(ds, ref.index, grid, alpha, None, resampling=Resampling.nearest)
+            return np.nan_to_num(alpha) > 0
+        left, bottom, right, top = transform_bounds(
+            grid.crs,
+            src.crs,
+            *grid.bounds,
+            densify_pts=21,  # type: ignore[arg-type]
+        )
+        inv = ~ds.transform
+        cols, rows = zip(*(inv @ xy for xy in ((left, top), (right, bottom))), strict=True)
+        c0, c1 = max(0, math.floor(min(cols)) - 2), min(ds.width, math.ceil(max(cols)) + 2)
+        r0, r1 = max(0, math.floor(min(rows)) - 2), min(ds.height, math.ceil(max(rows)) + 2)
+        if c1 <= c0 or r1 <= r0:
+            return np.zeros(grid.shape, dtype=bool)
+        win = Window(c0, r0, c1 - c0, r1 - r0)
+        opaque = (ds.read(ref.index, window=win) > 0).astype(np.float32)
+        share = np.full(grid.shape, np.nan, dtype=np.float32)
+        reproject(
+            source=opaque,
+            destination=share,
+            src_transform=ds.transform @ rasterio.Affine.translation(c0, r0),
+            src_crs=ds.crs,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
+    except RasterioError as err:
+        raise DataError(f"cannot read the alpha band of {ref.path}: {err}") from err
+    return np.nan_to_num(share) >= 0.999
 
 
 def _buffer(mask: np.ndarray, grid: Grid) -> np.ndarray:
