@@ -380,7 +380,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def _aoi(run: RunData) -> str:
     # Never the folder's name: while the report is drawn that is a temporary name.
-    return str(run.meta.get("aoi_name") or run.meta.get("aoi") or "overlap of the two images")
+    return str(run.meta.get("aoi_name") or run.meta.get("aoi") or "overlap of the images")
 
 
 def _span(run: RunData) -> str:
