@@ -193,3 +193,71 @@ def test_constant_band_is_skipped_by_mad_methods(method):
     after[1] = 0.1
     s = SCORERS[method](before, after, np.ones(before.shape[1:], bool), band_names=S2)
     assert np.median(s[roof()]) > np.percentile(s[~roof()], 99)
+
+
+# --- the "share" rule: IR-MAD's estimate of the changed share -------------------------
+
+
+def _mixture(share: float, *, seed: int = 0, size: int = 200, bands: int = 4):
+    """A noise pair where ``share`` of the area (in 10 x 10 px blocks) changed spectrally."""
+    rng = np.random.default_rng(seed)
+    before = rng.normal(0.2, 0.03, (bands, size, size)).astype(np.float32)
+    after = 1.1 * before + 0.02 + rng.normal(0, 0.01, before.shape).astype(np.float32)
+    truth = np.zeros((size, size), bool)
+    blocks = [(r, c) for r in range(0, size, 10) for c in range(0, size, 10)]
+    pick = rng.choice(len(blocks), round(share * len(blocks)), replace=False)
+    for i in pick:  # each block a different new material
+        r, c = blocks[i]
+        truth[r : r + 10, c : c + 10] = True
+        after[:, r : r + 10, c : c + 10] += rng.normal(0, 0.15, (bands, 1, 1)).astype(np.float32)
+    return before, after, truth
+
+
+@pytest.mark.parametrize("share", [0.05, 0.15, 0.3])
+def test_share_rule_recovers_the_changed_share_of_a_mixture(share):
+    from sitewatch.detect.irmad import irmad
+    from sitewatch.detect.threshold import change_share
+
+    before, after, truth = _mixture(share, seed=int(share * 100))
+    valid = np.ones(truth.shape, bool)
+    est = change_share(irmad(before, after, valid).p_nochange[valid])
+    assert abs(est - share) <= 0.03, (est, share)  # stated tolerance: 3 points of area
+    det = detect_arrays(
+        before,
+        after,
+        valid,
+        pixel_area_m2=100.0,
+        options=DetectOptions(method="cva", threshold_rule="share", coregister=False),
+    )
+    assert det.threshold.rule == "share" and "IR-MAD estimates" in det.threshold.why
+    flagged = det.diagnostics["changed_pixels_raw"] / valid.sum()
+    assert abs(flagged - share) <= 0.05, (flagged, share)
+    iou = (det.mask & truth).sum() / (det.mask | truth).sum()
+    assert iou >= 0.7
+
+
+def test_share_rule_flags_almost_nothing_without_change():
+    rng = np.random.default_rng(5)
+    before = rng.normal(0.2, 0.03, (4, 200, 200)).astype(np.float32)
+    after = 0.8 * before + 0.05 + rng.normal(0, 0.01, before.shape).astype(np.float32)
+    valid = np.ones((200, 200), bool)
+    det = detect_arrays(
+        before,
+        after,
+        valid,
+        pixel_area_m2=100.0,
+        options=DetectOptions(threshold_rule="share", coregister=False),
+    )
+    assert det.diagnostics["changed_pixels"] <= 0.001 * valid.sum()
+
+
+def test_share_rule_falls_back_to_precision_when_the_law_does_not_fit():
+    from sitewatch.detect.threshold import threshold_share
+
+    rng = np.random.default_rng(1)
+    scores = rng.gamma(2.0, 1.0, 10_000)
+    p = np.r_[np.zeros(6_000), rng.uniform(0, 1, 4_000)]  # "60 % changed": implausible
+    t = threshold_share(scores, p, k=6.5)
+    assert t.rule == "share" and "precision rule applies" in t.why
+    with pytest.raises(ValueError, match="needs IR-MAD"):
+        threshold_scores(scores, rule="share")

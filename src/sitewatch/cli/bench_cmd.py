@@ -278,6 +278,7 @@ def _names_arg(text: str) -> tuple[str, ...]:
 
 def _register_suite(bsub: Any) -> None:
     from sitewatch.bench.suite import DATASETS, TUNABLES
+    from sitewatch.detect.threshold import THRESHOLD_RULES
 
     s = bsub.add_parser(
         "suite",
@@ -302,6 +303,12 @@ def _register_suite(bsub: Any) -> None:
         metavar="NAME[,NAME]",
         help=f"tunables searched by --leave-one-out (default: all: {', '.join(TUNABLES)})",
     )
+    s.add_argument(
+        "--threshold-rule",
+        dest="threshold_rule",
+        choices=THRESHOLD_RULES,
+        help="run the suite with this threshold rule instead of the default (to compare rules)",
+    )
     s.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     s.set_defaults(func=main_suite)
@@ -318,8 +325,13 @@ def main_suite(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"bench suite: {msg}", file=sys.stderr, flush=True)
 
+    options = DetectOptions(threshold_rule=args.threshold_rule) if args.threshold_rule else None
     result = run_suite(
-        args.root, leave_one_out=args.leave_one_out, tunables=args.tune, progress=progress
+        args.root,
+        leave_one_out=args.leave_one_out,
+        tunables=args.tune,
+        progress=progress,
+        options=options,
     )
     if out is not None:
         write_json_atomic(out, result.as_dict())

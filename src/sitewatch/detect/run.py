@@ -58,8 +58,10 @@ class DetectOptions:
     ----------
     method : str
         Change score name (see :data:`sitewatch.detect.methods.SCORERS`).
-    threshold_rule : {"precision", "kittler", "otsu", "chi2"}
-        Rule that picks the threshold when ``threshold`` is None.
+    threshold_rule : {"precision", "kittler", "otsu", "chi2", "share"}
+        Rule that picks the threshold when ``threshold`` is None (``"share"``: the
+        changed share IR-MAD estimates, see
+        :func:`~sitewatch.detect.threshold.threshold_share`).
     threshold : float or None
         Fixed threshold.
     k : float
@@ -212,6 +214,11 @@ def detect_arrays(
     else:
         pixel_score = score_change(before, after, valid, method=opts.method, band_names=band_names)
         score = smooth_masked(pixel_score, valid, opts.smooth)
+    p_nochange = None
+    if opts.threshold_rule == "share" and opts.threshold is None:
+        from sitewatch.detect.irmad import irmad
+
+        p_nochange = irmad(before, after, valid).p_nochange[valid]
     thr = threshold_scores(
         score[valid],
         rule=opts.threshold_rule,
@@ -220,6 +227,7 @@ def detect_arrays(
         p=opts.chi2_p,
         k=opts.k,
         floor=SCORE_FLOOR if opts.method in SMOOTHS_INSIDE else None,
+        p_nochange=p_nochange,
     )
     raw = (score > thr.value) & valid
     if opts.smooth > 0 and opts.edge > 0:

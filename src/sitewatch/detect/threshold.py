@@ -20,6 +20,7 @@ __all__ = [
     "threshold_otsu",
     "threshold_precision_first",
     "threshold_scores",
+    "threshold_share",
 ]
 
 
@@ -192,7 +193,86 @@ def threshold_precision_first(
     return Threshold(value, "precision", f"{why}; {_share(s, value)}")
 
 
-THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision")
+def change_share(p_nochange: np.ndarray, *, lam: float = 0.5) -> float:
+    """Share of changed pixels estimated from IR-MAD's P(no change) (Storey's π₁).
+
+    Under no change a pixel's P(no change) is uniform on [0, 1], so pixels above
+    ``lam`` are almost all unchanged and ``1 - #(p > lam) / ((1 - lam) N)`` estimates
+    the changed share.
+
+    References
+    ----------
+    Storey, J. D. (2002). A direct approach to false discovery rates. JRSS B 64(3),
+    479-498.
+
+    Examples
+    --------
+    >>> p = np.r_[np.linspace(0, 1, 9000), np.zeros(1000)]  # 10 % changed
+    >>> round(change_share(p), 2)
+    0.1
+    """
+    p = np.asarray(p_nochange, dtype=np.float64).ravel()
+    p = p[np.isfinite(p)]
+    if p.size == 0 or not 0 < lam < 1:
+        raise ValueError("change_share needs P(no change) values and 0 < lam < 1")
+    return float(min(1.0, max(0.0, 1.0 - (p > lam).mean() / (1.0 - lam))))
+
+
+def threshold_share(
+    scores: np.ndarray,
+    p_nochange: np.ndarray,
+    *,
+    max_share: float = 0.4,
+    k: float = 6.0,
+    floor: float | None = None,
+) -> Threshold:
+    """Flag the share of pixels IR-MAD's no-change law says changed; else precision-first.
+
+    The changed share π₁ is estimated from IR-MAD's P(no change) (:func:`change_share`),
+    and the threshold is the score's ``1 - π₁`` quantile, so the top π₁ of the score
+    are flagged: on a pair with no change (noise, gain, offset) π₁ is about 0 and nothing
+    is flagged, and on a mixture the flagged share follows the true one. When π₁ is
+    above ``max_share``, the χ² law of no change does not describe the scene (seasons,
+    phenology, widespread non-linear differences); the rule then falls back to
+    :func:`threshold_precision_first`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> s = np.r_[rng.normal(0, 1, 9000), rng.normal(6, 1, 1000)]
+    >>> p = np.r_[rng.uniform(0, 1, 9000), np.zeros(1000)]
+    >>> t = threshold_share(s, p)
+    >>> t.rule, round(float((s > t.value).mean()), 2)
+    ('share', 0.09)
+    """
+    s = _clean(scores)
+    share = change_share(p_nochange)
+    if share > max_share:
+        prec = threshold_precision_first(s, k=k, floor=floor)
+        return Threshold(
+            prec.value,
+            "share",
+            f"IR-MAD estimates {share:.0%} of the pixels changed, more than {max_share:.0%}: "
+            f"its no-change law does not fit this scene, so the precision rule applies: "
+            f"{prec.why}",
+        )
+    if share <= 0:
+        return Threshold(
+            float(s.max()),
+            "share",
+            "IR-MAD finds no changed share (every P(no change) fits its no-change law): "
+            "nothing is flagged",
+        )
+    value = float(np.quantile(s, 1.0 - share))
+    return Threshold(
+        value,
+        "share",
+        f"IR-MAD estimates {share:.1%} of the pixels changed (Storey's π₁ from P(no change)); "
+        f"the top {share:.1%} of the scores are flagged; {_share(s, value)}",
+    )
+
+
+THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
 TRIM = 0.95
 
 
@@ -205,6 +285,7 @@ def threshold_scores(
     p: float = 0.999,
     k: float = 6.0,
     floor: float | None = None,
+    p_nochange: np.ndarray | None = None,
 ) -> Threshold:
     """Pick a threshold by rule name, or use a fixed ``value`` when given.
 
@@ -212,7 +293,7 @@ def threshold_scores(
     ----------
     scores : ndarray
         Valid-pixel scores.
-    rule : {"otsu", "kittler", "chi2", "precision"}
+    rule : {"otsu", "kittler", "chi2", "precision", "share"}
     value : float, optional
         Fixed threshold; overrides ``rule``.
     dof : int, optional
@@ -221,6 +302,8 @@ def threshold_scores(
         Quantile for ``"chi2"``; robust-σ multiplier for ``"precision"``.
     floor : float, optional
         Lowest threshold of the ``"precision"`` rule.
+    p_nochange : ndarray, optional
+        IR-MAD P(no change) of the same pixels, for the ``"share"`` rule.
     """
     if value is not None:
         s = _clean(scores)
@@ -235,4 +318,8 @@ def threshold_scores(
         return threshold_chi2(scores, dof=dof, p=p)
     if rule == "precision":
         return threshold_precision_first(scores, k=k, floor=floor)
+    if rule == "share":
+        if p_nochange is None:
+            raise ValueError("the share rule needs IR-MAD's P(no change) of the pixels")
+        return threshold_share(scores, p_nochange, k=k, floor=floor)
     raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
