@@ -123,36 +123,35 @@ def timeouts() -> tuple[float, float]:
     return connect_timeout(), read_timeout()
 
 
-class _TimedHTTPConnection(http.client.HTTPConnection):
-    """Connects within ``timeout`` (the connect limit), then reads within ``read_timeout``."""
+class _ReadTimeout:
+    """Mixin for http.client connections: a connect limit, then a read limit.
+
+    Connect within ``timeout`` (the connect limit), then read within ``read_timeout``.
+    For https the TLS handshake counts as connecting.
+    """
+
+    timeout: Any
+    sock: Any
 
     def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.read_timeout = read_timeout
 
     def connect(self) -> None:
         try:
-            super().connect()
+            super().connect()  # type: ignore[misc]
         except TimeoutError:
             raise TimeoutError(f"connect timed out after {self.timeout:g} s") from None
         if self.sock is not None:
             self.sock.settimeout(self.read_timeout)
 
 
-class _TimedHTTPSConnection(http.client.HTTPSConnection):
-    """:class:`_TimedHTTPConnection` for https (the TLS handshake counts as connecting)."""
+class _TimedHTTPConnection(_ReadTimeout, http.client.HTTPConnection):
+    """An HTTP connection with separate connect and read limits."""
 
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
 
-    def connect(self) -> None:
-        try:
-            super().connect()
-        except TimeoutError:
-            raise TimeoutError(f"connect timed out after {self.timeout:g} s") from None
-        if self.sock is not None:
-            self.sock.settimeout(self.read_timeout)
+class _TimedHTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
+    """An HTTPS connection with separate connect and read limits."""
 
 
 class _TimedHTTPHandler(urllib.request.HTTPHandler):
