@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,24 @@ def test_a_stac_api_answering_5xx_is_retried_then_exit_3(range_server, capsys):
     assert code == 3 and len(lines) == 3 and "after 3 tries" in lines[-1] and "503" in lines[-1]
     assert lines[-1].startswith("sitewatch: error: ") and "trying again (3/3)" in lines[1]
     assert [r["status"] for r in range_server.requests() if r["path"] == "/stacapi"] == [503] * 3
+
+
+REAL_ITEMS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stac_items"
+
+
+@pytest.mark.skipif(not REAL_ITEMS.is_dir(), reason=f"{REAL_ITEMS} not present")
+def test_real_earth_search_items_parse_without_a_warning():
+    """Real C1 items declare storage:platform with https hrefs; pystac's migration of the
+    storage extension warned on every one of them (warnings are errors here)."""
+    import json
+
+    from sitewatch.sources.stac import items_from_dicts
+
+    n = 0
+    for f in sorted(REAL_ITEMS.glob("*.json")):
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        feats = doc.get("features") or ([doc] if doc.get("type") == "Feature" else [])
+        items = items_from_dicts(feats)
+        n += len(items)
+        assert all(i.id for i in items)
+    assert n >= 10

@@ -37,6 +37,7 @@ __all__ = [
     "SceneCandidate",
     "StacSource",
     "clear_fraction",
+    "items_from_dicts",
     "looks_like_date",
     "parse_period",
     "parse_window",
@@ -99,6 +100,19 @@ def parse_window(text: str) -> tuple[str, str]:
     if end < start:
         raise InputError(f"window {text!r} ends before it starts")
     return start.isoformat(), end.isoformat()
+
+
+def items_from_dicts(docs: Sequence[dict[str, Any]]) -> list[Any]:
+    """Items (pystac) from STAC item documents, as the catalog wrote them.
+
+    Without ``migrate=False`` pystac "migrates" the ``storage`` extension of real Earth
+    Search collection-1 items (``storage:platform`` with https hrefs) and warns
+    "Could not parse bucket/account from href" for every item; sitewatch reads the
+    documents as they are, so nothing needs migrating.
+    """
+    import pystac
+
+    return [pystac.Item.from_dict(d, migrate=False) for d in docs]
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:
@@ -461,7 +475,6 @@ def search_scenes(
         20 s per request, first page and every later one alike; see
         :mod:`sitewatch.sources._http`), or it answers 5xx; or if it rejects the search.
     """
-    import pystac
     import requests.exceptions
     from pystac_client import Client
     from pystac_client.exceptions import APIError
@@ -503,7 +516,9 @@ def search_scenes(
             search = client.search(
                 collections=[collection], bbox=bbox, datetime=when, max_items=limit
             )
-            return [item.to_dict() for item in search.items()]
+            # Plain dicts: building pystac Items here would run pystac's extension
+            # migration, which warns on every real Earth Search C1 item (see items_from_dicts).
+            return list(search.items_as_dicts())
         except APIError as err:
             if isinstance(err.__context__, network):  # pystac-client wraps it as APIError
                 raise OSError(str(err)) from err.__context__
@@ -524,7 +539,7 @@ def search_scenes(
             raise SourceError(f"the STAC API {api} refused the search: {err}") from err
         if cache is not None:
             cache.put_search(skey, found)
-    items = [pystac.Item.from_dict(d) for d in found]
+    items = items_from_dicts(found)
     out: list[SceneCandidate] = []
     for item in items:
         cloud = _item_value(item, "eo:cloud_cover")
