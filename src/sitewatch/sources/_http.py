@@ -18,7 +18,8 @@ Every remote COG read runs inside :func:`gdal_http`, which
 * turns GDAL's *warnings* about failed range requests into errors, so a 5xx or
   a truncated body is retried instead of silently becoming a block of fill;
 * counts the HTTP requests and bytes GDAL makes, per URL, from its debug log
-  (``VSICURL: Downloading a-b (url)``) — the figures the run manifest reports.
+  (``VSICURL: Downloading a-b (url)``, ``S3: ...`` for /vsis3/) — the figures the
+  run manifest reports.
 """
 
 from __future__ import annotations
@@ -391,8 +392,13 @@ class NetStats:
         return sum(self.bytes.values())
 
 
-_DOWNLOAD = re.compile(r"VSICURL: Downloading ([0-9,\-]+) \((\S+?)\)")
-_SIZE = re.compile(r"VSICURL: GetFileSize\((\S+?)\)")
+# GDAL logs each network file system under its handler's debug key: ``VSICURL`` for
+# /vsicurl/, ``S3`` for /vsis3/ (the URL is the https one it signs), ``GS``, ``AZURE``,
+# ``ADLS``, ``OSS``, ``SWIFT``, ``WEBHDFS`` for the others (GetDebugKey() in
+# port/cpl_vsil_*.cpp); the messages themselves are shared (cpl_vsil_curl.cpp).
+_FS_KEYS = r"(?:VSICURL|S3|GS|AZURE|ADLS|OSS|SWIFT|WEBHDFS)"
+_DOWNLOAD = re.compile(rf"\b{_FS_KEYS}: Downloading ([0-9,\-]+) \((\S+?)\)")
+_SIZE = re.compile(rf"\b{_FS_KEYS}: GetFileSize\((\S+?)\)")
 _FAILURE = re.compile(r"fail|error|truncat|timeout|timed out|HTTP response code", re.I)
 
 
