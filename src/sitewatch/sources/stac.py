@@ -14,7 +14,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -243,6 +243,32 @@ def _asset_grid(item: Any, key: str) -> tuple[str, Affine, int, int] | None:
     return str(code), Affine(*transform[:6]), int(shape[1]), int(shape[0])
 
 
+def declared_nodata(item: Any, key: str) -> float | None:
+    """The nodata value the item declares for an asset (``raster:bands``), or None.
+
+    The item's declaration wins over the COG's tag: Landsat ``qa_pixel`` declares
+    nodata 1 (its fill bit), which the file does not tag.
+
+    Examples
+    --------
+    >>> import pystac, datetime
+    >>> it = pystac.Item("x", None, None, datetime.datetime(2023, 1, 1), {})
+    >>> it.add_asset("qa_pixel", pystac.Asset("qa.tif", extra_fields={
+    ...     "raster:bands": [{"nodata": 1, "data_type": "uint16"}]}))
+    >>> declared_nodata(it, "qa_pixel")
+    1.0
+    """
+    bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
+    first = bands[0] if isinstance(bands[0], dict) else {}
+    value = first.get("nodata")
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # "nan", "inf" are allowed by the extension
+    except (TypeError, ValueError):
+        return None
+
+
 def read_asset_window(
     item: Any,
     key: str,
@@ -255,7 +281,8 @@ def read_asset_window(
     """Read the window of one asset that covers ``area`` (plus a small margin).
 
     The window is worked out from the item's ``proj:*`` metadata, so a cached
-    window is found without any request. The pixels come back as stored (DN).
+    window is found without any request. The pixels come back as stored (DN); the
+    nodata value is the one the item declares in ``raster:bands``, else the COG's tag.
 
     Parameters
     ----------
@@ -307,7 +334,10 @@ def read_asset_window(
         window=window,
         area=None if window is not None else area.wkt,
     )
+    declared = declared_nodata(item, key)
     if cache is not None and (hit := cache.get_window(ckey)) is not None:
+        if declared is not None:
+            hit = replace(hit, nodata=declared)
         return hit, AssetWindowRead(href, hit.window, hit.sha256, True, 0, 0)
 
     local = NetStats()
@@ -325,7 +355,7 @@ def read_asset_window(
                 data=data,
                 transform=tuple(t)[:6],
                 crs=crs,
-                nodata=ds.nodata,
+                nodata=ds.nodata if declared is None else declared,
                 window=(c0, r0, w, h),
                 sha256=array_sha256(data),
             )
