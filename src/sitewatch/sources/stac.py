@@ -453,6 +453,10 @@ def _item_value(item: Any, *keys: str) -> Any:
     return None
 
 
+MAX_PAGE = 100
+"""Items asked for per search page (Earth Search allows more; 100 keeps a page small)."""
+
+
 def search_scenes(
     aoi: AOI,
     start: str,
@@ -481,7 +485,8 @@ def search_scenes(
         Drop items whose scene-wide ``eo:cloud_cover`` exceeds this percentage
         (applied here, not by the server, so it works with every API).
     limit : int
-        Most items to consider.
+        Most items to consider. The API is asked for pages of ``min(limit, 100)``
+        items, so a search is one or two requests.
     local_clear : bool
         Read each item's cloud mask over the AOI (a few kB per item).
     cache : Cache, optional
@@ -535,6 +540,8 @@ def search_scenes(
         requests.exceptions.ChunkedEncodingError,  # truncated body
     )
 
+    page_size = max(1, min(limit, MAX_PAGE))
+
     def query() -> list[dict[str, Any]]:
         # Every request (the root, then each page of the search, which reuses the
         # client's StacApiIO) gets the (connect, read) time limits. pystac-client's own
@@ -544,11 +551,24 @@ def search_scenes(
         try:
             client = Client.open(api, stac_io=io, request_modifier=count, timeout=timeouts())
             search = client.search(
-                collections=[collection], bbox=bbox, datetime=when, max_items=limit
+                collections=[collection],
+                bbox=bbox,
+                datetime=when,
+                max_items=limit,
+                limit=page_size,
             )
             # Plain dicts: building pystac Items here would run pystac's extension
             # migration, which warns on every real Earth Search C1 item (see items_from_dicts).
-            return list(search.items_as_dicts())
+            # Pages are fetched one at a time as the loop asks: a page shorter than asked
+            # is the last, whatever its links say (Earth Search puts a ``next`` link on
+            # every page, and pystac-client would follow it to an empty page).
+            docs: list[dict[str, Any]] = []
+            for page in search.pages_as_dicts():
+                features = page.get("features") or []
+                docs.extend(features)
+                if len(features) < page_size or len(docs) >= limit:
+                    break
+            return docs[:limit]
         except APIError as err:
             if isinstance(err.__context__, network):  # pystac-client wraps it as APIError
                 raise OSError(str(err)) from err.__context__
