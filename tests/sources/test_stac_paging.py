@@ -48,10 +48,10 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._reply("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._reply("POST")
 
             def log_message(self, *args: object) -> None:
@@ -75,7 +75,7 @@ def real_items(n: int, link_host: str) -> list[dict]:
         doc["properties"]["datetime"] = (t0 + dt.timedelta(days=i)).isoformat()
         doc["properties"]["s2:datatake_id"] = f"GS2A_{i}"
         for link in doc["links"]:
-            link["href"] = link["href"].replace(LIVE, link_host)
+            link["href"] = link["href"].replace(LIVE, link_host).replace(base["id"], doc["id"])
         out.append(doc)
     return out
 
@@ -184,3 +184,31 @@ def test_search_asks_for_big_pages_and_stops_on_a_short_one(
     assert all(body.get("limit") == page_limit for body in searches)
     assert sum(len(getattr(c, "item_ids", ()) or (c.item_id,)) for c in got) == found
     assert trap.log == []
+
+
+def test_item_links_to_the_live_api_are_never_resolved(trap):
+    docs = real_items(2, trap.url)
+    api = serve(docs)
+    try:
+        found = search_scenes(
+            aoi_of(docs[0]), "2023-01-01", "2024-12-31", url=f"{api.url}/v1", local_clear=False
+        )
+    finally:
+        api.server.shutdown()
+        api.server.server_close()
+    item = found[0].item
+    source = StacSource(item, mask_key="scl")
+    json.dumps(source.describe())
+    d = item.to_dict()  # pystac resolves the root link here unless it is gone
+    assert item.get_root() is None and item.get_collection() is None
+    assert d["collection"] == "sentinel-2-l2a"
+    assert source.path == f"{trap.url}/v1/collections/sentinel-2-l2a/items/{item.id}"
+    assert {link["rel"] for link in d["links"]} >= {"self", "license", "derived_from"}
+    assert trap.log == []
+
+
+def test_items_from_dicts_leaves_the_documents_alone(trap):
+    docs = real_items(1, trap.url)
+    before = copy.deepcopy(docs)
+    items_from_dicts(docs)[0].to_dict()
+    assert docs == before and trap.log == []

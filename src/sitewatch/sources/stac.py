@@ -102,6 +102,10 @@ def parse_window(text: str) -> tuple[str, str]:
     return start.isoformat(), end.isoformat()
 
 
+_FETCHED = frozenset({"root", "parent", "collection", "child", "item", "items"})
+"""Link relations pystac resolves by reading their target."""
+
+
 def items_from_dicts(docs: Sequence[dict[str, Any]]) -> list[Any]:
     """Items (pystac) from STAC item documents, as the catalog wrote them.
 
@@ -109,10 +113,22 @@ def items_from_dicts(docs: Sequence[dict[str, Any]]) -> list[Any]:
     Search collection-1 items (``storage:platform`` with https hrefs) and warns
     "Could not parse bucket/account from href" for every item; sitewatch reads the
     documents as they are, so nothing needs migrating.
+
+    Links that pystac would resolve by fetching them (``root``, ``parent``,
+    ``collection``, ...) are dropped: search results link to the live API, and
+    ``to_dict()``, ``get_root()`` or ``get_collection()`` on an item (cached, or read
+    offline) would otherwise make a request, or fail. ``self`` and the other links stay;
+    the documents themselves are not changed.
     """
     import pystac
 
-    return [pystac.Item.from_dict(d, migrate=False) for d in docs]
+    return [
+        pystac.Item.from_dict(
+            {**d, "links": [k for k in d.get("links") or [] if k.get("rel") not in _FETCHED]},
+            migrate=False,
+        )
+        for d in docs
+    ]
 
 
 def parse_period(start: str, end: str) -> tuple[str, str]:
