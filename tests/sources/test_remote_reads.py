@@ -182,7 +182,7 @@ def test_composite_takes_the_median_of_clear_pixels(stac_api, range_server, s2_f
     out = tmp_path / "out"
     run = sitewatch(*detect_args(stac_api.url, out, "--composite"), cache=tmp_path / "c")
     assert run.returncode == 0, run.stderr
-    assert "before: median of 2 scenes 2020-06-10/2020-06-20" in run.stderr
+    assert "before: median of 2 acquisitions 2020-06-10/2020-06-20" in run.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     before = manifest["inputs"]["before"]
     assert before["kind"] == "stac-composite"

@@ -169,7 +169,7 @@ def resolve_image(
     from sitewatch.sources.stac import (
         COLLECTIONS,
         CompositeSource,
-        StacSource,
+        scene_source,
         search_scenes,
         stac_url,
     )
@@ -206,7 +206,12 @@ def resolve_image(
         "source": args.source,
         "window": [start, end],
         "candidates": [
-            {"item_id": s.item_id, "clear_fraction": s.clear_fraction, "cloud_cover": s.cloud_cover}
+            {
+                "item_id": s.item_id,
+                "item_ids": list(s.item_ids or (s.item_id,)),
+                "clear_fraction": s.clear_fraction,
+                "cloud_cover": s.cloud_cover,
+            }
             for s in scenes
         ],
     }
@@ -215,20 +220,26 @@ def resolve_image(
     chosen = chosen[: max(1, args.composite_max)]
     if args.composite and len(chosen) > 1:
         source: Any = CompositeSource(
-            [s.item for s in chosen],
+            [list(s.items) or [s.item] for s in chosen],  # one part per acquisition
             mask_key=mask_key,
             aoi=aoi,
             cache=cache,
             stats=stats,
             search=search,
         )
-        what = f"median of {len(chosen)} scenes {source.acquired}"
+        what = f"median of {len(chosen)} acquisitions {source.acquired}"
     else:
-        source = StacSource(
-            best.item, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats, search=search
+        source = scene_source(
+            list(best.items) or [best.item],
+            mask_key=mask_key,
+            aoi=aoi,
+            cache=cache,
+            stats=stats,
+            search=search,
         )
         clear = "" if best.clear_fraction is None else f", AOI {best.clear_fraction:.0%} clear"
-        what = f"{best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear})"
+        granules = f", {best.granules} granules" if best.granules > 1 else ""
+        what = f"{best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear}{granules})"
     if not (args.quiet or args.json):
         print(f"{which}: {what}", file=sys.stderr)
     return source

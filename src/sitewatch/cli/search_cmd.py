@@ -93,15 +93,16 @@ def main(args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"{len(scenes)} scene(s) over {aoi.name} ({aoi.id}), {start} → {end}, "
+        f"{len(scenes)} acquisition(s) over {aoi.name} ({aoi.id}), {start} → {end}, "
         f"from {stac_url(args.stac_url)}; clearest over the AOI first"
     )
     print(f"{'date':<11} {'platform':<12} {'tile':<12} {'scene cloud':>11} {'AOI clear':>10}  item")
     for s in scenes:
         cloud = "-" if s.cloud_cover is None else f"{s.cloud_cover:.1f} %"
         clear = "-" if s.clear_fraction is None else f"{100 * s.clear_fraction:.1f} %"
+        more = f" (+{s.granules - 1} more; {s.granules} granules)" if s.granules > 1 else ""
         print(
             f"{s.datetime[:10]:<11} {s.platform:<12} {s.tile:<12} {cloud:>11} {clear:>10}"
-            f"  {s.item_id}"
+            f"  {s.item_id}{more}"
         )
     return 0

@@ -33,14 +33,18 @@ from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
 __all__ = [
     "COLLECTIONS",
     "DEFAULT_STAC_URL",
+    "SAME_ACQUISITION_S",
     "AssetWindowRead",
+    "MosaicSource",
     "SceneCandidate",
     "StacSource",
     "clear_fraction",
+    "group_acquisitions",
     "items_from_dicts",
     "looks_like_date",
     "parse_period",
     "parse_window",
+    "scene_source",
     "search_scenes",
     "stac_url",
 ]
@@ -163,11 +167,16 @@ def looks_like_date(text: str) -> bool:
 
 @dataclass(frozen=True)
 class SceneCandidate:
-    """One STAC item over the AOI, with its AOI-local clear fraction.
+    """One acquisition over the AOI (one or more granules), with its AOI-local clear fraction.
+
+    An acquisition split across granules (datastrips, overlapping MGRS tiles) is one
+    candidate: its clear fraction is over the union of its granules.
 
     Attributes
     ----------
-    item_id, collection : str
+    item_id : str
+        The first granule's item (the one with the most clear AOI pixels).
+    collection : str
     datetime : str
         Acquisition time (ISO 8601, UTC).
     platform, tile : str
@@ -178,7 +187,11 @@ class SceneCandidate:
     aoi_pixels : int
         Mask pixels inside the AOI.
     mask_href : str or None
-        The cloud-mask asset read.
+        The cloud-mask asset read (first granule).
+    item_ids : tuple of str
+        Every granule of the acquisition, ``item_id`` first.
+    items : tuple of pystac.Item
+        Their items, in the same order.
     """
 
     item_id: str
@@ -191,11 +204,19 @@ class SceneCandidate:
     aoi_pixels: int
     mask_href: str | None
     item: Any = field(default=None, compare=False, repr=False)
+    item_ids: tuple[str, ...] = ()
+    items: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def granules(self) -> int:
+        """Items (granules) this acquisition is made of."""
+        return max(1, len(self.item_ids))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (without the pystac item)."""
-        d = asdict(self)
-        d.pop("item", None)
+        """JSON-ready dict (without the pystac items)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("item", "items")}
+        d["item_ids"] = list(self.item_ids or (self.item_id,))
+        d["granules"] = self.granules
         return d
 
 
@@ -440,6 +461,20 @@ def clear_fraction(
     AOIError
         If the AOI does not overlap the asset.
     """
+    _, clear, inside = _clear_window(aoi, item, kind=kind, cache=cache, stats=stats)
+    n = int(inside.sum())
+    return (float((clear & inside).sum() / n) if n else 0.0), n
+
+
+def _clear_window(
+    aoi: AOI,
+    item: Any,
+    *,
+    kind: str,
+    cache: Cache | None,
+    stats: NetStats | None,
+) -> tuple[CachedWindow, np.ndarray, np.ndarray]:
+    """The cloud-mask window over the AOI: (window, clear and not nodata, inside the AOI)."""
     if aoi.geometry is None:
         raise AOIError(f"AOI {aoi.id!r} is unlocated; it has no window to read")
     entry, _ = read_asset_window(item, kind, aoi.geometry, cache=cache, stats=stats)
@@ -457,8 +492,51 @@ def clear_fraction(
     data = entry.data
     known = data != entry.nodata if entry.nodata is not None else np.ones(data.shape, bool)
     clear = clear_from_scl(data) if kind == "scl" else clear_from_qa_pixel(data)
+    return entry, clear & known, inside
+
+
+def group_clear_fraction(
+    aoi: AOI,
+    items: Sequence[Any],
+    *,
+    kind: str = "scl",
+    cache: Cache | None = None,
+    stats: NetStats | None = None,
+) -> tuple[float, int, list[int]]:
+    """AOI clear fraction over the union of one acquisition's granules.
+
+    A pixel is clear if any granule has it clear and not nodata. Every granule's
+    mask is resampled (nearest) onto the first granule's window.
+
+    Returns
+    -------
+    fraction : float
+    aoi_pixels : int
+        Mask pixels inside the AOI (first granule's window).
+    clear_pixels : list of int
+        Clear AOI pixels of each granule on its own, to order them.
+    """
+    from rasterio.warp import Resampling, reproject
+
+    first, union, inside = _clear_window(aoi, items[0], kind=kind, cache=cache, stats=stats)
+    union = union.copy()
+    own = [int((union & inside).sum())]
+    for item in items[1:]:
+        entry, clear, inside_i = _clear_window(aoi, item, kind=kind, cache=cache, stats=stats)
+        own.append(int((clear & inside_i).sum()))
+        on_first = np.zeros(union.shape, dtype="uint8")
+        reproject(
+            clear.astype("uint8"),
+            on_first,
+            src_transform=Affine(*entry.transform),
+            src_crs=entry.crs,
+            dst_transform=Affine(*first.transform),
+            dst_crs=first.crs,
+            resampling=Resampling.nearest,
+        )
+        union |= on_first.astype(bool)
     n = int(inside.sum())
-    return (float((clear & known & inside).sum() / n) if n else 0.0), n
+    return (float((union & inside).sum() / n) if n else 0.0), n, own
 
 
 def _item_value(item: Any, *keys: str) -> Any:
@@ -606,29 +684,44 @@ def search_scenes(
         if cache is not None:
             cache.put_search(skey, found)
     items = items_from_dicts(found)
-    out: list[SceneCandidate] = []
+    kept = []
     for item in items:
         cloud = _item_value(item, "eo:cloud_cover")
         if max_cloud is not None and cloud is not None and float(cloud) > max_cloud:
             continue
-        asset = item.assets.get(mask_key)
+        kept.append(item)
+    out: list[SceneCandidate] = []
+    for group in group_acquisitions(kept):
         frac: float | None = None
         npx = 0
-        if local_clear and asset is not None:
-            frac, npx = clear_fraction(aoi, item, kind=mask_key, cache=cache, stats=stats)
-        tile = _item_value(item, "grid:code", "mgrs:grid_square", "landsat:wrs_path") or ""
+        with_mask = [it for it in group if it.assets.get(mask_key) is not None]
+        if local_clear and with_mask:
+            frac, npx, own = group_clear_fraction(
+                aoi, with_mask, kind=mask_key, cache=cache, stats=stats
+            )
+            order = sorted(range(len(with_mask)), key=lambda i: -own[i])
+            group = [with_mask[i] for i in order] + [it for it in group if it not in with_mask]
+        first = group[0]
+        asset = first.assets.get(mask_key)
+        tiles = dict.fromkeys(
+            str(_item_value(it, "grid:code", "mgrs:grid_square", "landsat:wrs_path") or "")
+            for it in group
+        )
+        clouds = [float(c) for it in group if (c := _item_value(it, "eo:cloud_cover")) is not None]
         out.append(
             SceneCandidate(
-                item_id=item.id,
-                collection=item.collection_id or collection,
-                datetime=item.datetime.isoformat() if item.datetime else "",
-                platform=str(_item_value(item, "platform") or ""),
-                tile=str(tile),
-                cloud_cover=None if cloud is None else float(cloud),
+                item_id=first.id,
+                collection=first.collection_id or collection,
+                datetime=first.datetime.isoformat() if first.datetime else "",
+                platform=str(_item_value(first, "platform") or ""),
+                tile="+".join(t for t in tiles if t),
+                cloud_cover=round(sum(clouds) / len(clouds), 3) if clouds else None,
                 clear_fraction=frac,
                 aoi_pixels=npx,
                 mask_href=asset.href if asset is not None else None,
-                item=item,
+                item=first,
+                item_ids=tuple(it.id for it in group),
+                items=tuple(group),
             )
         )
     centre = _centre(start, end)
@@ -639,6 +732,57 @@ def search_scenes(
         )
     )
     return out
+
+
+SAME_ACQUISITION_S = 60.0
+"""Items of one platform sensed less than this apart are one acquisition (datatake)."""
+
+
+def group_acquisitions(items: Sequence[Any]) -> list[list[Any]]:
+    """Items grouped by acquisition: one datatake split across granules is one group.
+
+    Items with the same ``s2:datatake_id`` are one acquisition; items without one
+    are grouped by collection, platform and sensing time (within
+    :data:`SAME_ACQUISITION_S`). Groups keep the order of their first item.
+
+    Examples
+    --------
+    >>> import pystac, datetime as dt
+    >>> t = dt.datetime(2021, 7, 10, 2, 26, 12)
+    >>> def it(i, s, p="sentinel-2a"):
+    ...     return pystac.Item(i, None, None, t + dt.timedelta(seconds=s), {"platform": p})
+    >>> [[i.id for i in g] for g in group_acquisitions(
+    ...     [it("a", 0), it("b", 3), it("c", 0, "sentinel-2b"), it("d", 600)])]
+    [['a', 'b'], ['c'], ['d']]
+    """
+    groups: list[list[Any]] = []
+    by_datatake: dict[str, list[Any]] = {}
+    for item in items:
+        datatake = item.properties.get("s2:datatake_id")
+        if datatake:
+            key = f"{item.collection_id}|{datatake}"
+            if key in by_datatake:
+                by_datatake[key].append(item)
+                continue
+            by_datatake[key] = [item]
+            groups.append(by_datatake[key])
+            continue
+        platform = str(item.properties.get("platform") or "").lower()
+        for group in groups:
+            other = group[0]
+            if (
+                not other.properties.get("s2:datatake_id")
+                and other.collection_id == item.collection_id
+                and str(other.properties.get("platform") or "").lower() == platform
+                and item.datetime is not None
+                and other.datetime is not None
+                and abs((item.datetime - other.datetime).total_seconds()) <= SAME_ACQUISITION_S
+            ):
+                group.append(item)
+                break
+        else:
+            groups.append([item])
+    return groups
 
 
 def _centre(start: str, end: str) -> float:
@@ -678,19 +822,91 @@ LANDSAT_ASSETS = {
 
 LEGACY_S2 = "sentinel-2-l2a"
 _BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+BOA_ADD_OFFSET_DN = 1000
+"""DN that Sentinel-2 L2A carries from processing baseline 04.00 on (BOA_ADD_OFFSET −1000)."""
+LOW_DN_SHARE = 0.01
+"""Share of valid DN below :data:`BOA_ADD_OFFSET_DN` above which the offset was removed.
+
+With the +1000 DN offset still in the data, a DN below 1000 is a negative reflectance,
+which L2A only has on a few dark pixels; a larger share says the offset is gone.
+"""
 
 
-def reflectance_rule(item: Any, key: str) -> tuple[float, float, str]:
+def low_dn_share(windows: Sequence[CachedWindow]) -> float | None:
+    """Share of the valid DN of some band windows that lie below 1000 (None if none valid).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = CachedWindow(np.array([[0, 400, 1500, 2500]], "uint16"), (1, 0, 0, 0, -1, 0),
+    ...                  "EPSG:32613", 0, (0, 0, 4, 1), "")
+    >>> round(low_dn_share([w]), 3)
+    0.333
+    """
+    low = valid = 0
+    for w in windows:
+        ok = np.isfinite(w.data) if w.data.dtype.kind == "f" else np.ones(w.data.shape, bool)
+        if w.nodata is not None:
+            ok &= w.data != w.nodata
+        valid += int(ok.sum())
+        low += int((ok & (w.data < BOA_ADD_OFFSET_DN)).sum())
+    return low / valid if valid else None
+
+
+def _legacy_rule(
+    props: dict[str, Any], declared: dict[str, Any], low: float | None
+) -> tuple[float, float, str]:
+    baseline = str(props.get("s2:processing_baseline") or "")
+    where = f"legacy sentinel-2-l2a, baseline {baseline or 'unknown'}"
+    if not baseline or baseline < "04.00":
+        return 0.0001, 0.0, f"{where} < 04.00: the DN carry no offset"
+    offset = float(declared.get("offset", 0.0) or 0.0)
+    if offset == 0.0:
+        return 0.0001, 0.0, f"{where}: raster:bands declares no offset"
+    flag = next((props[f] for f in _BOA_FLAGS if f in props), None)
+    if flag is True:
+        return 0.0001, 0.0, f"{where}: boa_offset_applied true, Earth Search removed the +1000 DN"
+    if low is not None and low > LOW_DN_SHARE:
+        return (
+            0.0001,
+            0.0,
+            f"{where}: {low:.0%} of valid DN below 1000, so the +1000 DN offset was already "
+            f"removed (boa_offset_applied {flag}, not trusted: earth-search #66, #71)",
+        )
+    checked = "not checked" if low is None else "all valid DN ≥ 1000"
+    return (
+        0.0001,
+        offset,
+        f"{where} ≥ 04.00: the DN carry the +1000 offset, raster:bands offset {offset:g} "
+        f"({checked}; boa_offset_applied {flag})",
+    )
+
+
+def reflectance_rule(
+    item: Any, key: str, *, low_dn_share: float | None = None
+) -> tuple[float, float, str]:
     """(scale, offset, why) turning an asset's DN into surface reflectance.
 
     * Earth Search's legacy ``sentinel-2-l2a`` declares ``offset: -0.1`` on every
-      item, but its COGs already had the −1000 DN offset removed since January 2022
-      (``earthsearch:boa_offset_applied``) and never needed it before processing
-      baseline 04.00: the flag and the baseline decide, not the declaration.
+      item. Before processing baseline 04.00 the DN carry no offset (0). From 04.00
+      on ESA's DN carry +1000, which Earth Search removed from many COGs: its
+      ``earthsearch:boa_offset_applied`` is trusted when true, but it is false on
+      items whose offset was removed too (earth-search issues #66, #71), so a false
+      flag is checked against the DN: more than :data:`LOW_DN_SHARE` of the valid DN
+      below 1000 means the offset is gone. Otherwise the declared offset applies.
     * Otherwise the asset's ``raster:bands`` scale and offset, when declared (C1
       ``sentinel-2-c1-l2a``, ``landsat-c2-l2``).
     * Otherwise the collection's documented rule: Sentinel-2 L2A DN / 10000, minus
       0.1 from processing baseline 04.00 on; Landsat C2 L2 DN × 2.75e-5 − 0.2.
+
+    Parameters
+    ----------
+    item : pystac.Item
+    key : str
+        Asset key.
+    low_dn_share : float, optional
+        :func:`low_dn_share` of the item's band windows, once read (legacy
+        ``sentinel-2-l2a`` only).
 
     Examples
     --------
@@ -705,15 +921,10 @@ def reflectance_rule(item: Any, key: str) -> tuple[float, float, str]:
     baseline = str(props.get("s2:processing_baseline") or "")
     is_s2 = bool(baseline) or str(props.get("constellation", "")).lower() == "sentinel-2"
     is_s2 = is_s2 or str(props.get("platform", "")).lower().startswith("sentinel-2")
-    if item.collection_id == LEGACY_S2 and key != "scl":
-        flag = next((props[f] for f in _BOA_FLAGS if f in props), None)
-        if flag is True:
-            return 0.0001, 0.0, "legacy sentinel-2-l2a: BOA offset already applied"
-        if baseline and baseline >= "04.00":
-            return 0.0001, -0.1, f"legacy sentinel-2-l2a, baseline {baseline}: offset not applied"
-        return 0.0001, 0.0, f"legacy sentinel-2-l2a, baseline {baseline or 'unknown'} < 04.00"
     bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
     declared = bands[0] if isinstance(bands[0], dict) else {}
+    if item.collection_id == LEGACY_S2 and key != "scl":
+        return _legacy_rule(props, declared, low_dn_share)
     if "scale" in declared or "offset" in declared:
         return (
             float(declared.get("scale", 1.0)),
@@ -775,6 +986,7 @@ class StacSource:
         self.acquired = item.datetime.date().isoformat() if item.datetime else None
         self.grid = self._grid()
         self.reads: dict[str, AssetWindowRead] = {}
+        self.low_dn: float | None = None  # legacy sentinel-2-l2a offset evidence, once read
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -797,7 +1009,7 @@ class StacSource:
         return transform_bounds(self.grid.crs, crs, *self.grid.bounds, densify_pts=21)
 
     def _scale(self, key: str) -> tuple[float, float]:
-        return reflectance_rule(self.item, key)[:2]  # type: ignore[return-value]
+        return reflectance_rule(self.item, key, low_dn_share=self.low_dn)[:2]  # type: ignore[return-value]
 
     def describe(self) -> dict[str, Any]:
         """Manifest entry: item, asset hrefs, windows, bytes read, hashes, scale/offset."""
@@ -810,7 +1022,7 @@ class StacSource:
             return d
 
         def band(key: str) -> dict[str, Any]:
-            scale, offset, why = reflectance_rule(self.item, key)
+            scale, offset, why = reflectance_rule(self.item, key, low_dn_share=self.low_dn)
             return {**entry(key), "scale_offset": [scale, offset], "scale_rule": why}
 
         reads = list(self.reads.values())
@@ -855,9 +1067,12 @@ class StacSource:
 
         out = np.full((len(names), grid.height, grid.width), np.nan, dtype=np.float32)
         nodata_any = np.zeros(grid.shape, dtype=bool)
+        windows = [self._window(self.assets[name], grid) for name in names]
+        if self.item.collection_id == LEGACY_S2:
+            self.low_dn = low_dn_share(windows)  # one offset for all bands of the item
         for i, name in enumerate(names):
             key = self.assets[name]
-            entry = self._window(key, grid)
+            entry = windows[i]
             with window_dataset(entry) as ds:
                 _read_band(ds, 1, grid, out[i], ds.nodata)
             nodata_any |= ~np.isfinite(out[i])
@@ -901,18 +1116,171 @@ class StacSource:
         )
 
 
+class MosaicSource:
+    """One acquisition split across granules, mosaicked onto the analysis grid.
+
+    Each granule (a :class:`StacSource`) is read onto the grid in turn; a pixel takes
+    the first granule that observes it, unless a later one sees it clear where the
+    earlier saw cloud. Nodata of one granule is thus filled from the next, and the
+    acquisition covers the AOI as one scene.
+
+    Parameters
+    ----------
+    items : sequence of pystac.Item
+        Granules of one acquisition, best first.
+    mask_key, aoi, cache, stats, search
+        As for :class:`StacSource`.
+    """
+
+    kind = "stac-mosaic"
+    georeferenced = True
+
+    def __init__(
+        self,
+        items: Sequence[Any],
+        *,
+        mask_key: str = "scl",
+        aoi: AOI | None = None,
+        cache: Cache | None = None,
+        stats: NetStats | None = None,
+        search: dict[str, Any] | None = None,
+    ) -> None:
+        if not items:
+            raise InputError("a mosaic needs at least one granule")
+        self.parts = [
+            StacSource(it, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats) for it in items
+        ]
+        first = self.parts[0]
+        self.item = first.item
+        self.mask_key = mask_key
+        self.grid = first.grid
+        self.search = search
+        self.acquired = first.acquired
+        self.path = f"mosaic of {len(items)} granules of {first.path}"
+        self.item_ids = [p.item.id for p in self.parts]
+        self._bands = tuple(
+            b for b in first.band_names if all(b in p.band_names for p in self.parts)
+        )
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Bands every granule has."""
+        return self._bands
+
+    def bounds_in(self, crs: str) -> tuple[float, float, float, float]:
+        """Bounds covered by any granule, in ``crs``."""
+        boxes = [p.bounds_in(crs) for p in self.parts]
+        return (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest entry: the acquisition's granules (item ids) with their reads."""
+        parts = [p.describe() for p in self.parts]
+        first = parts[0]
+        return {
+            **{k: first[k] for k in ("collection", "datetime", "acquired", "bands")},
+            "kind": self.kind,
+            "method": "mosaic of one acquisition's granules: first observed pixel, clear wins",
+            "item_id": first["item_id"],
+            "item_ids": [p["item_id"] for p in parts],
+            "granules": len(parts),
+            "bands": list(self.band_names),
+            "requests": sum(p["requests"] for p in parts),
+            "bytes_read": sum(p["bytes_read"] for p in parts),
+            "from_cache": sum(p["from_cache"] for p in parts),
+            "items": parts,
+            "search": self.search,
+        }
+
+    def read_raw(
+        self, grid: Any, names: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Reflectance, observed and clear-sky masks of the mosaic on ``grid``."""
+        out = np.full((len(names), *grid.shape), np.nan, dtype=np.float32)
+        observed = np.zeros(grid.shape, dtype=bool)
+        clear: np.ndarray | None = None
+        for part in self.parts:
+            data, seen, clear_i = part.read_raw(grid, names)
+            take = seen & ~observed
+            if clear_i is not None:
+                if clear is None:
+                    clear = np.zeros(grid.shape, dtype=bool)
+                take |= seen & clear_i & ~clear  # a clear look replaces a cloudy one
+                clear[take] = clear_i[take]
+            elif clear is not None:
+                clear[take] = True
+            out[:, take] = data[:, take]
+            observed |= seen
+        return out, observed, clear
+
+    def read(self, grid: Any, *, bands: Sequence[str] | None = None) -> Any:
+        """Read every granule onto ``grid`` and mosaic them."""
+        from sitewatch.sources.local import assemble_scene
+
+        names = list(bands) if bands is not None else list(self.band_names)
+        out, observed, clear = self.read_raw(grid, names)
+        return assemble_scene(
+            out,
+            observed,
+            grid,
+            names=names,
+            acquired=self.acquired,
+            clear=clear,
+            provenance={
+                "path": self.path,
+                "kind": self.kind,
+                "item_id": self.item.id,
+                "item_ids": [p.item.id for p in self.parts],
+                "mask_band": self.mask_key,
+            },
+        )
+
+
+def scene_source(
+    items: Any | Sequence[Any],
+    *,
+    mask_key: str = "scl",
+    aoi: AOI | None = None,
+    cache: Cache | None = None,
+    stats: NetStats | None = None,
+    search: dict[str, Any] | None = None,
+) -> StacSource | MosaicSource:
+    """The source of one acquisition: a :class:`StacSource`, or a mosaic of its granules.
+
+    Parameters
+    ----------
+    items : pystac.Item or sequence of pystac.Item
+        An item, or the granules of one acquisition (best first).
+    mask_key, aoi, cache, stats, search
+        As for :class:`StacSource`.
+    """
+    group = list(items) if isinstance(items, (list, tuple)) else [items]
+    opts: dict[str, Any] = {"mask_key": mask_key, "aoi": aoi, "cache": cache, "stats": stats}
+    if len(group) == 1:
+        return StacSource(group[0], search=search, **opts)
+    return MosaicSource(group, search=search, **opts)
+
+
 class CompositeSource:
-    """Per-pixel median of the clear pixels of several STAC items (one date window).
+    """Per-pixel median of the clear pixels of several acquisitions (one date window).
 
     Each item is read onto the analysis grid with its own cloud mask; a pixel's
     value is the median over the items that see it clear, and it is valid if at
     least one does. Compositing fills cloud gaps and damps one-off glints, at the
     cost of a date *range* instead of a date.
 
+    Each element of ``items`` is one acquisition: an item, or the granules of one
+    acquisition (mosaicked first, see :class:`MosaicSource`), so an acquisition split
+    across granules counts once in the median.
+
     Parameters
     ----------
-    items : sequence of pystac.Item
-        Clearest first.
+    items : sequence of pystac.Item or of sequences of pystac.Item
+        Acquisitions, clearest first.
     mask_key, aoi, cache, stats, search
         As for :class:`StacSource`.
     """
@@ -933,11 +1301,11 @@ class CompositeSource:
         if not items:
             raise InputError("a composite needs at least one scene")
         self.parts = [
-            StacSource(it, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats) for it in items
+            scene_source(it, mask_key=mask_key, aoi=aoi, cache=cache, stats=stats) for it in items
         ]
         first = self.parts[0]
         self.grid = first.grid
-        self.path = f"composite of {len(items)} items"
+        self.path = f"composite of {len(items)} acquisitions"
         self.search = search
         self._bands = tuple(
             b for b in first.band_names if all(b in p.band_names for p in self.parts)
@@ -972,7 +1340,8 @@ class CompositeSource:
             "method": "per-pixel median of clear pixels",
             "acquired": self.acquired,
             "dates": self.dates,
-            "item_ids": [p["item_id"] for p in parts],
+            "acquisitions": len(parts),
+            "item_ids": [i for p in parts for i in p.get("item_ids", [p["item_id"]])],
             "bands": list(self.band_names),
             "scenes_per_pixel_mean": self.scenes_per_pixel,
             "requests": sum(p["requests"] for p in parts),
@@ -1010,7 +1379,7 @@ class CompositeSource:
             provenance={
                 "path": self.path,
                 "kind": self.kind,
-                "item_ids": [p.item.id for p in self.parts],
+                "item_ids": [i for p in self.parts for i in getattr(p, "item_ids", [p.item.id])],
                 "mask_band": self.parts[0].mask_key,
             },
         )
