@@ -233,20 +233,23 @@ def test_a_stalled_second_page_of_the_search_times_out_too(monkeypatch):
 
         def do_POST(self) -> None:
             base = f"http://127.0.0.1:{self.server.server_address[1]}"
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             geom = box(127.64, 39.90, 127.68, 39.94)
-            item = pystac.Item(
-                "page1-item",
-                mapping(geom),
-                list(geom.bounds),
-                pystac.utils.str_to_datetime("2020-06-10T02:26:12Z"),
-                {},
-                collection="sentinel-2-c1-l2a",
-            )
+            items = [
+                pystac.Item(
+                    f"page1-item-{i}",
+                    mapping(geom),
+                    list(geom.bounds),
+                    pystac.utils.str_to_datetime("2020-06-10T02:26:12Z"),
+                    {},
+                    collection="sentinel-2-c1-l2a",
+                )
+                for i in range(int(asked.get("limit") or 10))
+            ]
             self.answer(
-                {
+                {  # a full page, so the next link is followed
                     "type": "FeatureCollection",
-                    "features": [item.to_dict()],
+                    "features": [item.to_dict() for item in items],
                     "links": [{"rel": "next", "href": f"{base}/page2", "method": "GET"}],
                 }
             )
