@@ -68,11 +68,16 @@ LEGACY_04 = {"s2:processing_baseline": "04.00", "earthsearch:boa_offset_applied"
         # a true flag is trusted whatever the DN
         ({**LEGACY_04, "earthsearch:boa_offset_applied": True}, 0.0, 0.0, "applied true"),
         ({"s2:processing_baseline": "03.01"}, 0.0, 0.0, "< 04.00"),
+        # the item's own raster:bands: an explicit 0, or nothing (ESA's offset then)
+        (LEGACY_04, 0.0, 0.0, "declares offset 0"),
+        (LEGACY_04, 0.0, -0.1, "offset -0.1"),
     ],
 )
 def test_legacy_offset_is_decided_by_baseline_and_dn_not_the_flag(props, low, offset, evidence):
+    bands = {"declares offset 0": [{"scale": 0.0001, "offset": 0}], "offset -0.1": None}
+    raster_bands = bands.get(evidence, DECLARED)
     scale, got, why = reflectance_rule(
-        item("sentinel-2-l2a", props, DECLARED), "red", low_dn_share=low
+        item("sentinel-2-l2a", props, raster_bands), "red", low_dn_share=low
     )
     assert (scale, got) == (0.0001, offset)
     assert evidence in why

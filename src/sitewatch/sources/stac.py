@@ -860,9 +860,9 @@ def _legacy_rule(
     where = f"legacy sentinel-2-l2a, baseline {baseline or 'unknown'}"
     if not baseline or baseline < "04.00":
         return 0.0001, 0.0, f"{where} < 04.00: the DN carry no offset"
-    offset = float(declared.get("offset", 0.0) or 0.0)
-    if offset == 0.0:
-        return 0.0001, 0.0, f"{where}: raster:bands declares no offset"
+    if "offset" in declared and not declared["offset"]:
+        return 0.0001, 0.0, f"{where}: raster:bands declares offset 0"
+    offset = float(declared.get("offset", -0.1))  # none declared: ESA's BOA_ADD_OFFSET
     flag = next((props[f] for f in _BOA_FLAGS if f in props), None)
     if flag is True:
         return 0.0001, 0.0, f"{where}: boa_offset_applied true, Earth Search removed the +1000 DN"
