@@ -233,6 +233,27 @@ def test_a_stac_api_answering_5xx_is_retried_then_exit_3(range_server, capsys):
     assert [r["status"] for r in range_server.requests() if r["path"] == "/stacapi"] == [503] * 3
 
 
+REAL_C1_ITEM = (
+    Path(__file__).resolve().parents[1]
+    / "data"
+    / "stac"
+    / ("S2B_T20EPT_20250731T131905_L2A.c1.trimmed.json")
+)
+
+
+def test_real_c1_item_parses_without_a_warning():
+    """A real Earth Search C1 item declares storage:platform with https hrefs; pystac's
+    migration of the storage extension warned on every one (warnings are errors here)."""
+    from sitewatch.sources.stac import items_from_dicts
+
+    doc = json.loads(REAL_C1_ITEM.read_text(encoding="utf-8"))
+    assert doc["properties"].get("storage:platform") or any(
+        "storage:" in k for a in doc["assets"].values() for k in a
+    )
+    (item,) = items_from_dicts([doc])
+    assert item.id == "S2B_T20EPT_20250731T131905_L2A" and "red" in item.assets
+
+
 REAL_ITEMS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stac_items"
 
 
