@@ -181,6 +181,7 @@ def resolve_image(
         raise InputError(
             f"--{which} {ref} is a date: name an AOI (AOI_ID or --aoi-file) to search scenes over"
         )
+    record: dict[str, Any] = {}
     scenes = search_scenes(
         aoi,
         start,
@@ -190,7 +191,11 @@ def resolve_image(
         max_cloud=args.max_cloud,
         cache=cache,
         stats=stats,
+        record=record,
     )
+    fallback = record.get("fallback")
+    if fallback and not (args.quiet or args.json):
+        print(f"{which}: {fallback['reason']}; using {fallback['collection']}", file=sys.stderr)
     if not scenes:
         raise DataError(
             f"no {args.source} scene over {aoi.id} between {start} and {end}; "
@@ -205,9 +210,13 @@ def resolve_image(
         "stac_url": stac_url(args.stac_url),
         "source": args.source,
         "window": [start, end],
+        "collection": record.get("collection"),
+        "fallback": fallback,
+        "dropped": record.get("dropped", []),
         "candidates": [
             {
                 "item_id": s.item_id,
+                "collection": s.collection,
                 "item_ids": list(s.item_ids or (s.item_id,)),
                 "clear_fraction": s.clear_fraction,
                 "cloud_cover": s.cloud_cover,

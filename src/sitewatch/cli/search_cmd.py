@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from sitewatch.cli._common import (
@@ -71,6 +72,7 @@ def main(args: argparse.Namespace) -> int:
     if aoi is None:
         raise InputError("name an AOI: sitewatch search AOI_ID (or --aoi-file FILE)")
     start, end = parse_period(args.start, args.end)
+    record: dict[str, Any] = {}
     scenes = search_scenes(
         aoi,
         start,
@@ -80,7 +82,11 @@ def main(args: argparse.Namespace) -> int:
         max_cloud=args.max_cloud,
         limit=args.limit,
         cache=cache_from_args(args),
+        record=record,
     )
+    fallback = record.get("fallback")
+    if fallback:
+        print(f"search: {fallback['reason']}; using {fallback['collection']}", file=sys.stderr)
     if args.json:
         emit_json(
             {
@@ -88,6 +94,9 @@ def main(args: argparse.Namespace) -> int:
                 "from": start,
                 "to": end,
                 "stac_url": stac_url(args.stac_url),
+                "collection": record.get("collection"),
+                "fallback": fallback,
+                "dropped": record.get("dropped", []),
                 "scenes": [s.as_dict() for s in scenes],
             }
         )
@@ -101,6 +110,8 @@ def main(args: argparse.Namespace) -> int:
         cloud = "-" if s.cloud_cover is None else f"{s.cloud_cover:.1f} %"
         clear = "-" if s.clear_fraction is None else f"{100 * s.clear_fraction:.1f} %"
         more = f" (+{s.granules - 1} more; {s.granules} granules)" if s.granules > 1 else ""
+        if s.collection != record.get("collection"):
+            more += f" [{s.collection}]"
         print(
             f"{s.datetime[:10]:<11} {s.platform:<12} {s.tile:<12} {cloud:>11} {clear:>10}"
             f"  {s.item_id}{more}"

@@ -8,6 +8,7 @@ AOI pixels decides the ranking.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -29,6 +30,8 @@ from sitewatch.grid import from_lonlat
 from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
 from sitewatch.sources._http import NetStats, gdal_http, retry, timeouts
 from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "COLLECTIONS",
@@ -563,8 +566,15 @@ def search_scenes(
     local_clear: bool = True,
     cache: Cache | None = None,
     stats: NetStats | None = None,
+    record: dict[str, Any] | None = None,
 ) -> list[SceneCandidate]:
     """Find scenes over an AOI between two dates, ranked by AOI-local clear fraction.
+
+    Sentinel-2 collection 1 (``sentinel-2-c1-l2a``) has gaps: Earth Search lacks
+    Nov 2016 - Nov 2019 and 2022, and some of its items lack band assets. An item
+    without every band in :data:`S2_ASSETS` and its cloud mask is dropped (noted on
+    the ``sitewatch`` logger); when no usable item is left, the legacy collection
+    :data:`LEGACY_S2` is searched on the same API for the window instead.
 
     Parameters
     ----------
@@ -587,6 +597,11 @@ def search_scenes(
         Reuse (and store) the search result and the cloud-mask windows.
     stats : NetStats, optional
         Receives the HTTP requests made (API and COG reads).
+    record : dict, optional
+        Filled with what the search did: ``collection`` (the one asked for),
+        ``dropped`` (items lacking needed assets: ``item_id``, ``collection``,
+        ``missing``) and ``fallback`` (None, or ``collection`` and ``reason`` when the
+        legacy collection was searched instead).
 
     Returns
     -------
@@ -620,9 +635,6 @@ def search_scenes(
 
     bbox = [round(v, 7) for v in aoi.geometry.bounds]
     when = f"{start}T00:00:00Z/{end}T23:59:59Z"
-    skey = cache_key(
-        kind="stac-search", api=api, collection=collection, bbox=bbox, datetime=when, limit=limit
-    )
 
     def count(request: Any) -> None:
         if stats is not None:
@@ -636,7 +648,7 @@ def search_scenes(
 
     page_size = max(1, min(limit, MAX_PAGE))
 
-    def query() -> list[dict[str, Any]]:
+    def query(collection: str) -> list[dict[str, Any]]:
         # Every request (the root, then each page of the search, which reuses the
         # client's StacApiIO) gets the (connect, read) time limits. pystac-client's own
         # retries (5 by default, in urllib3) are off: ours log progress and back off.
@@ -670,20 +682,63 @@ def search_scenes(
                 raise OSError(f"HTTP {err.status_code} from the STAC API") from err
             raise
 
-    found = cache.get_search(skey, window_end=end) if cache is not None else None
-    if found is None:
-        try:
-            found = retry(
-                f"the STAC API {api}",
-                query,
-                hint="check the network or the STAC URL (--stac-url) and try again",
-                option="--stac-url",
-            )
-        except APIError as err:
-            raise SourceError(f"the STAC API {api} refused the search: {err}") from err
-        if cache is not None:
-            cache.put_search(skey, found)
-    items = items_from_dicts(found)
+    def fetch(collection: str) -> list[Any]:
+        skey = cache_key(
+            kind="stac-search",
+            api=api,
+            collection=collection,
+            bbox=bbox,
+            datetime=when,
+            limit=limit,
+        )
+        found = cache.get_search(skey, window_end=end) if cache is not None else None
+        if found is None:
+            try:
+                found = retry(
+                    f"the STAC API {api}",
+                    lambda: query(collection),
+                    hint="check the network or the STAC URL (--stac-url) and try again",
+                    option="--stac-url",
+                )
+            except APIError as err:
+                raise SourceError(f"the STAC API {api} refused the search: {err}") from err
+            if cache is not None:
+                cache.put_search(skey, found)
+        return items_from_dicts(found)
+
+    dropped: list[dict[str, Any]] = []
+    fallback: dict[str, Any] | None = None
+
+    def usable(found: list[Any]) -> list[Any]:
+        if mask_key != "scl":
+            return found
+        need = [*S2_ASSETS.values(), mask_key]
+        ok = []
+        for item in found:
+            missing = [k for k in need if item.assets.get(k) is None]
+            if missing:
+                log.info(
+                    "dropped %s (%s): no %s asset(s)",
+                    item.id,
+                    item.collection_id,
+                    ", ".join(missing),
+                )
+                dropped.append(
+                    {"item_id": item.id, "collection": item.collection_id, "missing": missing}
+                )
+            else:
+                ok.append(item)
+        return ok
+
+    items = usable(fetch(collection))
+    if not items and mask_key == "scl" and collection != LEGACY_S2:
+        reason = f"no usable {collection} item between {start} and {end}" + (
+            f" ({len(dropped)} lacking band assets)" if dropped else ""
+        )
+        fallback = {"collection": LEGACY_S2, "reason": reason}
+        items = usable(fetch(LEGACY_S2))
+    if record is not None:
+        record.update(collection=collection, dropped=dropped, fallback=fallback)
     kept = []
     for item in items:
         cloud = _item_value(item, "eo:cloud_cover")
