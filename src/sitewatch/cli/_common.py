@@ -12,6 +12,7 @@ __all__ = [
     "AOI_FILE_HELP",
     "add_detector_options",
     "add_json",
+    "add_redact_option",
     "detector_options",
     "emit_json",
     "positive_float",
@@ -50,6 +51,17 @@ def non_negative_float(text: str) -> float:
 def add_json(p: argparse.ArgumentParser) -> None:
     """Add ``--json`` (machine-readable stdout)."""
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
+
+
+def add_redact_option(p: argparse.ArgumentParser) -> None:
+    """``--redact-paths`` for commands that write a run folder."""
+    p.add_argument(
+        "--redact-paths",
+        action="store_true",
+        dest="redact_paths",
+        help="record input files by name and SHA-256 only, without their folders, in "
+        "manifest.json and report.html (for sharing a run)",
+    )
 
 
 def add_cache_options(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sitewatch.aoi import load_aoi_file
-from sitewatch.cli._common import add_json
+from sitewatch.cli._common import add_json, add_redact_option
 from sitewatch.cli.detect_cmd import report, run_detection
 from sitewatch.detect.run import DetectOptions
 from sitewatch.report.output import is_sitewatch_run
@@ -42,13 +42,7 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="output folder (default: ./sitewatch-demo; a previous demo output there is replaced)",
     )
-    p.add_argument(
-        "--redact-paths",
-        action="store_true",
-        dest="redact_paths",
-        help="record input files by name and SHA-256 only, without their folders, in "
-        "manifest.json and report.html (for sharing a run)",
-    )
+    add_redact_option(p)
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
     p.set_defaults(func=main)

@@ -12,6 +12,7 @@ from sitewatch.cli._common import (
     AOI_FILE_HELP,
     add_detector_options,
     add_json,
+    add_redact_option,
     add_scene_options,
     cache_from_args,
     detector_options,
@@ -106,13 +107,7 @@ def register(sub: Any) -> None:
         help="skip quicklooks, chips and report.html (polygons, rasters and manifest only; "
         "'sitewatch report DIR' adds them later)",
     )
-    p.add_argument(
-        "--redact-paths",
-        action="store_true",
-        dest="redact_paths",
-        help="record input files by name and SHA-256 only, without their folders, in "
-        "manifest.json and report.html (for sharing a run)",
-    )
+    add_redact_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)

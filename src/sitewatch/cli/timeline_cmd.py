@@ -10,6 +10,7 @@ from sitewatch.cli._common import (
     AOI_FILE_HELP,
     add_detector_options,
     add_json,
+    add_redact_option,
     add_scene_options,
     cache_from_args,
     detector_options,
@@ -89,13 +90,7 @@ def register(sub: Any) -> None:
         "(a band folder: its files sorted by name), e.g. blue,green,red,nir; for images "
         "whose file names or band descriptions do not say",
     )
-    p.add_argument(
-        "--redact-paths",
-        action="store_true",
-        dest="redact_paths",
-        help="record input files by name and SHA-256 only, without their folders, in "
-        "manifest.json and report.html (for sharing a run)",
-    )
+    add_redact_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_json(p)
