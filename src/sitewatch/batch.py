@@ -83,6 +83,7 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     # scene search (date windows)
     "source": (str,),
     "stac_url": (str,),
+    "requester_pays": (bool,),
     "max_cloud": _NUMBER,
     "composite": (bool,),
     "composite_max": (int,),
@@ -421,6 +422,7 @@ def _cli_args(spec: Mapping[str, Any]) -> argparse.Namespace:
     return argparse.Namespace(
         source=opts.get("source", "s2"),
         stac_url=opts.get("stac_url"),
+        requester_pays=opts.get("requester_pays", False),
         max_cloud=opts.get("max_cloud"),
         composite=opts.get("composite", False),
         composite_max=opts.get("composite_max", 5),

@@ -159,5 +159,10 @@ def test_a_usable_c1_item_makes_no_fallback_search(gap_api, range_server):
     range_server.set_faults({})
     found, record, searches = _search(gap_api, "2020-06-01", "2020-06-30")
     assert found and all(c.collection == C1 for c in found)
-    assert record == {"collection": C1, "dropped": [], "fallback": None}
+    assert {k: record[k] for k in ("collection", "dropped", "fallback", "skipped")} == {
+        "collection": C1,
+        "dropped": [],
+        "fallback": None,
+        "skipped": [],
+    }
     assert searches == 1

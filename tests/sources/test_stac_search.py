@@ -101,16 +101,36 @@ def test_a_transient_5xx_is_retried(stac_api, range_server, capsys):
     assert json.loads(out)["scenes"][0]["item_id"] == B
 
 
-def test_persistent_failure_is_exit_3_with_one_line(stac_api, range_server, capsys):
+def test_an_unreadable_item_is_skipped_with_a_note(stac_api, range_server, capsys):
+    """Issue 12, point 2: one item that cannot be read does not abort the search."""
     range_server.set_faults({f"/{B}/SCL.tif": {"status": 500, "times": 50}})
     try:
-        code, _, err = search(capsys, stac_api)
+        code, out, err = search(capsys, stac_api, "--json", "--no-cache")
+    finally:
+        range_server.set_faults({})
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["item_id"] for s in doc["scenes"]] == [A]
+    assert [s["item_ids"] for s in doc["skipped"]] == [[B]]
+    assert "after 3 tries" in doc["skipped"][0]["reason"]
+    notes = [ln for ln in err.splitlines() if ln.strip()]
+    assert any(ln.startswith("sitewatch: skipped " + B) for ln in notes), err
+    assert "Traceback" not in err
+
+
+def test_persistent_failure_of_every_item_is_exit_3_with_one_line(stac_api, range_server, capsys):
+    range_server.set_faults(
+        {f"/{x}/SCL.tif": {"status": 500, "times": 50} for x in (A, B)}
+    )
+    try:
+        code, _, err = search(capsys, stac_api, "--no-cache")
     finally:
         range_server.set_faults({})
     assert code == 3
     lines = err.strip().splitlines()
     assert lines[-1].startswith("sitewatch: error: ") and "after 3 tries" in lines[-1]
-    assert all("trying again" in ln for ln in lines[:-1])  # progress before the one error
+    progress = [ln for ln in lines[:-1] if "skipped" not in ln]
+    assert all("trying again" in ln for ln in progress)  # progress before the one error
     assert "Traceback" not in err
 
 

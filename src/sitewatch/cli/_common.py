@@ -89,9 +89,19 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--stac-url",
-        metavar="URL",
+        metavar="SERVICE|URL",
         dest="stac_url",
-        help="STAC API root for dates (default: $SITEWATCH_STAC_URL or Earth Search)",
+        help="where scenes are searched: earth-search (Earth Search, the default for s2), "
+        "planetary-computer (Microsoft Planetary Computer, the default for landsat: "
+        "anonymous, URLs signed for you), or a STAC API URL "
+        "(default: $SITEWATCH_STAC_URL, else as said)",
+    )
+    p.add_argument(
+        "--requester-pays",
+        action="store_true",
+        dest="requester_pays",
+        help="read assets in requester-pays S3 buckets (Earth Search Landsat) with your "
+        "AWS credentials; the reads are billed to your AWS account",
     )
     p.add_argument(
         "--max-cloud",

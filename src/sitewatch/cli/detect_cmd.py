@@ -187,6 +187,7 @@ def resolve_image(
         cache=cache,
         stats=stats,
         record=record,
+        requester_pays=getattr(args, "requester_pays", False),
     )
     fallback = record.get("fallback")
     if fallback and not (args.quiet or args.json):
@@ -202,12 +203,14 @@ def resolve_image(
             f"no scene between {start} and {end} has a clear pixel over {aoi.id}; widen the window"
         )
     search = {
-        "stac_url": stac_url(args.stac_url),
+        "stac_url": stac_url(args.stac_url, source=args.source),
+        "service": record.get("profile"),
         "source": args.source,
         "window": [start, end],
         "collection": record.get("collection"),
         "fallback": fallback,
         "dropped": record.get("dropped", []),
+        "skipped": record.get("skipped", []),
         "candidates": [
             {
                 "item_id": s.item_id,

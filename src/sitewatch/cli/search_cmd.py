@@ -56,9 +56,19 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--stac-url",
-        metavar="URL",
+        metavar="SERVICE|URL",
         dest="stac_url",
-        help=f"STAC API root (default: $SITEWATCH_STAC_URL or {stac_url()})",
+        help="where scenes are searched: earth-search (Earth Search, the default for s2), "
+        "planetary-computer (Microsoft Planetary Computer, the default for landsat: "
+        "anonymous, URLs signed for you), or a STAC API URL "
+        "(default: $SITEWATCH_STAC_URL, else as said)",
+    )
+    p.add_argument(
+        "--requester-pays",
+        action="store_true",
+        dest="requester_pays",
+        help="read assets in requester-pays S3 buckets (Earth Search Landsat) with your "
+        "AWS credentials; the reads are billed to your AWS account",
     )
     p.add_argument("--limit", type=int, default=200, help="most items to consider")
     add_cache_options(p)
@@ -83,7 +93,9 @@ def main(args: argparse.Namespace) -> int:
         limit=args.limit,
         cache=cache_from_args(args),
         record=record,
+        requester_pays=args.requester_pays,
     )
+    api = record.get("profile", {}).get("stac_url") or stac_url(args.stac_url, source=args.source)
     fallback = record.get("fallback")
     if fallback:
         print(f"search: {fallback['reason']}; using {fallback['collection']}", file=sys.stderr)
@@ -93,17 +105,19 @@ def main(args: argparse.Namespace) -> int:
                 "aoi": aoi.id,
                 "from": start,
                 "to": end,
-                "stac_url": stac_url(args.stac_url),
+                "stac_url": api,
+                "service": record.get("profile"),
                 "collection": record.get("collection"),
                 "fallback": fallback,
                 "dropped": record.get("dropped", []),
+                "skipped": record.get("skipped", []),
                 "scenes": [s.as_dict() for s in scenes],
             }
         )
         return 0
     print(
         f"{len(scenes)} acquisition(s) over {aoi.name} ({aoi.id}), {start} → {end}, "
-        f"from {stac_url(args.stac_url)}; clearest over the AOI first"
+        f"from {api}; clearest over the AOI first"
     )
     print(f"{'date':<11} {'platform':<12} {'tile':<12} {'scene cloud':>11} {'AOI clear':>10}  item")
     for s in scenes:

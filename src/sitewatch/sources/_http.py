@@ -428,8 +428,10 @@ class _GDALLog(logging.Handler):
 
 
 @contextmanager
-def gdal_http(stats: NetStats | None = None) -> Iterator[None]:
+def gdal_http(stats: NetStats | None = None, **extra: str) -> Iterator[None]:
     """GDAL HTTP settings, strict reads, and request counting into ``stats``.
+
+    ``extra`` adds GDAL options for this read (e.g. ``AWS_REQUEST_PAYER="requester"``).
 
     GDAL only *warns* when a tile request fails (HTTP 5xx, truncated body) and may
     hand back a block of fill values; a silently corrupted band or cloud mask would
@@ -442,7 +444,7 @@ def gdal_http(stats: NetStats | None = None) -> Iterator[None]:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
-        with rasterio.Env(**gdal_options()):
+        with rasterio.Env(**{**gdal_options(), **extra}):
             yield
     finally:
         logger.removeHandler(handler)

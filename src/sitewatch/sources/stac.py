@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,8 +27,17 @@ from sitewatch.aoi import AOI
 from sitewatch.errors import AOIError, InputError, SourceError
 from sitewatch.grid import from_lonlat
 from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
-from sitewatch.sources._http import NetStats, gdal_http, retry, timeouts
+from sitewatch.sources._http import NetStats, classify_failure, gdal_http, retry, timeouts
 from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
+from sitewatch.sources.profiles import (
+    aws_credentials,
+    needs_requester_pays,
+    normalise_item,
+    public_href,
+    requester_pays_error,
+    resolve_profile,
+    sign_items,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +71,13 @@ MARGIN_PX = 4
 """Source pixels read around the AOI (resampling support, grid snapping)."""
 
 
-def stac_url(url: str | None = None) -> str:
-    """The STAC API root: ``url``, else ``$SITEWATCH_STAC_URL``, else Earth Search v1."""
-    return url or os.environ.get("SITEWATCH_STAC_URL") or DEFAULT_STAC_URL
+def stac_url(url: str | None = None, *, source: str = "s2") -> str:
+    """The STAC API root for ``--stac-url`` (a service name or a URL) and a source.
+
+    See :func:`sitewatch.sources.profiles.resolve_profile`: ``$SITEWATCH_STAC_URL``,
+    else Earth Search for Sentinel-2 and Planetary Computer for Landsat.
+    """
+    return resolve_profile(url, source=source).url
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
@@ -344,8 +356,18 @@ def read_asset_window(
     SourceError
         If the asset cannot be read after retries.
     """
-    href = item.assets[key].href
+    asset = item.assets[key]
+    href = asset.href
+    shown = public_href(href)  # never a SAS token in a record or a message
     meta = _asset_grid(item, key)
+    extra: dict[str, str] = {}
+    if href.startswith("s3://"):
+        if needs_requester_pays(asset):
+            if aws_credentials() is None:
+                raise requester_pays_error(item.collection_id or "these", flag_given=True)
+            extra["AWS_REQUEST_PAYER"] = "requester"
+        elif aws_credentials() is None:
+            extra["AWS_NO_SIGN_REQUEST"] = "YES"  # a public bucket, read anonymously
 
     def window_for(crs: str, transform: Affine, width: int, height: int) -> tuple[int, ...]:
         bounds = from_lonlat(area, crs).bounds
@@ -361,7 +383,7 @@ def read_asset_window(
             )
         win = _pixel_window(~transform, bounds, width, height, MARGIN_PX)
         if win is None:
-            raise AOIError(f"the AOI does not overlap {href}; pick scenes that cover it")
+            raise AOIError(f"the AOI does not overlap {shown}; pick scenes that cover it")
         return win
 
     window = window_for(*meta) if meta is not None else None
@@ -370,7 +392,7 @@ def read_asset_window(
         item=item.id,
         collection=item.collection_id,
         asset=key,
-        href=href.split("?")[0],
+        href=shown.split("?")[0],
         window=window,
         area=None if window is not None else area.wkt,
     )
@@ -378,12 +400,12 @@ def read_asset_window(
     if cache is not None and (hit := cache.get_window(ckey)) is not None:
         if declared is not None:
             hit = replace(hit, nodata=declared)
-        return hit, AssetWindowRead(href, hit.window, hit.sha256, True, 0, 0)
+        return hit, AssetWindowRead(shown, hit.window, hit.sha256, True, 0, 0)
 
     local = NetStats()
 
     def read() -> CachedWindow:
-        with gdal_http(local), rasterio.open(href) as ds:
+        with gdal_http(local, **extra), rasterio.open(href) as ds:
             crs = ds.crs.to_string()
             win = window
             if meta is None or (crs, ds.transform, ds.width, ds.height) != meta:
@@ -401,7 +423,7 @@ def read_asset_window(
             )
 
     entry = retry(
-        href,
+        shown,
         read,
         hint="check the network or the STAC URL (--stac-url) and try again",
         option="--stac-url",
@@ -411,7 +433,7 @@ def read_asset_window(
     if stats is not None:
         stats.merge(local)
     record = AssetWindowRead(
-        href, entry.window, entry.sha256, False, local.total_requests(), local.total_bytes()
+        shown, entry.window, entry.sha256, False, local.total_requests(), local.total_bytes()
     )
     return entry, record
 
@@ -567,6 +589,7 @@ def search_scenes(
     cache: Cache | None = None,
     stats: NetStats | None = None,
     record: dict[str, Any] | None = None,
+    requester_pays: bool = False,
 ) -> list[SceneCandidate]:
     """Find scenes over an AOI between two dates, ranked by AOI-local clear fraction.
 
@@ -584,7 +607,11 @@ def search_scenes(
         Inclusive ISO dates.
     source : {"s2", "landsat"}
     url : str, optional
-        STAC API root (default: :func:`stac_url`).
+        A service (``"earth-search"``, ``"planetary-computer"``) or a STAC API root;
+        default: ``$SITEWATCH_STAC_URL``, else Earth Search for Sentinel-2 and
+        Planetary Computer for Landsat (see :mod:`sitewatch.sources.profiles`).
+        Planetary Computer asset URLs are signed with a SAS token from its token
+        endpoint; its asset keys are renamed to Earth Search's.
     max_cloud : float, optional
         Drop items whose scene-wide ``eo:cloud_cover`` exceeds this percentage
         (applied here, not by the server, so it works with every API).
@@ -598,10 +625,15 @@ def search_scenes(
     stats : NetStats, optional
         Receives the HTTP requests made (API and COG reads).
     record : dict, optional
-        Filled with what the search did: ``collection`` (the one asked for),
-        ``dropped`` (items lacking needed assets: ``item_id``, ``collection``,
-        ``missing``) and ``fallback`` (None, or ``collection`` and ``reason`` when the
+        Filled with what the search did: ``profile`` (the service, see
+        :meth:`Profile.describe`), ``collection`` (the one asked for), ``dropped``
+        (items lacking needed assets: ``item_id``, ``collection``, ``missing``),
+        ``skipped`` (acquisitions whose cloud mask could not be read: ``item_ids``,
+        ``reason``) and ``fallback`` (None, or ``collection`` and ``reason`` when the
         legacy collection was searched instead).
+    requester_pays : bool
+        Read assets in requester-pays S3 buckets (Earth Search ``landsat-c2-l2``) with
+        the AWS credentials configured, billed to their account.
 
     Returns
     -------
@@ -612,12 +644,16 @@ def search_scenes(
     Raises
     ------
     AOIError, InputError
-        Unlocated AOI, unknown source, bad ``$SITEWATCH_HTTP_TIMEOUT``.
+        Unlocated AOI, unknown source or service, bad ``$SITEWATCH_HTTP_TIMEOUT``;
+        requester-pays assets without ``requester_pays`` or without AWS credentials.
     SourceError
         If the API cannot be read after 3 tries: its host does not resolve, it refuses
         the connection, it does not answer within the time limits (connect 10 s, read
         20 s per request, first page and every later one alike; see
-        :mod:`sitewatch.sources._http`), or it answers 5xx; or if it rejects the search.
+        :mod:`sitewatch.sources._http`), or it answers 5xx; or if it rejects the search;
+        or if no candidate's cloud mask can be read. One candidate whose mask cannot be
+        read (HTTP 403/404, a broken file) is skipped with a note on the ``sitewatch``
+        logger; a network failure (DNS, refused, timed out) stops the search.
     """
     import requests.exceptions
     from pystac_client import Client
@@ -630,8 +666,10 @@ def search_scenes(
         )
     if source not in COLLECTIONS:
         raise InputError(f"unknown source {source!r}; choose one of {', '.join(COLLECTIONS)}")
-    collection, mask_key = COLLECTIONS[source]
-    api = stac_url(url)
+    mask_key = COLLECTIONS[source][1]
+    profile = resolve_profile(url, source=source)
+    collection = profile.collections[source]
+    api = profile.url
 
     bbox = [round(v, 7) for v in aoi.geometry.bounds]
     when = f"{start}T00:00:00Z/{end}T23:59:59Z"
@@ -703,8 +741,9 @@ def search_scenes(
             except APIError as err:
                 raise SourceError(f"the STAC API {api} refused the search: {err}") from err
             if cache is not None:
-                cache.put_search(skey, found)
-        return items_from_dicts(found)
+                cache.put_search(skey, found)  # as the service sent them: unsigned
+        docs = [normalise_item(d, profile) for d in found]
+        return items_from_dicts(sign_items(docs, profile))
 
     dropped: list[dict[str, Any]] = []
     fallback: dict[str, Any] | None = None
@@ -731,29 +770,49 @@ def search_scenes(
         return ok
 
     items = usable(fetch(collection))
-    if not items and mask_key == "scl" and collection != LEGACY_S2:
+    legacy = profile.fallback.get(source)
+    if not items and legacy and collection != legacy:
         reason = f"no usable {collection} item between {start} and {end}" + (
             f" ({len(dropped)} lacking band assets)" if dropped else ""
         )
-        fallback = {"collection": LEGACY_S2, "reason": reason}
-        items = usable(fetch(LEGACY_S2))
+        fallback = {"collection": legacy, "reason": reason}
+        items = usable(fetch(legacy))
+    skipped: list[dict[str, Any]] = []
     if record is not None:
-        record.update(collection=collection, dropped=dropped, fallback=fallback)
+        record.update(
+            profile=profile.describe(),
+            collection=collection,
+            dropped=dropped,
+            fallback=fallback,
+            skipped=skipped,
+        )
     kept = []
     for item in items:
         cloud = _item_value(item, "eo:cloud_cover")
         if max_cloud is not None and cloud is not None and float(cloud) > max_cloud:
             continue
         kept.append(item)
+    _check_requester_pays(kept, mask_key, requester_pays=requester_pays)
     out: list[SceneCandidate] = []
+    failed: SourceError | None = None
     for group in group_acquisitions(kept):
         frac: float | None = None
         npx = 0
         with_mask = [it for it in group if it.assets.get(mask_key) is not None]
         if local_clear and with_mask:
-            frac, npx, own = group_clear_fraction(
-                aoi, with_mask, kind=mask_key, cache=cache, stats=stats
-            )
+            try:
+                frac, npx, own = group_clear_fraction(
+                    aoi, with_mask, kind=mask_key, cache=cache, stats=stats
+                )
+            except SourceError as err:
+                cause = err.__cause__ or err
+                if classify_failure(cause) != "other":
+                    raise  # the service is unreachable, not this item
+                failed = err
+                ids = [it.id for it in group]
+                log.info("skipped %s: %s", ", ".join(ids), err)
+                skipped.append({"item_ids": ids, "reason": str(err)})
+                continue
             order = sorted(range(len(with_mask)), key=lambda i: -own[i])
             group = [with_mask[i] for i in order] + [it for it in group if it not in with_mask]
         first = group[0]
@@ -773,12 +832,14 @@ def search_scenes(
                 cloud_cover=round(sum(clouds) / len(clouds), 3) if clouds else None,
                 clear_fraction=frac,
                 aoi_pixels=npx,
-                mask_href=asset.href if asset is not None else None,
+                mask_href=public_href(asset.href) if asset is not None else None,
                 item=first,
                 item_ids=tuple(it.id for it in group),
                 items=tuple(group),
             )
         )
+    if failed is not None and not out:
+        raise failed  # every candidate unreadable: say why, not "no scene"
     centre = _centre(start, end)
     out.sort(
         key=lambda c: (
@@ -787,6 +848,18 @@ def search_scenes(
         )
     )
     return out
+
+
+def _check_requester_pays(items: Sequence[Any], mask_key: str, *, requester_pays: bool) -> None:
+    """Stop before any read when items need requester-pays S3 and the user cannot pay."""
+    for item in items:
+        asset = item.assets.get(mask_key)
+        if asset is not None and needs_requester_pays(asset):
+            if not requester_pays:
+                raise requester_pays_error(item.collection_id or "these", flag_given=False)
+            if aws_credentials() is None:
+                raise requester_pays_error(item.collection_id or "these", flag_given=True)
+            return
 
 
 SAME_ACQUISITION_S = 60.0
@@ -978,7 +1051,8 @@ def reflectance_rule(
     is_s2 = is_s2 or str(props.get("platform", "")).lower().startswith("sentinel-2")
     bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
     declared = bands[0] if isinstance(bands[0], dict) else {}
-    if item.collection_id == LEGACY_S2 and key != "scl":
+    esa_dn = props.get("sitewatch:dn_rule") == "esa"  # Planetary Computer: DN as ESA made them
+    if item.collection_id == LEGACY_S2 and key != "scl" and not esa_dn:
         return _legacy_rule(props, declared, low_dn_share)
     if "scale" in declared or "offset" in declared:
         return (
@@ -990,7 +1064,12 @@ def reflectance_rule(
         return 1.0, 0.0, "class/bit codes"
     if is_s2:
         offset = -0.1 if baseline and baseline >= "04.00" else 0.0
-        return 0.0001, offset, f"Sentinel-2 L2A rule for processing baseline {baseline or '?'}"
+        where = " (Planetary Computer keeps ESA's DN)" if esa_dn else ""
+        return (
+            0.0001,
+            offset,
+            f"Sentinel-2 L2A rule for processing baseline {baseline or '?'}{where}",
+        )
     if item.collection_id == "landsat-c2-l2" or "landsat:collection_number" in props:
         return 2.75e-05, -0.2, "Landsat C2 L2 surface reflectance rule"
     return 1.0, 0.0, "none declared: values used as stored"
@@ -1071,7 +1150,7 @@ class StacSource:
         mask = self.mask_key if self.mask_key in self.item.assets else None
 
         def entry(key: str) -> dict[str, Any]:
-            d: dict[str, Any] = {"key": key, "href": self.item.assets[key].href}
+            d: dict[str, Any] = {"key": key, "href": public_href(self.item.assets[key].href)}
             if key in self.reads:
                 d.update(self.reads[key].as_dict())
             return d
@@ -1091,7 +1170,7 @@ class StacSource:
             "bands": list(self.band_names),
             "assets": {b: band(k) for b, k in self.assets.items()},
             "mask_band": mask,
-            "mask_href": self.item.assets[mask].href if mask else None,
+            "mask_href": public_href(self.item.assets[mask].href) if mask else None,
             "mask": entry(mask) if mask else None,
             "requests": sum(r.requests for r in reads),
             "bytes_read": sum(r.bytes for r in reads),
@@ -1138,7 +1217,7 @@ class StacSource:
             entry = self._window(self.mask_key, grid)
             ref = BandRef(
                 "SCL" if self.mask_key == "scl" else "QA_PIXEL",  # type: ignore[arg-type]
-                self.item.assets[self.mask_key].href,
+                public_href(self.item.assets[self.mask_key].href),
                 1,
             )
             with window_dataset(entry) as ds:
