@@ -252,34 +252,35 @@ def build_s2_fixture(root: Path, base_url: str) -> dict:
             for key, (band, res, *_rest) in BANDS.items()
         }
         assets["scl"] = _asset(f"{base_url}/{item_id}/SCL.tif", "scl", 20, "Scene classification")
-        features.append(
-            {
-                "type": "Feature",
-                "stac_version": "1.0.0",
-                "stac_extensions": STAC_EXTENSIONS,
-                "id": item_id,
-                "collection": COLLECTION,
-                "bbox": bbox,
-                "geometry": geometry,
-                "properties": {
-                    "datetime": dt,
-                    "platform": platform,
-                    "constellation": "sentinel-2",
-                    "instruments": ["msi"],
-                    "eo:cloud_cover": cloud_cover,
-                    "proj:epsg": EPSG,
-                    "mgrs:utm_zone": 52,
-                    "mgrs:latitude_band": "S",
-                    "mgrs:grid_square": "CK",
-                    "grid:code": "MGRS-52SCK",
-                    "s2:processing_baseline": "05.10",
-                    "s2:product_type": "S2MSI2A",
-                    "s2:nodata_pixel_percentage": 0.0,
-                },
-                "links": [],
-                "assets": assets,
-            }
-        )
+        synthetic = {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "stac_extensions": STAC_EXTENSIONS,
+            "id": item_id,
+            "collection": COLLECTION,
+            "bbox": bbox,
+            "geometry": geometry,
+            "properties": {
+                "datetime": dt,
+                "platform": platform,
+                "constellation": "sentinel-2",
+                "instruments": ["msi"],
+                "eo:cloud_cover": cloud_cover,
+                "proj:epsg": EPSG,
+                "mgrs:utm_zone": 52,
+                "mgrs:latitude_band": "S",
+                "mgrs:grid_square": "CK",
+                "grid:code": "MGRS-52SCK",
+                "s2:processing_baseline": "05.10",
+                "s2:product_type": "S2MSI2A",
+                "s2:nodata_pixel_percentage": 0.0,
+            },
+            "links": [],
+            "assets": assets,
+        }
+        files = {k: folder / f"{b}.tif" for k, (b, *_r) in BANDS.items()}
+        files["scl"] = folder / "SCL.tif"
+        features.append(real_shaped(C1_TEMPLATE, synthetic, files=files))
 
     collection_path, items_path = _write_stac(
         root / "collection.json",
@@ -310,6 +311,93 @@ def build_s2_fixture(root: Path, base_url: str) -> dict:
         "aoi_cloud_fraction": aoi_cloud,
         "tile_cloud_fraction": tile_cloud,
     }
+
+
+# --- Real-shaped items ------------------------------------------------------------------
+
+DATA = Path(__file__).parent / "data" / "stac"
+C1_TEMPLATE = DATA / "S2B_T20EPT_20250731T131905_L2A.c1.trimmed.json"
+
+_SCENE_PROPS = {
+    # property -> how the synthetic scene sets it (ids and times follow the synthetic id)
+    "s2:tile_id",
+    "s2:datatake_id",
+    "s2:datastrip_id",
+    "s2:product_uri",
+    "s2:generation_time",
+    "created",
+    "updated",
+    "earthsearch:payload_id",
+    "proj:centroid",
+}
+
+
+def _multihash(path: Path) -> str:
+    import hashlib
+
+    return "1220" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def real_shaped(
+    template: Path | dict, synthetic: dict, *, files: dict[str, Path] | None = None
+) -> dict:
+    """A real STAC item document with a synthetic scene's id, time, footprint and hrefs.
+
+    Everything else of the real document stays: extensions, storage fields, links (their
+    hrefs moved to the synthetic item's), asset keys, titles, roles, ``eo:bands``,
+    ``raster:bands`` and the properties the synthetic item does not set. Assets the
+    synthetic item lacks are dropped; ``file:size``/``file:checksum`` are those of the
+    synthetic files (``files``: asset key → path), or dropped.
+    """
+    import copy
+
+    doc = copy.deepcopy(
+        json.loads(template.read_text(encoding="utf-8")) if isinstance(template, Path) else template
+    )
+    item_id = synthetic["id"]
+    when = synthetic["properties"]["datetime"]
+    stamp = when[:19].replace("-", "").replace(":", "")
+    doc.update(
+        id=item_id,
+        collection=synthetic["collection"],
+        bbox=synthetic["bbox"],
+        geometry=synthetic["geometry"],
+    )
+    props = doc["properties"]
+    for key in _SCENE_PROPS & props.keys():
+        if key in ("created", "updated", "s2:generation_time"):
+            props[key] = when
+        elif key == "proj:centroid":
+            w, s_, e, n = synthetic["bbox"]
+            props[key] = {"lat": round((s_ + n) / 2, 5), "lon": round((w + e) / 2, 5)}
+        else:
+            props[key] = f"{key.split(':')[-1]}-{item_id}-{stamp}"
+    for key in [k for k in props if k.startswith(("proj:", "mgrs:", "grid:", "landsat:wrs"))]:
+        if key not in synthetic["properties"] and key != "proj:centroid":
+            del props[key]  # grid fields of the real scene: the synthetic's replace them
+    props.update(synthetic["properties"])
+    base = synthetic["assets"][next(iter(synthetic["assets"]))]["href"].rsplit("/", 1)[0]
+    for link in doc.get("links", []):
+        link["href"] = f"{base}/{link['rel']}.json"
+    assets = {}
+    for key, mine in synthetic["assets"].items():
+        real = doc["assets"].get(key)
+        if real is None:
+            continue
+        real = {**real, "href": mine["href"]}
+        for field in ("proj:shape", "proj:transform", "proj:epsg", "proj:code", "proj:bbox"):
+            real.pop(field, None)
+            if field in mine:
+                real[field] = mine[field]
+        path = (files or {}).get(key)
+        for field in ("file:size", "file:checksum"):
+            real.pop(field, None)
+        if path is not None:
+            real["file:size"] = path.stat().st_size
+            real["file:checksum"] = _multihash(path)
+        assets[key] = real
+    doc["assets"] = assets
+    return doc
 
 
 # --- Landsat Collection 2 Level-2 ----------------------------------------------------

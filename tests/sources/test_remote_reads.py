@@ -257,7 +257,7 @@ def test_landsat_reflectance_scaling_and_qa_mask(stac_api, landsat_fixture):
     from sitewatch.sources.stac import StacSource
 
     items = json.loads(Path(landsat_fixture["items"]).read_text())["features"]
-    item = pystac.Item.from_dict(items[0])
+    item = pystac.Item.from_dict(items[0], migrate=False)
     aoi = load_aoi("feb11-plant")
     src = StacSource(item, mask_key="qa_pixel", aoi=aoi)
     assert src.band_names == ("SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7")
@@ -344,7 +344,7 @@ def test_sentinel2_reflectance_uses_scale_and_the_baseline_offset(stac_api, s2_f
     from sitewatch.sources.stac import StacSource
 
     items = json.loads(Path(s2_fixture["items"]).read_text())["features"]
-    item = pystac.Item.from_dict(next(f for f in items if f["id"] == C))
+    item = pystac.Item.from_dict(next(f for f in items if f["id"] == C), migrate=False)
     src = StacSource(item, aoi=load_aoi("feb11-plant"))
     grid = Grid(src.grid.crs, src.grid.transform, src.grid.width, src.grid.height)
     scene = src.read(grid, bands=["B04", "B08"])

@@ -119,9 +119,7 @@ def test_an_unreadable_item_is_skipped_with_a_note(stac_api, range_server, capsy
 
 
 def test_persistent_failure_of_every_item_is_exit_3_with_one_line(stac_api, range_server, capsys):
-    range_server.set_faults(
-        {f"/{x}/SCL.tif": {"status": 500, "times": 50} for x in (A, B)}
-    )
+    range_server.set_faults({f"/{x}/SCL.tif": {"status": 500, "times": 50} for x in (A, B)})
     try:
         code, _, err = search(capsys, stac_api, "--no-cache")
     finally:
