@@ -364,6 +364,7 @@ def real_shaped(
         geometry=synthetic["geometry"],
     )
     props = doc["properties"]
+    item_grid = "proj:transform" in props  # grid on the item (Planetary Computer Landsat)
     for key in _SCENE_PROPS & props.keys():
         if key in ("created", "updated", "s2:generation_time"):
             props[key] = when
@@ -386,8 +387,13 @@ def real_shaped(
             continue
         real = {**real, "href": mine["href"]}
         for field in ("proj:shape", "proj:transform", "proj:epsg", "proj:code", "proj:bbox"):
-            real.pop(field, None)
-            if field in mine:
+            if field in real:
+                del real[field]
+                if field in mine:
+                    real[field] = mine[field]
+            elif item_grid and field in mine:
+                props[field] = mine[field]  # the real item keeps its grid on the item
+            elif field in mine and not item_grid:
                 real[field] = mine[field]
         path = (files or {}).get(key)
         for field in ("file:size", "file:checksum"):

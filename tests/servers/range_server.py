@@ -17,6 +17,13 @@ Usage: ``python range_server.py ROOT_DIR PORT LOGFILE`` (PORT 0 = pick a free po
       {"/a/B02.tif": {"delay": 5, "times": 1}}        # sleep 5 s, then answer normally
 
   ``times`` (default 1) is decremented by rewriting the file; spent entries are removed.
+* Access rules: ``ROOT_DIR/_auth.json`` (optional), read on every request: path prefix ->
+  what a request under it must carry, else 403 (as Azure Blob without a SAS token, a
+  requester-pays S3 bucket without ``x-amz-request-payer``, or Planetary Computer's
+  token endpoint without an account key)::
+
+      {"/pc-blob/": {"query": "sig", "value": "loopback-sig"},
+       "/usgs-landsat/": {"header": "x-amz-request-payer", "value": "requester"}}
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 CHUNK = 1 << 20
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -44,6 +51,7 @@ class RangeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), RangeHandler)
         self.root = root.resolve()
         self.faults_path = self.root / "_faults.json"
+        self.auth_path = self.root / "_auth.json"
         self.fault_lock = threading.Lock()
         self.log_lock = threading.Lock()
         self.log_fh = open(logfile, "a", encoding="utf-8")  # noqa: SIM115 - lives with server
@@ -56,6 +64,21 @@ class RangeServer(ThreadingHTTPServer):
         with self.log_lock:
             self.log_fh.write(f"{method} {path} {rng} {status} {sent}\n")
             self.log_fh.flush()
+
+    def allowed(self, path: str, query: dict[str, list[str]], headers) -> bool:
+        """False when an access rule for ``path`` is not met."""
+        try:
+            rules = json.loads(self.auth_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return True
+        for prefix, rule in rules.items():
+            if not path.startswith(prefix):
+                continue
+            if "query" in rule and rule["value"] not in query.get(rule["query"], []):
+                return False
+            if "header" in rule and headers.get(rule["header"]) != rule["value"]:
+                return False
+        return True
 
     def take_fault(self, path: str) -> dict:
         """Return the active fault for ``path`` (or {}) and decrement its counter."""
@@ -138,8 +161,12 @@ class RangeHandler(BaseHTTPRequestHandler):
         return start, min(end, size - 1)
 
     def _serve(self, head: bool) -> None:
-        self.url_path = unquote(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        self.url_path = unquote(parts.path)
         rng = self.headers.get("Range", "") or ""
+        if not self.server.allowed(self.url_path, parse_qs(parts.query), self.headers):
+            self._simple(403, rng, head=head)
+            return
         fault = self.server.take_fault(self.url_path)
         if fault.get("delay"):
             time.sleep(float(fault["delay"]))

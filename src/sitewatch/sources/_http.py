@@ -56,6 +56,7 @@ __all__ = [
     "describe_failure",
     "gdal_http",
     "gdal_options",
+    "public_href",
     "read_timeout",
     "retry",
     "timeouts",
@@ -331,7 +332,7 @@ def describe_failure(
             + ", or allow more time with SITEWATCH_HTTP_TIMEOUT=SECONDS",
         )
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return kind, text, ""
+    return kind, redact_tokens(text), ""
 
 
 # ---------------------------------------------------------------------------
@@ -359,6 +360,34 @@ def gdal_options() -> dict[str, str]:
     }
 
 
+_SIG = re.compile(r"([?&])sig=[^&\s'\"]+")
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with every SAS signature (``sig=...``) replaced, for messages and logs.
+
+    Examples
+    --------
+    >>> redact_tokens("HTTP 403 for https://a/x.tif?se=2&sig=abc%3D")
+    'HTTP 403 for https://a/x.tif?se=2&sig=REDACTED'
+    """
+    return _SIG.sub(r"\1sig=REDACTED", text)
+
+
+def public_href(href: str) -> str:
+    """``href`` without a SAS token (the query string of a signed URL), for records.
+
+    Examples
+    --------
+    >>> public_href("https://a.blob.core.windows.net/c/x.tif?st=1&se=2&sig=abc")
+    'https://a.blob.core.windows.net/c/x.tif'
+    >>> public_href("https://example.com/x.tif")
+    'https://example.com/x.tif'
+    """
+    base, sep, query = href.partition("?")
+    return base if sep and "sig=" in query else href
+
+
 @dataclass
 class NetStats:
     """HTTP requests and bytes asked of each URL (ranges as GDAL requested them).
@@ -373,7 +402,8 @@ class NetStats:
     bytes: dict[str, int] = field(default_factory=dict)
 
     def add(self, url: str, nbytes: int) -> None:
-        """Record one request of ``nbytes`` to ``url``."""
+        """Record one request of ``nbytes`` to ``url`` (without its SAS token, if signed)."""
+        url = public_href(url)
         self.requests[url] = self.requests.get(url, 0) + 1
         self.bytes[url] = self.bytes.get(url, 0) + nbytes
 

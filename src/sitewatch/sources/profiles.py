@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sitewatch.errors import InputError, SourceError
+from sitewatch.sources._http import public_href
 
 log = logging.getLogger(__name__)
 
@@ -211,20 +212,6 @@ def normalise_item(doc: dict[str, Any], profile: Profile) -> dict[str, Any]:
         "sitewatch:dn_rule": profile.dn_rule,
     }
     return {**doc, "assets": assets, "properties": props}
-
-
-def public_href(href: str) -> str:
-    """``href`` without a SAS token (the query string of a signed URL), for records.
-
-    Examples
-    --------
-    >>> public_href("https://a.blob.core.windows.net/c/x.tif?st=1&se=2&sig=abc")
-    'https://a.blob.core.windows.net/c/x.tif'
-    >>> public_href("https://example.com/x.tif")
-    'https://example.com/x.tif'
-    """
-    base, sep, query = href.partition("?")
-    return base if sep and "sig=" in query else href
 
 
 @dataclass(frozen=True)
