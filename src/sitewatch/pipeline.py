@@ -29,6 +29,7 @@ from sitewatch.errors import (
 )
 from sitewatch.grid import Grid, from_lonlat
 from sitewatch.sources.local import ROLE_BANDS, S2_BANDS, LocalSource, open_local
+from sitewatch.sources.products import check_products
 from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change", "plan_detection"]
@@ -269,12 +270,15 @@ def plan_detection(
     bands: str | Sequence[str] | None = None,
     before_date: str | None = None,
     after_date: str | None = None,
+    method: str | None = None,
 ) -> tuple[Any, Any, list[str], list[str], Grid, np.ndarray | None, float]:
     """Open both images and choose the analysis grid, reading no pixels.
 
     ``bands`` names the bands of both local images (see
     :func:`~sitewatch.sources.local.open_local`); ``before_date`` and ``after_date``
     (``YYYY-MM-DD``) date local images whose files do not say, or correct them.
+    Downloaded products are checked against each other and against the bands
+    ``method`` needs (:func:`~sitewatch.sources.products.check_products`).
 
     Returns
     -------
@@ -302,6 +306,7 @@ def plan_detection(
     )
     bsrc = _dated(bsrc, before_date, "before")
     asrc = _dated(asrc, after_date, "after")
+    check_products([bsrc, asrc], method=method)
     if bsrc.georeferenced != asrc.georeferenced:
         which = bsrc if not bsrc.georeferenced else asrc
         raise DataError(f"{which.path} has no CRS but the other image has one; georeference it")
@@ -402,6 +407,7 @@ def detect_change(
         bands=bands,
         before_date=before_date,
         after_date=after_date,
+        method=options.method,
     )
     check_pair(bsrc, asrc)
     timings["open"] = time.perf_counter() - t0

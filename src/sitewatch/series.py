@@ -39,6 +39,7 @@ from sitewatch.pipeline import (
     grid_note,
 )
 from sitewatch.sources.local import LocalSource, date_key, open_local, parse_date
+from sitewatch.sources.products import check_products
 from sitewatch.timeline import Timeline, track_changes
 from sitewatch.vectorize import vectorize_changes
 
@@ -183,6 +184,7 @@ def detect_series(
     srcs = [s if hasattr(s, "read") else open_local(s) for s in sources]
     if len(srcs) < 2:
         raise DataError("a timeline needs at least two dated images")
+    check_products(srcs, method=opts.method)
     if dates is not None:
         if labels is not None:
             raise InputError("give dates= or labels=, not both")

@@ -49,8 +49,9 @@ def register(sub: Any) -> None:
         "--before",
         required=True,
         metavar="PATH|DATE",
-        help="earlier image: a file or band folder, or a date / month / START/END "
-        "window to search (needs an AOI)",
+        help="earlier image: a file or band folder, a Sentinel-2 .SAFE folder or .zip "
+        "(or its MTD_MSIL2A.xml), a Landsat C2 L2 .tar or folder, or a date / month / "
+        "START/END window to search (needs an AOI)",
     )
     p.add_argument("--after", required=True, metavar="PATH|DATE", help="later image, likewise")
     add_scene_options(p)
@@ -291,6 +292,7 @@ def run_detection(
             bands=bands,
             before_date=before_date,
             after_date=after_date,
+            method=options.method,
         )
         need = estimate_memory(grid.height, grid.width, len(names))
         if need > max_memory:

@@ -132,10 +132,14 @@ _BROWSER_DATE = re.compile(
 
 @dataclass(frozen=True)
 class BandRef:
-    """One band of a source: its name, file and 1-based index in that file."""
+    """One band of a source: its name, file and 1-based index in that file.
+
+    ``path`` is a file, or a GDAL path (``/vsizip/…``, ``/vsitar/…``) for a band inside
+    a downloaded product's archive (see :mod:`sitewatch.sources.products`).
+    """
 
     name: str
-    path: Path
+    path: Path | str
     index: int = 1
 
 
@@ -147,7 +151,9 @@ class LocalSource:
     ----------
     path : Path
         The file or folder the user named.
-    kind : {"file", "band-folder"}
+    kind : {"file", "band-folder", "product"}
+        ``"product"``: a downloaded Sentinel-2 or Landsat product
+        (:class:`~sitewatch.sources.products.ProductSource`).
     bands : tuple of BandRef
     grid : Grid
         Full grid of the finest-resolution band, in the source CRS (or pixel
@@ -168,7 +174,7 @@ class LocalSource:
     """
 
     path: Path
-    kind: Literal["file", "band-folder"]
+    kind: Literal["file", "band-folder", "product"]
     bands: tuple[BandRef, ...]
     grid: Grid
     acquired: str | None = None
@@ -186,7 +192,7 @@ class LocalSource:
     def files(self) -> tuple[Path, ...]:
         """Distinct files holding the bands (and the mask and alpha bands), in order."""
         refs = self.bands + ((self.mask_band,) if self.mask_band else ()) + self.alpha_bands
-        return tuple(dict.fromkeys(b.path for b in refs))
+        return tuple(dict.fromkeys(Path(b.path) for b in refs))
 
     @property
     def georeferenced(self) -> bool:
@@ -232,7 +238,7 @@ def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _open(path: Path) -> rasterio.io.DatasetReader:
+def _open(path: Path | str) -> rasterio.io.DatasetReader:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -636,7 +642,10 @@ def open_local(
     Parameters
     ----------
     path : str or Path
-        A raster file (multi-band) or a folder of one-file-per-band rasters.
+        A raster file (multi-band) or a folder of one-file-per-band rasters; or a
+        downloaded product: a Sentinel-2 ``.SAFE`` folder, its ``.zip`` or its
+        ``MTD_MSIL2A.xml``/``MTD_MSIL1C.xml``, a Landsat Collection 2 Level-2 ``.tar``
+        or its folder (read by :func:`sitewatch.sources.products.open_product`).
     pixel_size : float, optional
         Ground pixel size in metres, to accept images that have no CRS.
     bands : str or sequence of str, optional
@@ -657,6 +666,11 @@ def open_local(
     given = parse_band_names(bands) if bands is not None else None
     if not p.exists():
         raise DataError(f"{p} does not exist; check the path")
+    from sitewatch.sources.products import is_product, open_product, reject_bands_option
+
+    if is_product(p):  # a downloaded .SAFE (or its .zip) or Landsat C2 L2 product
+        reject_bands_option(p, bands)
+        return open_product(p)
     if p.is_dir():
         files = _band_files(p)
         if not files:
