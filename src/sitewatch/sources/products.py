@@ -639,8 +639,10 @@ def landsat_reflectance_rule(
     --------
     >>> sr = {"REFLECTANCE_MULT_BAND_4": "2.75e-05", "REFLECTANCE_ADD_BAND_4": "-0.200000"}
     >>> scaling, why = landsat_reflectance_rule(sr, ["SR_B4"])
-    >>> scaling, why
-    ({'SR_B4': (2.75e-05, -0.2)}, 'L2 SR = DN x 2.75e-05 - 0.2: REFLECTANCE_MULT/ADD_BAND_n from the MTL')
+    >>> scaling
+    {'SR_B4': (2.75e-05, -0.2)}
+    >>> why
+    'L2 SR = DN x 2.75e-05 - 0.2: REFLECTANCE_MULT/ADD_BAND_n from the MTL'
     """
     out: dict[str, tuple[float, float]] = {}
     fallback = []
