@@ -22,7 +22,8 @@ watch list (TOML; paths are relative to it):
                                 # composite, cache, min_persistence ...
   [[job]]
   aoi = "feb11-plant"           # catalog id or a .geojson path
-  before = "2020-06"            # a file / band folder, or a date, month or START/END
+  before = "2020-06"            # a file / band folder / .SAFE / .zip / Landsat .tar,
+                                # or a date, month or START/END
   after = "2024-10"
   [[job]]
   name = "feb11-series"         # default: <aoi>_<before>_<after>

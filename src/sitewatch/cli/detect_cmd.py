@@ -35,8 +35,10 @@ def register(sub: Any) -> None:
         help="flag change between two images (files or band folders)",
         description="Flag change between a before and an after image. Each is a raster "
         "file (GeoTIFF/COG, any band count) or a folder of one-file-per-band rasters "
-        "(e.g. Sentinel-2 *_B02.tif ...). With an AOI the images are resampled onto the "
-        "AOI's UTM grid; without one, onto the part of the before grid both cover.",
+        "(e.g. Sentinel-2 *_B02.tif ...), or a downloaded product: a Sentinel-2 .SAFE folder, "
+        "its .zip or MTD_MSIL2A.xml, a Landsat Collection 2 Level-2 .tar or folder. With an "
+        "AOI the images are resampled onto the AOI's UTM grid; without one, onto the part of "
+        "the before grid both cover.",
     )
     p.add_argument(
         "aoi",

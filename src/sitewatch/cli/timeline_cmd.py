@@ -54,7 +54,8 @@ def register(sub: Any) -> None:
         "--images",
         nargs="+",
         metavar="PATH",
-        help="local images or band folders instead of a STAC search; put in date order "
+        help="local images, band folders or downloaded products (.SAFE, .zip, Landsat .tar) "
+        "instead of a STAC search; put in date order "
         "when every one is dated, else kept oldest first as given",
     )
     p.add_argument(
