@@ -415,3 +415,26 @@ def test_a_landsat_level1_tar_is_refused(landsat, tmp_path):
 def test_grid_of_product_is_the_finest_band(s2):
     src = open_product(s2["zip"][0])
     assert isinstance(src.grid, Grid) and src.grid.shape == (60, 60)
+
+
+def test_sentinel2_and_landsat_are_not_mixed(s2, landsat, tmp_path, capsys):
+    code, _, err = run(
+        capsys,
+        "detect",
+        "--before",
+        s2["zip"][0],
+        "--after",
+        landsat["tar"][1],
+        "--out",
+        tmp_path / "o",
+    )
+    assert code == 2
+    one_line(err, s2["zip"][0].name, landsat["tar"][1].name, "one mission")
+
+
+def test_a_safe_folder_and_its_own_zip_are_the_same_product(s2):
+    from sitewatch.errors import SameImageWarning
+    from sitewatch.sources.products import check_products
+
+    with pytest.warns(SameImageWarning, match="same product"):
+        check_products([open_product(s2["safe"][1]), open_product(s2["zip"][1])])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from sitewatch.errors import DataError, InputError, arg
+from sitewatch.errors import DataError, InputError, SameImageWarning, arg
 from sitewatch.grid import Grid
 from sitewatch.scene import Scene
 from sitewatch.sources.local import BandRef, LocalSource, _grid_of, read_scene
@@ -801,11 +802,34 @@ def check_products(sources: Sequence[Any], *, method: str | None = None) -> None
     Raises
     ------
     DataError
-        A Sentinel-2 L1C product with an L2A one (top-of-atmosphere against
-        surface reflectance); a product without a band the method needs
-        (:data:`METHOD_NEEDS`).
+        A Sentinel-2 product with a Landsat one; a Sentinel-2 L1C product with an
+        L2A one (top-of-atmosphere against surface reflectance); a product without a
+        band the method needs (:data:`METHOD_NEEDS`).
+
+    Warns
+    -----
+    SameImageWarning
+        The same product twice (e.g. a ``.SAFE`` folder and its ``.zip``).
     """
     products = [s for s in sources if isinstance(s, ProductSource) and s.product is not None]
+    missions = {s._info.mission: s._info for s in products}
+    if len(missions) > 1:
+        s2_, ls_ = missions["sentinel-2"], missions["landsat"]
+        raise DataError(
+            f"{s2_.label} is Sentinel-2 but {ls_.label} is Landsat: their bands, pixels and "
+            "geolocation differ; compare products of one mission"
+        )
+    seen: dict[str, ProductInfo] = {}
+    for s in products:
+        info = s._info
+        if info.product_id in seen and seen[info.product_id].root != info.root:
+            warnings.warn(
+                f"{seen[info.product_id].label} and {info.label} are the same product "
+                f"({info.product_id}): every difference found is noise; give two acquisitions",
+                SameImageWarning,
+                stacklevel=3,
+            )
+        seen.setdefault(info.product_id, info)
     s2 = [s.product for s in products if s.product and s.product.mission == "sentinel-2"]
     levels = {p.level for p in s2}
     if len(levels) > 1:
