@@ -225,6 +225,7 @@ def test_landsat_search_defaults_to_planetary_computer_and_signs(services, range
     assert scene["item_id"] == "LC08_L2SP_116032_20200615_02_T1"
     assert 0.3 < scene["clear_fraction"] < 0.9  # QA_PIXEL read over the AOI: signed reads work
     assert SIG not in run.stdout  # the token is never printed
+    assert doc["requests"] >= 4 and doc["bytes_read"] > 0  # API pages, token, mask window
     reqs = range_server.requests()
     tokens = [r for r in reqs if r["path"].startswith("/api/sas/v1/token/")]
     assert [r["path"] for r in tokens] == ["/api/sas/v1/token/landsat-c2-l2"]  # one token

@@ -15,6 +15,7 @@ from sitewatch.cli._common import (
 )
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
+from sitewatch.sources._http import NetStats
 from sitewatch.sources.stac import COLLECTIONS, parse_period, search_scenes, stac_url
 
 __all__ = ["register"]
@@ -83,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("name an AOI: sitewatch search AOI_ID (or --aoi-file FILE)")
     start, end = parse_period(args.start, args.end)
     record: dict[str, Any] = {}
+    stats = NetStats()
     scenes = search_scenes(
         aoi,
         start,
@@ -94,6 +96,7 @@ def main(args: argparse.Namespace) -> int:
         cache=cache_from_args(args),
         record=record,
         requester_pays=args.requester_pays,
+        stats=stats,
     )
     api = record.get("profile", {}).get("stac_url") or stac_url(args.stac_url, source=args.source)
     fallback = record.get("fallback")
@@ -112,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
                 "dropped": record.get("dropped", []),
                 "skipped": record.get("skipped", []),
                 "scenes": [s.as_dict() for s in scenes],
+                "requests": stats.total_requests(),
+                "bytes_read": stats.total_bytes(),
             }
         )
         return 0
@@ -130,4 +135,8 @@ def main(args: argparse.Namespace) -> int:
             f"{s.datetime[:10]:<11} {s.platform:<12} {s.tile:<12} {cloud:>11} {clear:>10}"
             f"  {s.item_id}{more}"
         )
+    print(
+        f"read {stats.total_requests()} HTTP request(s), {stats.total_bytes() / 1000:,.1f} kB "
+        "(search pages, and cloud masks over the AOI window only)"
+    )
     return 0

@@ -226,7 +226,7 @@ TOKEN_MARGIN_S = 300.0
 """A token is fetched again when it expires within this many seconds."""
 
 
-def _fetch_token(url: str) -> _Token:
+def _fetch_token(url: str, stats: Any = None) -> _Token:
     """GET a SAS token (``{"token": ..., "msft:expiry": ...}``) with time limits and retries."""
     from sitewatch.sources._http import retry, urlopen
 
@@ -238,7 +238,10 @@ def _fetch_token(url: str) -> _Token:
     def get() -> dict[str, Any]:
         try:
             with urlopen(urllib.request.Request(url, headers=headers)) as resp:
-                return json.loads(resp.read().decode("utf-8"))  # type: ignore[no-any-return]
+                body = resp.read()
+                if stats is not None:
+                    stats.add(url, len(body))
+                return json.loads(body.decode("utf-8"))  # type: ignore[no-any-return]
         except urllib.error.HTTPError as err:
             err.close()
             if err.code >= 500:
@@ -272,7 +275,7 @@ def _fetch_token(url: str) -> _Token:
     return _Token(token=token.lstrip("?"), expiry=expiry)
 
 
-def token_for(profile: Profile, collection: str) -> str:
+def token_for(profile: Profile, collection: str, *, stats: Any = None) -> str:
     """A valid SAS token for a collection (fetched once, again when near expiry)."""
     if profile.token_url is None:
         raise InputError(f"the {profile.name} profile does not sign URLs")
@@ -282,7 +285,7 @@ def token_for(profile: Profile, collection: str) -> str:
         held = _TOKENS.get(url)
     if held is not None and (held.expiry - now).total_seconds() > TOKEN_MARGIN_S:
         return held.token
-    fresh = _fetch_token(url)
+    fresh = _fetch_token(url, stats)
     with _TOKENS_LOCK:
         _TOKENS[url] = fresh
     log.debug("SAS token for %s valid until %s", collection, fresh.expiry.isoformat())
@@ -302,7 +305,9 @@ def sign_href(href: str, token: str) -> str:
     return f"{href}{'&' if '?' in href else '?'}{token}"
 
 
-def sign_items(docs: list[dict[str, Any]], profile: Profile) -> list[dict[str, Any]]:
+def sign_items(
+    docs: list[dict[str, Any]], profile: Profile, *, stats: Any = None
+) -> list[dict[str, Any]]:
     """Item documents with every asset href signed (a no-op for unsigned profiles).
 
     One token per collection, from ``{token_url}/{collection}``; hrefs that are not
@@ -317,7 +322,7 @@ def sign_items(docs: list[dict[str, Any]], profile: Profile) -> list[dict[str, A
         return docs
     out = []
     for doc in docs:
-        token = token_for(profile, str(doc.get("collection") or ""))
+        token = token_for(profile, str(doc.get("collection") or ""), stats=stats)
         assets = {
             k: {**a, "href": sign_href(str(a.get("href", "")), token)}
             for k, a in (doc.get("assets") or {}).items()

@@ -743,7 +743,7 @@ def search_scenes(
             if cache is not None:
                 cache.put_search(skey, found)  # as the service sent them: unsigned
         docs = [normalise_item(d, profile) for d in found]
-        return items_from_dicts(sign_items(docs, profile))
+        return items_from_dicts(sign_items(docs, profile, stats=stats))
 
     dropped: list[dict[str, Any]] = []
     fallback: dict[str, Any] | None = None
@@ -817,10 +817,7 @@ def search_scenes(
             group = [with_mask[i] for i in order] + [it for it in group if it not in with_mask]
         first = group[0]
         asset = first.assets.get(mask_key)
-        tiles = dict.fromkeys(
-            str(_item_value(it, "grid:code", "mgrs:grid_square", "landsat:wrs_path") or "")
-            for it in group
-        )
+        tiles = dict.fromkeys(_tile(it) for it in group)
         clouds = [float(c) for it in group if (c := _item_value(it, "eo:cloud_cover")) is not None]
         out.append(
             SceneCandidate(
@@ -848,6 +845,15 @@ def search_scenes(
         )
     )
     return out
+
+
+def _tile(item: Any) -> str:
+    """The item's tile: MGRS grid code, or Landsat WRS path/row."""
+    code = _item_value(item, "grid:code", "mgrs:grid_square")
+    if code:
+        return str(code)
+    path, row = _item_value(item, "landsat:wrs_path"), _item_value(item, "landsat:wrs_row")
+    return f"{path}/{row}" if path and row else str(path or "")
 
 
 def _check_requester_pays(items: Sequence[Any], mask_key: str, *, requester_pays: bool) -> None:
