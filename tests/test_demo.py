@@ -7,8 +7,8 @@ from pathlib import Path
 
 import rasterio
 
-from sitewatch.cli.demo_cmd import demo_paths
 from sitewatch.cli.main import main
+from sitewatch.data import demo_paths
 
 
 def test_bundled_sample_is_small_and_attributed():

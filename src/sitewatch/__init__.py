@@ -6,6 +6,13 @@ Examples
 >>> aoi = sw.load_aoi("feb11-plant")
 >>> aoi.name
 'February 11 Plant'
+
+A whole job, as ``sitewatch detect`` runs it (see :mod:`sitewatch.run`)::
+
+    from sitewatch import run
+    done = run.detect(sw.DetectJob(before="2023-10", after="2024-10", out="f11",
+                                   aoi="feb11-plant", scenes=sw.SceneQuery(composite=True)))
+    done.result.features, done.out
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +31,7 @@ from sitewatch.errors import (
 from sitewatch.grid import Grid
 from sitewatch.pipeline import ChangeResult, detect_change
 from sitewatch.report import RunData, build_report, load_run, write_result
+from sitewatch.run import DetectJob, Run, SceneQuery, TimelineJob
 from sitewatch.scene import Scene
 from sitewatch.series import detect_series, timeline_files
 from sitewatch.timeline import Timeline, time_steps, track_changes
@@ -39,16 +47,20 @@ __all__ = [
     "ArticleMatch",
     "ChangeResult",
     "DataError",
+    "DetectJob",
     "Grid",
     "InputError",
     "OutputError",
+    "Run",
     "RunData",
     "Scene",
+    "SceneQuery",
     "SitewatchError",
     "SitewatchWarning",
     "SourceError",
     "SyntheticSeries",
     "Timeline",
+    "TimelineJob",
     "__version__",
     "build_report",
     "demo_paths",
@@ -69,6 +81,6 @@ __all__ = [
 
 def demo_paths() -> dict:
     """Paths of the bundled demo sample: ``before``, ``after``, ``aoi``, ``source``."""
-    from sitewatch.cli.demo_cmd import demo_paths as _paths
+    from sitewatch.data import demo_paths as _paths
 
     return _paths()

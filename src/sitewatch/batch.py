@@ -31,7 +31,6 @@ only :func:`run_batch` needs it.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -415,93 +414,68 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "(no message)"
 
 
-def _cli_args(spec: Mapping[str, Any]) -> argparse.Namespace:
-    """The option namespace the CLI helpers (resolve_image, ...) expect."""
-    opts = spec["options"]
-    cache = opts.get("cache", True)
-    return argparse.Namespace(
+def _scene_query(opts: Mapping[str, Any]) -> Any:
+    """The :class:`~sitewatch.run.SceneQuery` of a job's options."""
+    from sitewatch.run import SceneQuery
+
+    return SceneQuery(
         source=opts.get("source", "s2"),
         stac_url=opts.get("stac_url"),
         requester_pays=opts.get("requester_pays", False),
         max_cloud=opts.get("max_cloud"),
         composite=opts.get("composite", False),
         composite_max=opts.get("composite_max", 5),
-        cache=cache if isinstance(cache, str) else None,
-        no_cache=cache is False,
+        cache=opts.get("cache", True),
+    )
+
+
+def job_spec(spec: Mapping[str, Any]) -> Any:
+    """The :class:`~sitewatch.run.DetectJob` or :class:`~sitewatch.run.TimelineJob` of a job.
+
+    No argument parser is involved: a watch-list job maps onto the library's job specs
+    field by field.
+    """
+    from sitewatch.run import DetectJob, TimelineJob
+
+    opts = spec["options"]
+    command = tuple(spec["command"]) if spec.get("command") is not None else None
+    common: dict[str, Any] = {
+        "out": spec["out"],
+        "aoi": spec["aoi"],
+        "options": _detect_options(opts),
+        "scenes": _scene_query(opts),
+        "resolution": opts.get("resolution"),
+        "bands": opts.get("bands"),
+        "redact_paths": bool(opts.get("redact_paths", False)),
+        "overwrite": spec["overwrite"],
+        "command": command,
+    }
+    if spec["kind"] == "pair":
+        return DetectJob(
+            before=spec["before"],
+            after=spec["after"],
+            pixel_size=opts.get("pixel_size"),
+            **common,
+        )
+    if opts.get("bands") is not None and not spec["images"]:
+        raise InputError(f"job {spec['name']}: bands names the bands of local images (images =)")
+    return TimelineJob(
+        images=tuple(spec.get("images") or ()),
         start=spec.get("start"),
         end=spec.get("end"),
-        every=spec.get("every"),
-        quiet=True,
-        json=False,
+        every=spec.get("every") or "3M",
+        min_persistence=opts.get("min_persistence", 0.5),
+        **common,
     )
 
 
 def _run(spec: Mapping[str, Any]) -> Any:
-    """Run one job and write its folder; return the ChangeResult."""
-    from sitewatch.cli._common import cache_from_args
-    from sitewatch.cli.detect_cmd import resolve_aoi, resolve_image, run_detection
-    from sitewatch.report import check_output_dir, input_paths, write_result
-    from sitewatch.sources._http import NetStats
+    """Run one job through :mod:`sitewatch.run` and write its folder; return the ChangeResult."""
+    from sitewatch import run
 
-    opts = spec["options"]
-    aoi = resolve_aoi(spec["aoi"], None)
-    check_output_dir(
-        spec["out"],
-        overwrite=spec["overwrite"],
-        inputs=input_paths(
-            spec.get("before"),
-            spec.get("after"),
-            *(spec.get("images") or ()),
-            aoi.path if aoi is not None else None,
-        ),
-    )
-    args = _cli_args(spec)
-    cache, stats = cache_from_args(args), NetStats()
-    options = _detect_options(opts)
-    command = spec.get("command")
-    if spec["kind"] == "pair":
-        result, _ = run_detection(
-            resolve_image(spec["before"], aoi, args, "before", cache=cache, stats=stats),
-            resolve_image(spec["after"], aoi, args, "after", cache=cache, stats=stats),
-            spec["out"],
-            aoi=aoi,
-            options=options,
-            overwrite=spec["overwrite"],
-            resolution=opts.get("resolution"),
-            pixel_size=opts.get("pixel_size"),
-            bands=opts.get("bands"),
-            command=command,
-            redact_paths=bool(opts.get("redact_paths", False)),
-        )
-        return result
-    from sitewatch.cli.timeline_cmd import _stac_series
-    from sitewatch.series import detect_series, timeline_files
-
-    if aoi is None:  # pragma: no cover - every job names an AOI
-        raise InputError(f"job {spec['name']}: a timeline needs an AOI")
-    if opts.get("bands") is not None and not spec["images"]:
-        raise InputError(f"job {spec['name']}: bands names the bands of local images (images =)")
-    sources = list(spec["images"]) or _stac_series(aoi, args, cache, stats)
-    if opts.get("bands") is not None:
-        from sitewatch.sources.local import open_local
-
-        sources = [open_local(path, bands=opts["bands"]) for path in sources]
-    result, tl = detect_series(
-        sources,
-        aoi=aoi,
-        options=options,
-        resolution=opts.get("resolution"),
-        min_persistence=opts.get("min_persistence", 0.5),
-    )
-    write_result(
-        result,
-        spec["out"],
-        overwrite=spec["overwrite"],
-        command=command,
-        extra=lambda tmp: timeline_files(result, tl, tmp),
-        redact_paths=bool(opts.get("redact_paths", False)),
-    )
-    return result
+    job = job_spec(spec)
+    done = run.detect(job) if spec["kind"] == "pair" else run.timeline(job)
+    return done.result
 
 
 def run_job(spec: dict) -> dict:

@@ -25,7 +25,6 @@ cancels.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import cProfile
 import functools
@@ -474,27 +473,6 @@ def _sitewatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "sitewatch.cli.main", *args]
 
 
-def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    """The CLI's subcommand parsers, from the same code the subprocesses run."""
-    from sitewatch.cli.main import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def has_block_mode() -> bool:
-    """Whether ``sitewatch detect`` has the ``--max-memory`` option (block mode)."""
-    detect = _subcommands().get("detect")
-    return detect is not None and any("--max-memory" in a.option_strings for a in detect._actions)
-
-
-def has_batch() -> bool:
-    """Whether ``sitewatch`` has a ``batch`` subcommand."""
-    return "batch" in _subcommands()
-
-
 def _ram_bytes() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -666,8 +644,8 @@ def run_speed(options: SpeedOptions | None = None, *, progress: Progress | None 
     opts = options or SpeedOptions()
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
-    block_mode = has_block_mode()
-    batch = has_batch()
+    block_mode = True  # detect --max-memory (block-wise) and batch are part of the CLI
+    batch = True
     otb = shutil.which(OTB_APP)
     machine = machine_info()
     machine["versions"]["otb"] = _otb_version(otb) if otb else None

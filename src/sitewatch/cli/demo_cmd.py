@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from sitewatch.aoi import load_aoi_file
 from sitewatch.cli._common import add_json, add_redact_option
-from sitewatch.cli.detect_cmd import report, run_detection
-from sitewatch.detect.run import DetectOptions
+from sitewatch.cli.detect_cmd import report
+from sitewatch.data import demo_paths
 from sitewatch.report.output import is_sitewatch_run
+from sitewatch.run import DetectJob, detect
 
-__all__ = ["demo_paths", "register"]
-
-
-def demo_paths() -> dict[str, Path]:
-    """Paths of the bundled sample: ``before``, ``after`` band folders and ``aoi``."""
-    root = Path(str(resources.files("sitewatch.data"))) / "demo"
-    return {
-        "before": root / "before",
-        "after": root / "after",
-        "aoi": root / "aoi.geojson",
-        "source": root / "SOURCE.md",
-    }
+__all__ = ["register"]
 
 
 def register(sub: Any) -> None:
@@ -51,18 +39,19 @@ def register(sub: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch demo``."""
     paths = demo_paths()
-    aoi = load_aoi_file(paths["aoi"])
-    result, out = run_detection(
-        str(paths["before"]),
-        str(paths["after"]),
-        args.out,
-        aoi=aoi,
-        options=DetectOptions(),
-        overwrite=is_sitewatch_run(args.out),
-        command=["sitewatch", "demo", "--out", str(args.out)],
-        redact_paths=args.redact_paths,
+    run = detect(
+        DetectJob(
+            before=str(paths["before"]),
+            after=str(paths["after"]),
+            out=args.out,
+            aoi=load_aoi_file(paths["aoi"]),
+            overwrite=is_sitewatch_run(args.out),
+            command=("sitewatch", "demo", "--out", str(args.out)),
+            redact_paths=args.redact_paths,
+        )
     )
-    report(result, out, args)
+    out = run.out
+    report(run.result, out, args)
     if not args.json and not args.quiet:
         print(
             f"\nOpen {out / 'report.html'} in a browser (works offline): the changes, "

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 from sitewatch.cli._common import (
     AOI_FILE_HELP,
     add_detector_options,
     add_json,
     add_redact_option,
     add_scene_options,
-    cache_from_args,
     detector_options,
     emit_json,
     positive_float,
     summarise_result,
 )
-from sitewatch.detect.run import DetectOptions
-from sitewatch.errors import DataError, InputError
-from sitewatch.pipeline import ChangeResult, detect_change
-from sitewatch.report import check_output_dir, input_paths, write_result
+from sitewatch.pipeline import ChangeResult
+from sitewatch.run import (
+    DetectJob,
+    Progress,
+    SceneQuery,
+    detect,
+    resolve_aoi,
+    stderr_progress,
+)
 
-__all__ = ["register", "run_detection"]
+__all__ = ["register"]
 
 
 def register(sub: Any) -> None:
@@ -120,279 +122,22 @@ def register(sub: Any) -> None:
 DEFAULT_MAX_MEMORY = "2GB"
 
 
-def resolve_aoi(ref: str | None, aoi_file: str | None) -> AOI | None:
-    """The AOI named by a positional id/path or ``--aoi-file`` (not both)."""
-    if ref and aoi_file:
-        raise InputError("give either AOI_ID or --aoi-file, not both")
-    if aoi_file:
-        return load_aoi_file(aoi_file)
-    return load_aoi(ref) if ref else None
-
-
-def image_window(ref: str, which: str) -> tuple[str, str]:
-    """The date window an image argument that is not an existing path names.
-
-    Raises
-    ------
-    DataError
-        If ``ref`` looks like a path that does not exist.
-    InputError
-        If ``ref`` starts like a date but is not one (``2023-10..2023-11``).
-    """
-    from sitewatch.sources.stac import looks_like_date, parse_window
-
-    if not looks_like_date(ref):
-        raise DataError(f"{ref} does not exist; check the path")
-    try:
-        return parse_window(ref)
-    except InputError as err:
-        raise InputError(
-            f"--{which} {ref} is neither an existing file or folder nor a date: {err}"
-        ) from None
-
-
-def resolve_image(
-    ref: str,
-    aoi: AOI | None,
-    args: argparse.Namespace,
-    which: str,
-    *,
-    cache: Any = None,
-    stats: Any = None,
-) -> Any:
-    """A local path as is; a date or window → the clearest STAC scene over the AOI.
-
-    With ``--composite``, a window becomes a median composite of the clearest scenes.
-    """
-    from sitewatch.sources.stac import (
-        COLLECTIONS,
-        CompositeSource,
-        scene_source,
-        search_scenes,
-        stac_url,
-    )
-
-    if Path(ref).expanduser().exists():
-        return str(Path(ref).expanduser())
-    start, end = image_window(ref, which)
-    if aoi is None:
-        raise InputError(
-            f"--{which} {ref} is a date: name an AOI (AOI_ID or --aoi-file) to search scenes over"
-        )
-    record: dict[str, Any] = {}
-    scenes = search_scenes(
-        aoi,
-        start,
-        end,
+def scene_query(args: argparse.Namespace) -> SceneQuery:
+    """The :class:`~sitewatch.run.SceneQuery` of the scene options (``add_scene_options``)."""
+    return SceneQuery(
         source=args.source,
-        url=args.stac_url,
+        stac_url=args.stac_url,
+        requester_pays=args.requester_pays,
         max_cloud=args.max_cloud,
-        cache=cache,
-        stats=stats,
-        record=record,
-        requester_pays=getattr(args, "requester_pays", False),
+        composite=args.composite,
+        composite_max=args.composite_max,
+        cache=False if args.no_cache else args.cache,
     )
-    fallback = record.get("fallback")
-    if fallback and not (args.quiet or args.json):
-        print(f"{which}: {fallback['reason']}; using {fallback['collection']}", file=sys.stderr)
-    if not scenes:
-        raise DataError(
-            f"no {args.source} scene over {aoi.id} between {start} and {end}; "
-            "widen the window or raise --max-cloud"
-        )
-    best = scenes[0]
-    if best.clear_fraction is not None and best.clear_fraction <= 0:
-        raise DataError(
-            f"no scene between {start} and {end} has a clear pixel over {aoi.id}; widen the window"
-        )
-    search = {
-        "stac_url": stac_url(args.stac_url, source=args.source),
-        "service": record.get("profile"),
-        "source": args.source,
-        "window": [start, end],
-        "collection": record.get("collection"),
-        "fallback": fallback,
-        "dropped": record.get("dropped", []),
-        "skipped": record.get("skipped", []),
-        "candidates": [
-            {
-                "item_id": s.item_id,
-                "collection": s.collection,
-                "item_ids": list(s.item_ids or (s.item_id,)),
-                "clear_fraction": s.clear_fraction,
-                "cloud_cover": s.cloud_cover,
-            }
-            for s in scenes
-        ],
-    }
-    mask_key = COLLECTIONS[args.source][1]
-    chosen = [s for s in scenes if s.clear_fraction is None or s.clear_fraction > 0]
-    chosen = chosen[: max(1, args.composite_max)]
-    if args.composite and len(chosen) > 1:
-        source: Any = CompositeSource(
-            [list(s.items) or [s.item] for s in chosen],  # one part per acquisition
-            mask_key=mask_key,
-            aoi=aoi,
-            cache=cache,
-            stats=stats,
-            search=search,
-        )
-        what = f"median of {len(chosen)} acquisitions {source.acquired}"
-    else:
-        source = scene_source(
-            list(best.items) or [best.item],
-            mask_key=mask_key,
-            aoi=aoi,
-            cache=cache,
-            stats=stats,
-            search=search,
-        )
-        clear = "" if best.clear_fraction is None else f", AOI {best.clear_fraction:.0%} clear"
-        granules = f", {best.granules} granules" if best.granules > 1 else ""
-        what = f"{best.datetime[:10]} {best.item_id} ({len(scenes)} candidates{clear}{granules})"
-    if not (args.quiet or args.json):
-        print(f"{which}: {what}", file=sys.stderr)
-    return source
 
 
-def run_detection(
-    before: Any,
-    after: Any,
-    out: str,
-    *,
-    aoi: AOI | None,
-    options: DetectOptions,
-    overwrite: bool,
-    resolution: float | None = None,
-    pixel_size: float | None = None,
-    bands: str | list[str] | None = None,
-    before_date: str | None = None,
-    after_date: str | None = None,
-    command: list[str] | None = None,
-    max_memory: int | None = None,
-    report: bool = True,
-    redact_paths: bool = False,
-) -> tuple[Any, Path]:
-    """Detect and write; shared by ``detect`` and ``demo``.
-
-    With ``max_memory``, a pair whose in-memory run would need more is processed
-    block-wise (:mod:`sitewatch.blocks`).
-    """
-    inputs = input_paths(before, after, aoi.path if aoi is not None else None)
-    check_output_dir(out, overwrite=overwrite, inputs=inputs)
-    command = command if command is not None else ["sitewatch", *sys.argv[1:]]
-    if max_memory is not None:
-        from sitewatch.blocks import estimate_memory
-        from sitewatch.pipeline import plan_detection
-
-        bsrc, asrc, names, _, grid, _, _ = plan_detection(
-            before,
-            after,
-            aoi=aoi,
-            resolution=resolution,
-            pixel_size=pixel_size,
-            bands=bands,
-            before_date=before_date,
-            after_date=after_date,
-            method=options.method,
-        )
-        need = estimate_memory(grid.height, grid.width, len(names))
-        if need > max_memory:
-            from sitewatch.pipeline import check_pair
-
-            check_pair(bsrc, asrc)
-            return _run_blockwise(
-                bsrc,
-                asrc,
-                names,
-                grid,
-                out,
-                aoi=aoi,
-                options=options,
-                overwrite=overwrite,
-                resolution=resolution,
-                command=command,
-                max_memory=max_memory,
-                need=need,
-                report=report,
-                inputs=inputs,
-                redact_paths=redact_paths,
-            )
-    result = detect_change(
-        before,
-        after,
-        aoi=aoi,
-        options=options,
-        resolution=resolution,
-        pixel_size=pixel_size,
-        bands=bands,
-        before_date=before_date,
-        after_date=after_date,
-    )
-    written = write_result(
-        result,
-        out,
-        overwrite=overwrite,
-        command=command,
-        report=report,
-        redact_paths=redact_paths,
-    )
-    return result, written
-
-
-def _run_blockwise(
-    bsrc: Any,
-    asrc: Any,
-    names: list[str],
-    grid: Any,
-    out: str,
-    *,
-    aoi: AOI | None,
-    options: DetectOptions,
-    overwrite: bool,
-    resolution: float | None,
-    command: list[str],
-    max_memory: int,
-    need: int,
-    report: bool = True,
-    inputs: list[Path] | None = None,
-    redact_paths: bool = False,
-) -> tuple[Any, Path]:
-    from dataclasses import replace
-
-    import rasterio
-
-    from sitewatch.blocks import detect_blockwise, gdal_cache_mb
-    from sitewatch.pipeline import annotate_features, pair_provenance
-    from sitewatch.report import atomic_output_dir
-    from sitewatch.report.write import finish_output
-
-    with (
-        rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(max_memory)),
-        atomic_output_dir(out, overwrite=overwrite, inputs=inputs or ()) as tmp,
-    ):
-        res = detect_blockwise(
-            bsrc, asrc, names, grid, tmp, aoi=aoi, options=options, max_memory=max_memory
-        )
-        annotate_features(
-            res.features, bsrc.acquired, asrc.acquired, options, res.threshold, res.diagnostics
-        )
-        res.diagnostics["memory"] = {"budget_bytes": max_memory, "in_memory_estimate": need}
-        res = replace(
-            res,
-            provenance=pair_provenance(
-                bsrc,
-                asrc,
-                aoi=aoi,
-                options=options,
-                resolution=resolution,
-                pixel_size=None,
-                max_memory=max_memory,
-                blockwise=True,
-            ),
-        )
-        finish_output(res, tmp, command=command, report=report, redact_paths=redact_paths)
-    return res, Path(out).expanduser().absolute()
+def progress_printer(args: argparse.Namespace) -> Progress | None:
+    """Progress lines on stderr, unless ``--quiet`` or ``--json``."""
+    return None if (args.quiet or args.json) else stderr_progress
 
 
 def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
@@ -412,42 +157,27 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``sitewatch detect``."""
+    """Run ``sitewatch detect``: arguments → :class:`~sitewatch.run.DetectJob` → print."""
     from sitewatch.blocks import parse_size
-    from sitewatch.sources._http import NetStats
 
-    max_memory = parse_size(args.max_memory)
-    for ref, which in ((args.before, "before"), (args.after, "after")):
-        if not Path(ref).expanduser().exists():
-            image_window(ref, which)  # a bad date or a missing path fails before any work
-            if getattr(args, f"{which}_date"):
-                raise InputError(
-                    f"--{which}-date dates a local image; --{which} {ref} is searched by date, "
-                    "and each scene found carries its own"
-                )
-    aoi = resolve_aoi(args.aoi, args.aoi_file)
-    check_output_dir(
-        args.out,
-        overwrite=args.overwrite,
-        inputs=input_paths(args.before, args.after, aoi.path if aoi is not None else None),
-    )
-    cache, stats = cache_from_args(args), NetStats()
-    result, out = run_detection(
-        resolve_image(args.before, aoi, args, "before", cache=cache, stats=stats),
-        resolve_image(args.after, aoi, args, "after", cache=cache, stats=stats),
-        args.out,
-        aoi=aoi,
+    job = DetectJob(
+        before=args.before,
+        after=args.after,
+        out=args.out,
+        aoi=resolve_aoi(args.aoi, args.aoi_file),
         options=detector_options(args),
-        overwrite=args.overwrite,
+        scenes=scene_query(args),
         resolution=args.resolution,
         pixel_size=args.pixel_size,
         bands=args.bands,
         before_date=args.before_date,
         after_date=args.after_date,
-        max_memory=max_memory,
+        max_memory=parse_size(args.max_memory),
         report=args.report,
         redact_paths=args.redact_paths,
-        command=args.command_line,
+        overwrite=args.overwrite,
+        command=tuple(args.command_line) if args.command_line is not None else None,
     )
-    report(result, out, args)
+    run = detect(job, progress=progress_printer(args))
+    report(run.result, run.out, args)
     return 0

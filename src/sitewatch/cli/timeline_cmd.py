@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from sitewatch.cli._common import (
@@ -12,15 +11,13 @@ from sitewatch.cli._common import (
     add_json,
     add_redact_option,
     add_scene_options,
-    cache_from_args,
     detector_options,
     emit_json,
     positive_float,
     summarise_result,
 )
-from sitewatch.cli.detect_cmd import resolve_aoi
-from sitewatch.errors import DataError, InputError
-from sitewatch.report import check_output_dir, input_paths, write_result
+from sitewatch.cli.detect_cmd import progress_printer, scene_query
+from sitewatch.run import TimelineJob, resolve_aoi, timeline
 
 __all__ = ["register"]
 
@@ -98,81 +95,27 @@ def register(sub: Any) -> None:
     p.set_defaults(func=main)
 
 
-def _stac_series(aoi: Any, args: argparse.Namespace, cache: Any, stats: Any) -> list[Any]:
-    from sitewatch.cli.detect_cmd import resolve_image
-    from sitewatch.sources.stac import parse_period
-    from sitewatch.timeline import time_steps
-
-    if not (args.start and args.end):
-        raise InputError("give --from and --to (or --images PATH ...)")
-    start, end = parse_period(args.start, args.end)
-    time_steps(start, end, args.every)  # a bad --every fails before any search
-    sources = []
-    for a, b in time_steps(start, end, args.every):
-        try:
-            sources.append(
-                resolve_image(f"{a}/{b}", aoi, args, f"{a}/{b}", cache=cache, stats=stats)
-            )
-        except DataError as err:  # no (clear) scene in this step: a gap, not a failure
-            if not (args.quiet or args.json):
-                print(f"{a}/{b}: skipped ({err})", file=sys.stderr)
-    if len(sources) < 2:
-        raise DataError(
-            f"only {len(sources)} step(s) of {args.every} between {start} and {end} have a "
-            "clear scene over the AOI; widen the period or use a longer --every"
-        )
-    return sources
-
-
 def main(args: argparse.Namespace) -> int:
-    """Run ``sitewatch timeline``."""
-    from sitewatch.series import detect_series, timeline_files
-    from sitewatch.sources._http import NetStats
-
-    aoi = resolve_aoi(args.aoi, args.aoi_file)
-    if aoi is None and not args.images:
-        raise InputError(
-            "name an AOI: sitewatch timeline AOI_ID (or --aoi-file FILE), or give local "
-            "--images PATH ... (analysed where they all overlap)"
-        )
-    if not 0 < args.min_persistence <= 1:
-        raise InputError("--min-persistence must be in (0, 1]")
-    check_output_dir(
-        args.out,
-        overwrite=args.overwrite,
-        inputs=input_paths(*(args.images or ()), aoi.path if aoi is not None else None),
-    )
-    cache, stats = cache_from_args(args), NetStats()
-    if args.images:
-        if args.start or args.end:
-            raise InputError("give either --images or --from/--to, not both")
-        sources: list[Any] = list(args.images)
-        if args.bands is not None:
-            from sitewatch.sources.local import open_local
-
-            sources = [open_local(path, bands=args.bands) for path in sources]
-    elif args.bands is not None:
-        raise InputError("--bands names the bands of local --images; STAC scenes name theirs")
-    elif args.dates is not None:
-        raise InputError("--dates dates local --images; STAC scenes are dated by their catalog")
-    else:
-        sources = _stac_series(aoi, args, cache, stats)
-    result, tl = detect_series(
-        sources,
-        aoi=aoi,
-        options=detector_options(args),
-        resolution=args.resolution,
-        min_persistence=args.min_persistence,
+    """Run ``sitewatch timeline``: arguments → :class:`~sitewatch.run.TimelineJob` → print."""
+    job = TimelineJob(
+        out=args.out,
+        aoi=resolve_aoi(args.aoi, args.aoi_file),
+        images=tuple(args.images or ()),
+        start=args.start,
+        end=args.end,
+        every=args.every,
         dates=args.dates,
-    )
-    out = write_result(
-        result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
-        extra=lambda tmp: timeline_files(result, tl, tmp),
+        min_persistence=args.min_persistence,
+        options=detector_options(args),
+        scenes=scene_query(args),
+        resolution=args.resolution,
+        bands=args.bands,
         redact_paths=args.redact_paths,
+        overwrite=args.overwrite,
+        command=tuple(args.command_line) if args.command_line is not None else None,
     )
+    run = timeline(job, progress=progress_printer(args))
+    result, tl, out = run.result, run.timeline, run.out
     info = result.diagnostics["timeline"]
     if args.json:
         emit_json(

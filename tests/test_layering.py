@@ -1,0 +1,70 @@
+"""One library API owns orchestration (issue 14, point 1): the CLI is a thin layer over it.
+
+No module outside ``sitewatch/cli/`` imports ``sitewatch.cli``; batch builds the library's
+job specs with no argument parser.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import sitewatch
+
+SRC = Path(sitewatch.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_no_module_outside_cli_imports_cli():
+    offenders = {
+        str(p.relative_to(SRC)): sorted(m for m in _imports(p) if m.startswith("sitewatch.cli"))
+        for p in SRC.rglob("*.py")
+        if "cli" not in p.relative_to(SRC).parts
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_batch_uses_no_argument_parser():
+    assert "argparse" not in _imports(SRC / "batch.py")
+
+
+def test_a_watch_list_job_maps_onto_the_library_job_specs(tmp_path):
+    from sitewatch.batch import job_spec
+    from sitewatch.run import DetectJob, SceneQuery, TimelineJob
+
+    spec = {
+        "name": "f11",
+        "kind": "pair",
+        "aoi": "feb11-plant",
+        "before": "2020-06",
+        "after": "2024-10",
+        "out": str(tmp_path / "f11"),
+        "overwrite": False,
+        "options": {"source": "landsat", "composite": True, "k": 5.0, "cache": False},
+    }
+    job = job_spec(spec)
+    assert isinstance(job, DetectJob)
+    assert job.scenes == SceneQuery(source="landsat", composite=True, cache=False)
+    assert job.options.k == 5.0 and job.before == "2020-06" and job.command is None
+    series = job_spec({**spec, "kind": "timeline", "images": [], "start": "2020", "end": "2024"})
+    assert isinstance(series, TimelineJob) and series.every == "3M"
+
+
+def test_python_errors_name_python_arguments(tmp_path):
+    from sitewatch.errors import InputError
+    from sitewatch.run import DetectJob, detect
+
+    with pytest.raises(InputError, match=r"before= 2023-10\.\.2023-11 is neither"):
+        detect(DetectJob(before="2023-10..2023-11", after="2024-10", out=tmp_path / "o"))
