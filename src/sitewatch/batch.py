@@ -681,8 +681,11 @@ def run_batch(
         if on_done is not None:
             on_done(summary, len(results), total)
 
+    from sitewatch.report.output import sweep_stale
+
     todo: list[Job] = []
     for job in jobs:
+        sweep_stale(out / job.name)  # what a killed worker left of this job
         finished = (out / job.name / "manifest.json").is_file()
         if finished and not rerun:
             done(_done_summary(job, out / job.name))

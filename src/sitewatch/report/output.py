@@ -10,8 +10,10 @@ folder and any folder that is or holds an input are never replaced.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,12 +22,19 @@ from pathlib import Path
 from sitewatch.errors import OutputError, SitewatchError, arg
 
 __all__ = [
+    "PARTIAL_MARKER",
     "atomic_output_dir",
     "check_output_dir",
     "check_output_root",
     "input_paths",
     "is_sitewatch_run",
+    "sweep_stale",
 ]
+
+log = logging.getLogger(__name__)
+
+PARTIAL_MARKER = ".sitewatch-partial"
+"""File in a run's temporary folder naming the process writing it (host, pid, start)."""
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
@@ -199,6 +208,78 @@ def _check_parent(path: Path) -> Path:
     return path
 
 
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot; Linux), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """True if ``pid`` runs and is the same process (not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    now = _process_start(pid)
+    return start is None or now is None or now == start
+
+
+def _write_marker(tmp: Path) -> None:
+    pid = os.getpid()
+    (tmp / PARTIAL_MARKER).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}),
+        encoding="utf-8",
+    )
+
+
+def _stale(folder: Path) -> bool:
+    """True when ``folder`` is a temporary run folder whose writer died on this host."""
+    try:
+        owner = json.loads((folder / PARTIAL_MARKER).read_text(encoding="utf-8"))
+        host, pid, start = owner["host"], int(owner["pid"]), owner.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # not ours (no marker), or unreadable: leave it
+    return host == socket.gethostname() and not _alive(pid, start)
+
+
+def sweep_stale(out: str | os.PathLike[str]) -> list[Path]:
+    """Remove what a killed run left beside ``out``; return the folders removed.
+
+    A run killed while writing (SIGKILL, a lost dask worker, a power cut) leaves its
+    hidden temporary folder ``.<name>.tmp-*`` beside ``out``, or the previous result
+    renamed to ``.<name>.old-<pid>`` mid-swap. Only folders sitewatch made are removed:
+    a temporary folder whose marker (:data:`PARTIAL_MARKER`) names a process of this
+    host that no longer runs, and an ``.old-<pid>`` folder that is a complete sitewatch
+    run (:func:`is_sitewatch_run`) of a process that no longer runs. Anything else,
+    including a run still writing elsewhere, is left alone.
+    """
+    path = Path(out).expanduser().absolute()
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    for cand in path.parent.glob(f".{path.name}.*"):
+        if not cand.is_dir() or cand.is_symlink():
+            continue
+        kind, _, tag = cand.name[len(path.name) + 2 :].partition("-")
+        if kind == "tmp" and _stale(cand):
+            pass
+        elif kind == "old" and tag.isdigit() and not _alive(int(tag), None):
+            if not is_sitewatch_run(cand):
+                continue
+        else:
+            continue
+        shutil.rmtree(cand, ignore_errors=True)
+        if not cand.exists():
+            log.info("removed %s, left by a run that was killed", cand)
+            removed.append(cand)
+    return removed
+
+
 @contextmanager
 def atomic_output_dir(
     out: str | os.PathLike[str],
@@ -214,6 +295,7 @@ def atomic_output_dir(
     replaced.
     """
     path = check_output_dir(out, overwrite=overwrite, inputs=inputs)
+    sweep_stale(path)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     except OSError as err:
@@ -224,8 +306,10 @@ def atomic_output_dir(
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; results are meant to be shared
     try:
+        _write_marker(tmp)  # a killed run's folder can be told from a running one's
         yield tmp
         check_output_dir(path, overwrite=overwrite, inputs=inputs)
+        (tmp / PARTIAL_MARKER).unlink(missing_ok=True)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"

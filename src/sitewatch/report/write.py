@@ -16,7 +16,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from sitewatch.report.gpkg import write_gpkg
 from sitewatch.report.html import build_report
 from sitewatch.report.manifest import build_manifest
-from sitewatch.report.output import atomic_output_dir, input_paths
+from sitewatch.report.output import PARTIAL_MARKER, atomic_output_dir, input_paths
 from sitewatch.sources.local import file_sha256
 
 __all__ = ["finish_output", "refresh_outputs", "write_result"]
@@ -115,7 +115,7 @@ def _hashes(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): file_sha256(p)
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).as_posix() != "manifest.json"
+        if p.is_file() and p.relative_to(root).as_posix() not in ("manifest.json", PARTIAL_MARKER)
     }
 
 
