@@ -68,3 +68,22 @@ def test_python_errors_name_python_arguments(tmp_path):
 
     with pytest.raises(InputError, match=r"before= 2023-10\.\.2023-11 is neither"):
         detect(DetectJob(before="2023-10..2023-11", after="2024-10", out=tmp_path / "o"))
+
+
+def test_light_copies_of_names_match_the_implementations():
+    from sitewatch.cli.wayback_cmd import LIST_ZOOM
+    from sitewatch.detect.methods import SCORERS
+    from sitewatch.detect.options import METHODS
+    from sitewatch.sources.stac import COLLECTIONS
+    from sitewatch.sources.wayback import DEFAULT_ZOOM
+
+    assert tuple(SCORERS) == METHODS
+    assert LIST_ZOOM == DEFAULT_ZOOM
+    from sitewatch.cli.main import build_parser
+
+    search = next(
+        a.choices
+        for a in build_parser()._subparsers._group_actions[0].choices["search"]._actions
+        if "--source" in a.option_strings
+    )
+    assert set(search) == set(COLLECTIONS)

@@ -15,26 +15,60 @@ A whole job, as ``sitewatch detect`` runs it (see :mod:`sitewatch.run`)::
     done.result.features, done.out
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from sitewatch.aoi import AOI, ArticleMatch, load_aoi, load_aoi_file, load_catalog, match_article
-from sitewatch.data.synthetic import SyntheticSeries, synthetic_series
-from sitewatch.errors import (
-    AOIError,
-    DataError,
-    InputError,
-    OutputError,
-    SitewatchError,
-    SitewatchWarning,
-    SourceError,
-)
-from sitewatch.grid import Grid
-from sitewatch.pipeline import ChangeResult, detect_change
-from sitewatch.report import RunData, build_report, load_run, write_result
-from sitewatch.run import DetectJob, Run, SceneQuery, TimelineJob
-from sitewatch.scene import Scene
-from sitewatch.series import detect_series, timeline_files
-from sitewatch.timeline import Timeline, time_steps, track_changes
+# Names are imported on first use (PEP 562), so ``import sitewatch`` and the command
+# line's start-up do not pay for numpy, scipy, shapely and rasterio until they are needed.
+_LAZY = {
+    "AOI": "sitewatch.aoi",
+    "ArticleMatch": "sitewatch.aoi",
+    "load_aoi": "sitewatch.aoi",
+    "load_aoi_file": "sitewatch.aoi",
+    "load_catalog": "sitewatch.aoi",
+    "match_article": "sitewatch.aoi",
+    "SyntheticSeries": "sitewatch.data.synthetic",
+    "synthetic_series": "sitewatch.data.synthetic",
+    "AOIError": "sitewatch.errors",
+    "DataError": "sitewatch.errors",
+    "InputError": "sitewatch.errors",
+    "OutputError": "sitewatch.errors",
+    "SitewatchError": "sitewatch.errors",
+    "SitewatchWarning": "sitewatch.errors",
+    "SourceError": "sitewatch.errors",
+    "Grid": "sitewatch.grid",
+    "ChangeResult": "sitewatch.pipeline",
+    "detect_change": "sitewatch.pipeline",
+    "RunData": "sitewatch.report",
+    "build_report": "sitewatch.report",
+    "load_run": "sitewatch.report",
+    "write_result": "sitewatch.report",
+    "DetectJob": "sitewatch.run",
+    "Run": "sitewatch.run",
+    "SceneQuery": "sitewatch.run",
+    "TimelineJob": "sitewatch.run",
+    "Scene": "sitewatch.scene",
+    "detect_series": "sitewatch.series",
+    "timeline_files": "sitewatch.series",
+    "Timeline": "sitewatch.timeline",
+    "time_steps": "sitewatch.timeline",
+    "track_changes": "sitewatch.timeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sitewatch' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 try:
     __version__ = version("sitewatch")

@@ -23,11 +23,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitewatch.aoi import AOI, load_aoi, load_aoi_file
-from sitewatch.detect.run import DetectOptions
+from sitewatch.detect.options import DetectOptions
 from sitewatch.errors import DataError, InputError, arg
+
+if TYPE_CHECKING:
+    from sitewatch.aoi import AOI
 
 __all__ = [
     "DetectJob",
@@ -210,6 +212,8 @@ class Run:
 
 def resolve_aoi(ref: str | AOI | None, aoi_file: str | None = None) -> AOI | None:
     """The AOI named by a catalog id or path, or by an AOI file (not both)."""
+    from sitewatch.aoi import AOI, load_aoi, load_aoi_file
+
     if isinstance(ref, AOI):
         return ref
     if ref and aoi_file:

@@ -1,17 +1,10 @@
-"""Benchmark harness: score the shipped detector on labelled change-detection data."""
+"""Benchmark harness: score the shipped detector on labelled change-detection data.
 
-from sitewatch.bench.metrics import PixelCounts, average_precision, scores_to_metrics
-from sitewatch.bench.oscd import bench_oscd, oscd_cities
-from sitewatch.bench.pairs import (
-    BenchResult,
-    EntryResult,
-    LabelledPair,
-    MethodResult,
-    PairSource,
-    bench_pairs,
-    find_pairs,
-    run_benchmark,
-)
+Names are imported on first use, so building the command line stays light.
+"""
+
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "BenchResult",
@@ -28,3 +21,28 @@ __all__ = [
     "run_benchmark",
     "scores_to_metrics",
 ]
+
+_LAZY = {
+    "BenchResult": "sitewatch.bench.pairs",
+    "EntryResult": "sitewatch.bench.pairs",
+    "LabelledPair": "sitewatch.bench.pairs",
+    "MethodResult": "sitewatch.bench.pairs",
+    "PairSource": "sitewatch.bench.pairs",
+    "PixelCounts": "sitewatch.bench.metrics",
+    "average_precision": "sitewatch.bench.metrics",
+    "bench_oscd": "sitewatch.bench.oscd",
+    "bench_pairs": "sitewatch.bench.pairs",
+    "find_pairs": "sitewatch.bench.pairs",
+    "oscd_cities": "sitewatch.bench.oscd",
+    "run_benchmark": "sitewatch.bench.pairs",
+    "scores_to_metrics": "sitewatch.bench.metrics",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sitewatch.bench' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -51,6 +51,8 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from sitewatch.bench.defaults import BIG_SIZE, DEFAULT_SIZES
+
 __all__ = [
     "DEFAULT_SIZES",
     "BenchCommandError",
@@ -66,10 +68,8 @@ __all__ = [
     "write_synthetic_pair",
 ]
 
-DEFAULT_SIZES = (1024, 2048, 4096, 8192)
 COMPARE_SIZE = 2048
 """Image side of the OTB / naive / profile comparisons (the closest requested size)."""
-BIG_SIZE = 12_000
 BIG_MIN_FREE_BYTES = 8 * 1024**3
 BLOCK_MODE_MEMORY = "1GB"
 BIG_TARGET_BYTES = int(1.5 * 1024**3)

@@ -193,16 +193,14 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
 
 def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:
     """Add the options of the numeric chain (shared by ``detect`` and ``bench``)."""
-    from sitewatch.detect.methods import SCORERS
-    from sitewatch.detect.run import DetectOptions
-    from sitewatch.detect.threshold import THRESHOLD_RULES
+    from sitewatch.detect.options import METHODS, THRESHOLD_RULES, DetectOptions
 
     d = DetectOptions()
     if with_method:
         p.add_argument(
             "--method",
             default=d.method,
-            choices=sorted(SCORERS),
+            choices=sorted(METHODS),
             help=f"change score (default: {d.method})",
         )
     p.add_argument(
@@ -263,7 +261,7 @@ def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True
 
 def detector_options(args: argparse.Namespace, *, method: str | None = None) -> Any:
     """Build :class:`~sitewatch.detect.run.DetectOptions` from parsed arguments."""
-    from sitewatch.detect.run import DetectOptions
+    from sitewatch.detect.options import DetectOptions
     from sitewatch.errors import InputError
 
     try:

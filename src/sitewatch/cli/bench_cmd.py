@@ -32,14 +32,14 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitewatch.bench.oscd import bench_oscd
-from sitewatch.bench.pairs import BASELINE, BASELINE_NAME, BenchResult, MethodResult, bench_pairs
 from sitewatch.cli._common import add_detector_options, detector_options, positive_float
-from sitewatch.detect import methods as _methods
-from sitewatch.detect.run import DetectOptions
+from sitewatch.detect.options import METHODS, DetectOptions
 from sitewatch.errors import OutputError
+
+if TYPE_CHECKING:
+    from sitewatch.bench.pairs import BenchResult, MethodResult
 
 __all__ = ["check_json_out", "format_result", "register", "write_json_atomic"]
 
@@ -48,6 +48,8 @@ ALL = "all"
 
 def _method_arg(text: str) -> str:
     """Argparse type: a name in the detector's SCORERS (looked up now), or ``all``."""
+    from sitewatch.detect import methods as _methods
+
     known = [*_methods.SCORERS, ALL]
     if text not in known:
         raise argparse.ArgumentTypeError(f"unknown method {text!r}; choose from {', '.join(known)}")
@@ -61,7 +63,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=_method_arg,
         default=default,
         metavar="M",
-        help=f"change score: one of {', '.join(_methods.SCORERS)}, or '{ALL}' to run every "
+        help=f"change score: one of {', '.join(METHODS)}, or '{ALL}' to run every "
         f"method on each image read once (default: {default})",
     )
     add_detector_options(p, with_method=False)
@@ -132,6 +134,8 @@ def register(sub: Any) -> None:
 
 
 def _methods_for(choice: str) -> tuple[str, ...]:
+    from sitewatch.detect import methods as _methods
+
     return tuple(_methods.SCORERS) if choice == ALL else (choice,)
 
 
@@ -170,6 +174,12 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 def _row(name: str, width: int, values: Sequence[float], seconds: float) -> str:
     cells = "".join(f"{v:>10.4f}" for v in values)
     return f"{name:<{width}}{cells}{seconds:>9.2f}"
+
+
+def _baseline_name() -> str:
+    from sitewatch.bench.pairs import BASELINE_NAME
+
+    return BASELINE_NAME
 
 
 def _metric_values(m: MethodResult, i: int | None = None) -> list[float]:
@@ -219,7 +229,7 @@ def format_result(result: BenchResult, *, grouped: bool) -> str:
     if b is not None:
         lines.append("")
         lines.append(
-            f"baseline, same pixels and run ({BASELINE_NAME}): precision "
+            f"baseline, same pixels and run ({_baseline_name()}): precision "
             f"{b.counts.precision:.4f} recall {b.counts.recall:.4f} F1 {b.counts.f1:.4f} "
             f"AUC-PR {b.auc_pr:.4f}"
         )
@@ -245,6 +255,9 @@ def _finish(result: BenchResult, args: argparse.Namespace, out: Path | None) -> 
 def main_oscd(args: argparse.Namespace) -> int:
     """Run ``sitewatch bench oscd``."""
     out = check_json_out(args.json, overwrite=args.overwrite)
+    from sitewatch.bench.oscd import bench_oscd
+    from sitewatch.bench.pairs import BASELINE
+
     result = bench_oscd(
         args.root,
         split=args.split,
@@ -258,6 +271,8 @@ def main_oscd(args: argparse.Namespace) -> int:
 def main_pairs(args: argparse.Namespace) -> int:
     """Run ``sitewatch bench pairs``."""
     out = check_json_out(args.json, overwrite=args.overwrite)
+    from sitewatch.bench.pairs import BASELINE, bench_pairs
+
     result = bench_pairs(
         args.folder,
         methods=_methods_for(args.method),
@@ -277,15 +292,15 @@ def _names_arg(text: str) -> tuple[str, ...]:
 
 
 def _register_suite(bsub: Any) -> None:
-    from sitewatch.bench.suite import DATASETS, TUNABLES
-    from sitewatch.detect.threshold import THRESHOLD_RULES
+    from sitewatch.detect.options import THRESHOLD_RULES
 
     s = bsub.add_parser(
         "suite",
         help="every labelled dataset under ROOT: one table, macro-F1, leave-one-dataset-out",
         description="Run the detector (default options) and the same-run CVA + Otsu baseline "
-        f"on every dataset found directly under ROOT ({', '.join(DATASETS)}; the layout of "
-        "../shared/data; missing ones are skipped with a note) and print one row per "
+        "on every labelled dataset found directly under ROOT (OSCD, SZTAKI AirChange, LEVIR-CD, "
+        "DSIFN, Landsat Taizhou/Nanjing, SpaceNet 7, in the layout of ../shared/data; missing "
+        "ones are skipped with a note) and print one row per "
         "dataset with macro-F1, then the SpaceNet 7 timeline figures.",
     )
     s.add_argument("root", metavar="ROOT", help="folder holding the dataset folders")
@@ -301,7 +316,7 @@ def _register_suite(bsub: Any) -> None:
         "--tune",
         type=_names_arg,
         metavar="NAME[,NAME]",
-        help=f"tunables searched by --leave-one-out (default: all: {', '.join(TUNABLES)})",
+        help="tunables searched by --leave-one-out (default: all; the JSON lists them)",
     )
     s.add_argument(
         "--threshold-rule",
@@ -363,7 +378,7 @@ def _count_arg(text: str, low: int) -> int:
 
 
 def _register_speed(bsub: Any) -> None:
-    from sitewatch.bench.speed import BIG_SIZE, DEFAULT_SIZES
+    from sitewatch.bench.defaults import BIG_SIZE, DEFAULT_SIZES
 
     s = bsub.add_parser(
         "speed",

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sitewatch.aoi import load_aoi_file
 from sitewatch.cli._common import add_json, add_redact_option
 from sitewatch.cli.detect_cmd import report
 from sitewatch.data import demo_paths
-from sitewatch.report.output import is_sitewatch_run
 from sitewatch.run import DetectJob, detect
 
 __all__ = ["register"]
@@ -38,6 +36,9 @@ def register(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch demo``."""
+    from sitewatch.aoi import load_aoi_file
+    from sitewatch.report.output import is_sitewatch_run
+
     paths = demo_paths()
     run = detect(
         DetectJob(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitewatch.cli._common import (
     AOI_FILE_HELP,
@@ -17,7 +17,6 @@ from sitewatch.cli._common import (
     positive_float,
     summarise_result,
 )
-from sitewatch.pipeline import ChangeResult
 from sitewatch.run import (
     DetectJob,
     Progress,
@@ -26,6 +25,9 @@ from sitewatch.run import (
     resolve_aoi,
     stderr_progress,
 )
+
+if TYPE_CHECKING:
+    from sitewatch.pipeline import ChangeResult
 
 __all__ = ["register"]
 

@@ -15,8 +15,6 @@ from sitewatch.cli._common import (
 )
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
-from sitewatch.sources._http import NetStats
-from sitewatch.sources.stac import COLLECTIONS, parse_period, search_scenes, stac_url
 
 __all__ = ["register"]
 
@@ -45,7 +43,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--source",
         default="s2",
-        choices=sorted(COLLECTIONS),
+        choices=("landsat", "s2"),
         help="s2 = Sentinel-2 L2A (default), landsat = Landsat C2 L2",
     )
     p.add_argument(
@@ -79,6 +77,9 @@ def register(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch search``."""
+    from sitewatch.sources._http import NetStats
+    from sitewatch.sources.stac import parse_period, search_scenes, stac_url
+
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     if aoi is None:
         raise InputError("name an AOI: sitewatch search AOI_ID (or --aoi-file FILE)")

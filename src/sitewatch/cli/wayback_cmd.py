@@ -9,19 +9,10 @@ from typing import Any
 from sitewatch.cli._common import AOI_FILE_HELP, _latlon, add_json, emit_json
 from sitewatch.cli.detect_cmd import resolve_aoi
 from sitewatch.errors import InputError
-from sitewatch.sources.wayback import (
-    ATTRIBUTION,
-    DEFAULT_ZOOM,
-    TERMS_NOTE,
-    Vintage,
-    aoi_point,
-    find_release,
-    list_vintages,
-    load_releases,
-    lonlat_to_tile,
-    snapshot,
-    wayback_config_url,
-)
+
+LIST_ZOOM = 17
+"""Default zoom of the vintage list (:data:`sitewatch.sources.wayback.DEFAULT_ZOOM`; a
+test keeps them equal, so building the parser does not import the tile code)."""
 
 __all__ = ["register"]
 
@@ -62,14 +53,15 @@ def register(sub: Any) -> None:
         "--zoom",
         type=_zoom,
         metavar="Z",
-        help=f"tile level (default: {DEFAULT_ZOOM} for the list; for --snapshot the "
+        help=f"tile level (default: {LIST_ZOOM} for the list; for --snapshot the "
         "highest up to 17 that needs at most 16 tiles)",
     )
     p.add_argument(
         "--wayback-config",
         metavar="URL",
         dest="wayback_config",
-        help=f"Wayback config JSON (default: $SITEWATCH_WAYBACK_CONFIG or {wayback_config_url()})",
+        help="Wayback config JSON (default: $SITEWATCH_WAYBACK_CONFIG or Esri's "
+        "waybackconfig.json)",
     )
     p.add_argument(
         "--snapshot",
@@ -92,7 +84,7 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _table(vintages: list[Vintage]) -> list[str]:
+def _table(vintages: list[Any]) -> list[str]:
     lines = [
         "release date ≠ capture date: 'released' is when Esri published the basemap, "
         "'captured' when the satellite took the picture",
@@ -150,6 +142,19 @@ def load_change(ref: str) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch wayback``."""
+    from sitewatch.sources.wayback import (
+        ATTRIBUTION,
+        DEFAULT_ZOOM,
+        TERMS_NOTE,
+        aoi_point,
+        find_release,
+        list_vintages,
+        load_releases,
+        lonlat_to_tile,
+        snapshot,
+        wayback_config_url,
+    )
+
     if args.out and args.snapshot is None:
         raise InputError("--out needs --snapshot RELEASE|latest")
     if args.snapshot is not None and not args.out:

@@ -1,8 +1,11 @@
-"""Change scoring, thresholds and clean-up (pure numpy/scipy/scikit-image)."""
+"""Change scoring, thresholds and clean-up (pure numpy/scipy/scikit-image).
 
-from sitewatch.detect.cleanup import remove_small_regions
-from sitewatch.detect.methods import SCORERS, score_change, score_cva, score_diff
-from sitewatch.detect.threshold import Threshold, threshold_otsu, threshold_scores
+Names are imported on first use, so :mod:`sitewatch.detect.options` (used to build the
+command line) does not pull in scipy and scikit-image.
+"""
+
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "SCORERS",
@@ -14,3 +17,23 @@ __all__ = [
     "threshold_otsu",
     "threshold_scores",
 ]
+
+_LAZY = {
+    "remove_small_regions": "sitewatch.detect.cleanup",
+    "SCORERS": "sitewatch.detect.methods",
+    "score_change": "sitewatch.detect.methods",
+    "score_cva": "sitewatch.detect.methods",
+    "score_diff": "sitewatch.detect.methods",
+    "Threshold": "sitewatch.detect.threshold",
+    "threshold_otsu": "sitewatch.detect.threshold",
+    "threshold_scores": "sitewatch.detect.threshold",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sitewatch.detect' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -7,7 +7,6 @@ benchmark measures exactly the shipped detector.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,106 +16,24 @@ from scipy import ndimage
 
 from sitewatch.detect.cleanup import remove_small_regions
 from sitewatch.detect.methods import (
-    SCORERS,
     SMOOTHS_INSIDE,
     band_roles,
     construction_scores,
     score_change,
     smooth_masked,
 )
-from sitewatch.detect.threshold import THRESHOLD_RULES, Threshold, threshold_scores
+from sitewatch.detect.options import (
+    COREG_ORDER,
+    COREG_UPSAMPLE,
+    DEFAULT_MIN_AREA_M2,
+    SCORE_FLOOR,
+    DetectOptions,
+)
+from sitewatch.detect.threshold import Threshold, threshold_scores
 from sitewatch.prepare.coregister import apply_shift, coregister
 from sitewatch.prepare.normalize import normalize_irmad
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "DetectOptions", "Detection", "detect_arrays"]
-
-DEFAULT_MIN_AREA_M2 = 50.0
-"""Default minimum mapping unit in m²; the default is also at least
-:data:`DEFAULT_MIN_PIXELS` pixels, so 500 m² at Sentinel-2's 10 m and 50 m² (a
-small house) in sub-metre imagery."""
-DEFAULT_MIN_PIXELS = 5
-DEFAULT_METHOD = "construction"
-DEFAULT_THRESHOLD_RULE = "precision"
-DEFAULT_K = 6.5
-DEFAULT_SMOOTH = 2.0
-DEFAULT_EDGE = 0.5
-SCORE_FLOOR = 3.0
-"""Lowest threshold for the construction score (robust-σ units): noise alone seldom
-reaches a geometric mean of 3 σ in both views."""
-COREG_UPSAMPLE = 20
-"""Phase-correlation upsampling in the chain: 1/20 px steps, 1.5x faster than 1/100."""
-COREG_ORDER = 1
-"""Interpolation order used to apply the co-registration shift (1 = bilinear: 3x faster
-than cubic on 13 bands at equal benchmark F1)."""
-
-
-@dataclass(frozen=True)
-class DetectOptions:
-    """Options of the numeric chain (defaults chosen on the OSCD train cities).
-
-    Attributes
-    ----------
-    method : str
-        Change score name (see :data:`sitewatch.detect.methods.SCORERS`).
-    threshold_rule : {"precision", "kittler", "otsu", "chi2", "share"}
-        Rule that picks the threshold when ``threshold`` is None (``"share"``: the
-        changed share IR-MAD estimates, see
-        :func:`~sitewatch.detect.threshold.threshold_share`).
-    threshold : float or None
-        Fixed threshold.
-    k : float
-        Robust-σ multiplier of the ``"precision"`` rule.
-    chi2_p : float
-        Quantile of the ``"chi2"`` rule.
-    smooth : float
-        Gaussian σ in pixels applied to the score (masked); 0 disables.
-    min_area_m2 : float or None
-        Minimum mapping unit; None = ``max(50 m², 5 px)`` (500 m² at 10 m).
-    opening : int
-        Radius in pixels of a morphological opening of the mask; 0 disables.
-    edge : float
-        Boundary rule: a pixel of a detected (smoothed) region is kept only where its
-        own unsmoothed score exceeds ``edge`` × the threshold, so smoothing finds the
-        regions but does not grow them; 0 keeps the smoothed outline.
-    coregister : bool
-        Estimate and apply a sub-pixel shift of the after image (never worse).
-    normalize : bool
-        IR-MAD radiometric normalisation of the after image (Canty & Nielsen 2008).
-    """
-
-    method: str = DEFAULT_METHOD
-    threshold_rule: str = DEFAULT_THRESHOLD_RULE
-    threshold: float | None = None
-    k: float = DEFAULT_K
-    chi2_p: float = 0.999
-    smooth: float = DEFAULT_SMOOTH
-    min_area_m2: float | None = None
-    opening: int = 0
-    edge: float = DEFAULT_EDGE
-    coregister: bool = True
-    normalize: bool = False
-
-    def __post_init__(self) -> None:
-        if self.method not in SCORERS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(SCORERS)}")
-        if self.threshold_rule not in THRESHOLD_RULES:
-            raise ValueError(
-                f"unknown threshold rule {self.threshold_rule!r}; choose one of {THRESHOLD_RULES}"
-            )
-        if self.min_area_m2 is not None and self.min_area_m2 < 0:
-            raise ValueError(f"min_area_m2 {self.min_area_m2} is negative")
-        if self.smooth < 0 or self.opening < 0 or self.k <= 0 or not 0 < self.chi2_p < 1:
-            raise ValueError("smooth and opening must be >= 0, k > 0 and 0 < chi2_p < 1")
-
-    def min_pixels(self, pixel_area_m2: float) -> int:
-        """Minimum mapping unit in pixels for a given pixel area."""
-        mmu = DEFAULT_MIN_AREA_M2 if self.min_area_m2 is None else float(self.min_area_m2)
-        floor = DEFAULT_MIN_PIXELS if self.min_area_m2 is None else 1
-        return max(math.ceil(mmu / pixel_area_m2 - 1e-9), floor)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True, eq=False)

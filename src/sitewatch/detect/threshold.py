@@ -12,6 +12,8 @@ import numpy as np
 from scipy import special
 from skimage.filters import threshold_otsu as _otsu
 
+from sitewatch.detect.options import THRESHOLD_RULES
+
 __all__ = [
     "THRESHOLD_RULES",
     "Threshold",
@@ -272,7 +274,6 @@ def threshold_share(
     )
 
 
-THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
 TRIM = 0.95
 
 
