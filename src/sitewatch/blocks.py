@@ -241,7 +241,7 @@ def _temp_raster(path: Path, grid: Grid, dtype: str, nodata: float | None) -> An
 def _to_cog(src: Path, dst: Path) -> None:
     from rasterio.shutil import copy as rio_copy
 
-    rio_copy(src, dst, driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER")
+    rio_copy(src, dst, driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
 
 
 def detect_blockwise(
