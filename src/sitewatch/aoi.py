@@ -2,13 +2,17 @@
 
 An :class:`AOI` is a frozen value built from one GeoJSON Feature. The catalog is the
 folder of such files at the top of the repository (``aoi/``), shipped inside the package
-as ``sitewatch.catalog``; ``SITEWATCH_AOI_DIR`` points elsewhere. A user's AOI file may
+as ``sitewatch.catalog``; ``SITEWATCH_AOI_DIR`` points elsewhere. A user's own entries
+live in the user catalog folder (:func:`user_catalog_dir`: ``$SITEWATCH_AOI_PATH``, else
+``$XDG_CONFIG_HOME/sitewatch/aoi``, else ``~/.config/sitewatch/aoi``) and override
+built-in entries with the same id. A user's AOI file may
 also be GeoJSON in a projected CRS, a GeoPackage or a (zipped) Shapefile
 (:func:`load_aoi_file`); each is reprojected to lon/lat and validated the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -41,6 +45,7 @@ __all__ = [
     "load_aoi_file",
     "load_catalog",
     "match_article",
+    "user_catalog_dir",
 ]
 
 MIN_AOI_AREA_M2 = 1_000.0
@@ -193,6 +198,8 @@ class AOI:
     weak_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     path: Path | None = field(default=None, compare=False, repr=False)
+    origin: str = field(default="file", compare=False, repr=False)
+    """Where the entry came from: ``"builtin"``, ``"user"`` (user catalog) or ``"file"``."""
 
     def __post_init__(self) -> None:
         if not _SLUG.match(self.id):
@@ -207,6 +214,28 @@ class AOI:
     def located(self) -> bool:
         """True when the AOI has a polygon to watch."""
         return self.geometry is not None
+
+    def require_located(self) -> AOI:
+        """Return the AOI itself if it has a polygon, else raise with where to go instead.
+
+        Every command that needs a polygon calls this, so an unlocated catalog entry
+        stops with one line that says what to do: run the command on the entry's
+        ``see_instead`` AOI (e.g. the Ryongsong Machine Complex → ``feb11-plant``), or
+        draw a box, with the entry's nearest sourced reference point as a hint.
+
+        Returns
+        -------
+        AOI
+            ``self``, when located.
+
+        Raises
+        ------
+        AOIError
+            If the AOI has no geometry.
+        """
+        if self.geometry is not None:
+            return self
+        raise AOIError(unlocated_message(self))
 
     @cached_property
     def area_m2(self) -> float:
@@ -311,6 +340,43 @@ class AOI:
         )
 
 
+def unlocated_message(aoi: AOI) -> str:
+    """One line saying that ``aoi`` has no polygon, and what to run instead.
+
+    Parameters
+    ----------
+    aoi : AOI
+        An unlocated AOI.
+
+    Returns
+    -------
+    str
+        The message, naming the ``see_instead`` AOI when the catalog gives one, else the
+        first reference point as a hint and how to draw a box.
+    """
+    head = f"AOI {aoi.id!r} has no sourced location (unlocated in the catalog)"
+    see = aoi.properties.get("see_instead")
+    if isinstance(see, Mapping) and see.get("id"):
+        target = see["id"]
+        return (
+            f"{head}; run this on {target} instead, its one part with sourced coordinates "
+            f"(attribution disputed: see 'sitewatch aoi show {aoi.id}')"
+        )
+    refs = [r for r in aoi.properties.get("reference_points") or [] if r.get("lat") is not None]
+    if refs:
+        r = refs[0]
+        hint = (
+            f"; hint: {r.get('name')} is at {r['lat']}, {r['lon']} ({r.get('confidence')}), "
+            "which is not the facility"
+        )
+    else:
+        hint = ""
+    return (
+        f"{head}{hint}; once you have a sourced point, add it with 'sitewatch aoi new' "
+        "(see --override-builtin) or pass --aoi-file FILE.geojson"
+    )
+
+
 def _union_parts(parts: Sequence[Any], *, label: str, part: str) -> Polygon | MultiPolygon:
     """Union of lon/lat polygons, each checked for type and validity first."""
     live: list[Polygon | MultiPolygon] = []
@@ -395,6 +461,25 @@ def catalog_dir() -> Path:
     if env:
         return Path(env)
     return Path(str(resources.files("sitewatch.catalog")))
+
+
+def user_catalog_dir() -> Path:
+    """Folder of the user's own catalog entries (written by ``sitewatch aoi new``).
+
+    ``$SITEWATCH_AOI_PATH`` if set, else ``$XDG_CONFIG_HOME/sitewatch/aoi``, else
+    ``~/.config/sitewatch/aoi``. The folder need not exist yet.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    env = os.environ.get("SITEWATCH_AOI_PATH")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+    return base / "sitewatch" / "aoi"
 
 
 def _read_json(path: Path) -> Any:
@@ -513,24 +598,61 @@ def load_aoi_file(path: str | os.PathLike[str], *, layer: str | None = None) -> 
     return AOI.from_feature(feature, path=p, default_id=p.stem)
 
 
-def load_catalog(directory: str | os.PathLike[str] | None = None) -> dict[str, AOI]:
-    """Load every ``*.geojson`` in the catalog folder, keyed by id.
-
-    Raises
-    ------
-    AOIError
-        If the folder is missing, a file is invalid, or two files share an id.
-    """
-    root = Path(directory) if directory is not None else catalog_dir()
-    if not root.is_dir():
-        raise AOIError(f"AOI catalog folder {root} not found; set SITEWATCH_AOI_DIR")
+def _load_folder(root: Path, origin: str) -> dict[str, AOI]:
     out: dict[str, AOI] = {}
     for p in sorted(root.glob("*.geojson")):
-        aoi = load_aoi_file(p)
+        aoi = dataclasses.replace(load_aoi_file(p), origin=origin)
         if aoi.id in out:
             raise AOIError(f"AOI id {aoi.id!r} appears in {out[aoi.id].path} and {p}")
         out[aoi.id] = aoi
     return out
+
+
+def load_catalog(
+    directory: str | os.PathLike[str] | None = None, *, user: bool | None = None
+) -> dict[str, AOI]:
+    """Load every ``*.geojson`` in the catalog folder, keyed by id.
+
+    Parameters
+    ----------
+    directory : path, optional
+        Catalog folder; default the built-in catalog (:func:`catalog_dir`).
+    user : bool, optional
+        Also load the user catalog (:func:`user_catalog_dir`), whose entries override
+        built-in ones with the same id (their ``origin`` is ``"user"``). Default: only
+        when ``directory`` is not given.
+
+    Returns
+    -------
+    dict of str to AOI
+        In id order, built-in entries first.
+
+    Raises
+    ------
+    AOIError
+        If the folder is missing, a file is invalid, or two files of one folder share
+        an id.
+    """
+    root = Path(directory) if directory is not None else catalog_dir()
+    if not root.is_dir():
+        raise AOIError(f"AOI catalog folder {root} not found; set SITEWATCH_AOI_DIR")
+    out = _load_folder(root, "builtin")
+    if directory is None if user is None else user:
+        mine = user_catalog_dir()
+        if mine.is_dir() and mine.resolve() != root.resolve():
+            out.update(_load_folder(mine, "user"))
+    return out
+
+
+def builtin_ids() -> set[str]:
+    """Ids of the built-in catalog (without the user's entries).
+
+    Returns
+    -------
+    set of str
+        The ids.
+    """
+    return set(load_catalog(catalog_dir(), user=False))
 
 
 def load_aoi(ref: str, *, catalog: Mapping[str, AOI] | None = None) -> AOI:
@@ -602,12 +724,51 @@ def check_aoi(aoi: AOI) -> list[str]:
                 problems.append(f"sourced point {pt.get('name')!r} lies outside the polygon")
     elif not p.get("geometry_note"):
         problems.append("unlocated AOI without geometry_note saying why there is no polygon")
+    for key in ("points", "candidates", "reference_points"):
+        for pt in p.get(key) or []:
+            problems.extend(_point_problems(pt, key))
+    see = p.get("see_instead")
+    if see is not None and (
+        not isinstance(see, Mapping) or not see.get("id") or not see.get("note")
+    ):
+        problems.append("see_instead must be null or {id, note}")
+    if aoi.origin == "user" and aoi.id in _builtin_ids_quiet() and not p.get("overrides"):
+        problems.append(
+            f"user entry {aoi.id!r} shadows the built-in entry without an 'overrides' note; "
+            "say why in properties.overrides (sitewatch aoi new --override-builtin writes it)"
+        )
     if not aoi.aliases:
         problems.append("no aliases")
     for ev in p.get("events") or []:
         if not ev.get("event") or not _DATE_RANGE.fullmatch(str(ev.get("date"))):
             problems.append(f"event needs text and a YYYY[-MM[-DD]][/...] date: {ev}")
     return problems
+
+
+def _point_problems(pt: Any, key: str) -> list[str]:
+    """Shape problems of one ``points``/``candidates``/``reference_points`` entry."""
+    if not isinstance(pt, Mapping):
+        return [f"{key} entry {pt!r} is not an object"]
+    name = pt.get("name")
+    out = [
+        f"{key} entry {name!r} lacks {k}" for k in ("name", "source", "confidence") if not pt.get(k)
+    ]
+    lat, lon = pt.get("lat"), pt.get("lon")
+    if key != "candidates" or lat is not None:
+        ok = isinstance(lat, int | float) and isinstance(lon, int | float)
+        if not ok or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            out.append(f"{key} entry {name!r} has no valid lat/lon ({lat!r}, {lon!r})")
+    conf = pt.get("confidence")
+    if conf and conf not in CONFIDENCE_LEVELS:
+        out.append(f"{key} entry {name!r} confidence {conf!r} is not one of {CONFIDENCE_LEVELS}")
+    return out
+
+
+def _builtin_ids_quiet() -> set[str]:
+    try:
+        return builtin_ids()
+    except AOIError:
+        return set()
 
 
 # --------------------------------------------------------------------------- matching
@@ -641,13 +802,34 @@ def _fold_with_map(text: str) -> tuple[str, list[int]]:
 
 
 _HANGUL = "\uac00-\ud7a3"
+_CYRILLIC_WORD = re.compile(r"^[\u0430-\u044f]+$")
+# Russian case endings after folding (й → и, ё → е), longest first. A Cyrillic alias word
+# is matched as its stem plus any one of these, so "порт Восточный" also finds "в порту
+# Восточном" and "Тихорецк" finds "под Тихорецком".
+_RU_ENDINGS_TEXT = (
+    "а я у ю е и ы о ь ом ем ои еи ою ею ам ям ами ями ах ях ов ев ого его ому ему ым им "
+    "ыми ими ых их ую юю ая яя ое ее ые ие ыи ии ью"
+)
+_RU_ENDINGS = sorted(_RU_ENDINGS_TEXT.split(), key=len, reverse=True)
+_RU_STEM_STRIP = set("аеиоуыэюяь")
+
+
+def _word_pattern(word: str) -> str:
+    """Regex for one folded alias word; Cyrillic words accept Russian case endings."""
+    if len(word) < 4 or not _CYRILLIC_WORD.match(word):
+        return re.escape(word)
+    stem = word
+    for _ in range(2):
+        if len(stem) > 3 and stem[-1] in _RU_STEM_STRIP:
+            stem = stem[:-1]
+    return re.escape(stem) + "(?:" + "|".join(_RU_ENDINGS) + ")?"
 
 
 def _alias_pattern(alias: str) -> re.Pattern[str] | None:
     folded = _fold(alias)
     if not folded:
         return None
-    body = re.escape(folded).replace(r"\ ", " ")
+    body = " ".join(_word_pattern(w) for w in folded.split(" "))
     # Korean particles attach to the noun (룡성기계련합기업소에서), so a Hangul-final
     # alias may be followed by more Hangul; everything else needs a word boundary.
     tail = rf"(?=$| |[{_HANGUL}])" if re.search(f"[{_HANGUL}]$", folded) else "(?=$| )"
@@ -697,7 +879,8 @@ def match_article(text: str, catalog: Mapping[str, AOI]) -> list[ArticleMatch]:
     """Find which catalog facilities a text names, in order of first mention.
 
     Matching folds case, diacritics and punctuation and requires word boundaries
-    (Hangul aliases may carry attached particles). A facility matched only through a
+    (Hangul aliases may carry attached particles; Cyrillic alias words also match their
+    Russian case forms). A facility matched only through a
     weak alias is reported with ``weak=True``.
 
     Examples

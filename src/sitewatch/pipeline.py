@@ -162,11 +162,7 @@ def _fmt(bounds: tuple[float, ...]) -> str:
 def _aoi_grid(
     aoi: AOI, b: LocalSource, a: LocalSource, resolution: float | None
 ) -> tuple[Grid, np.ndarray, float]:
-    if aoi.geometry is None:
-        raise AOIError(
-            f"AOI {aoi.id!r} has no sourced location (unlocated in the catalog); "
-            "draw a polygon and pass --aoi-file FILE.geojson"
-        )
+    aoi.require_located()  # unlocated: one line naming where to go instead
     fb, fa = b.grid.footprint_lonlat, a.grid.footprint_lonlat
     overlap = fb.intersection(fa)
     if overlap.is_empty:

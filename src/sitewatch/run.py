@@ -215,12 +215,13 @@ def resolve_aoi(ref: str | AOI | None, aoi_file: str | None = None) -> AOI | Non
     from sitewatch.aoi import AOI, load_aoi, load_aoi_file
 
     if isinstance(ref, AOI):
-        return ref
+        return ref.require_located()
     if ref and aoi_file:
         raise InputError(f"give either an AOI id or {arg('aoi_file')}, not both")
     if aoi_file:
         return load_aoi_file(aoi_file)
-    return load_aoi(ref) if ref else None
+    # An unlocated catalog entry stops here with one line naming where to go instead.
+    return load_aoi(ref).require_located() if ref else None
 
 
 def _exists(ref: Any) -> bool:
