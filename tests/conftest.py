@@ -70,6 +70,16 @@ def private_cache(
     return root
 
 
+@pytest.fixture(autouse=True)
+def private_user_catalog(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets an empty user AOI catalog (never ~/.config/sitewatch/aoi)."""
+    root = tmp_path_factory.mktemp("user-aoi")
+    monkeypatch.setenv("SITEWATCH_AOI_PATH", str(root))
+    return root
+
+
 @pytest.fixture
 def planted_pair(tmp_path: Path) -> SceneFactory:
     """Factory: before/after GeoTIFFs with a planted 40 x 30 px new roof; returns truth."""

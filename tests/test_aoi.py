@@ -57,8 +57,126 @@ def test_feb11_polygon_contains_buildings_a_and_b(catalog):
 def test_unlocated_and_conflicting_entries(catalog):
     assert not catalog["ryongsong-complex"].located
     rajin = catalog["rajin-port"]
-    assert not rajin.located and len(rajin.properties["candidates"]) >= 2
-    assert rajin.properties["conflicts"]
+    assert rajin.located and rajin.confidence == "low"
+    assert "LOW confidence" in rajin.properties["geometry_note"]
+    assert len(rajin.properties["candidates"]) >= 2 and rajin.properties["conflicts"]
+
+
+# Each newly located entry and the sourced point (lat, lon) from FACILITIES.md's update
+# section that its polygon must contain.
+UPDATE_POINTS = {
+    "tikhoretsk-depot": [(45.888417, 40.042361)],
+    "feb8-vinalon": [(39.852778, 127.5775)],
+    "tumangang-khasan": [
+        (42.415167, 130.641056),  # Friendship Bridge
+        (42.430056, 130.644917),  # Khasan station, pl Wikipedia
+        (42.428056, 130.645278),  # Khasan station, ru Wikipedia
+        (42.4214, 130.6081),  # Tumangang station
+    ],
+    "tumangang-station": [(42.4214, 130.6081)],
+    "khasan-station": [(42.430056, 130.644917), (42.428056, 130.645278)],
+    "vostochny-port": [(42.7333, 133.0667)],
+    "rajin-port": [(42.2450, 130.2700), (42.2550, 130.3300)],  # port limits (low)
+    "dunay-port": [(42.880278, 132.3375)],
+    "sohae": [(39.660, 124.705), (39.66008, 124.70531)],
+    "vostochny-cosmodrome": [(51.884395, 128.333932)],
+}
+
+
+@pytest.mark.parametrize("aoi_id", sorted(UPDATE_POINTS))
+def test_newly_located_polygon_contains_its_sourced_point(catalog, aoi_id):
+    aoi = catalog[aoi_id]
+    assert aoi.located and aoi.geometry_kind == "working_box"
+    assert "working box" in aoi.properties["geometry_note"].lower()
+    for lat, lon in UPDATE_POINTS[aoi_id]:
+        assert aoi.geometry.covers(Point(lon, lat)), (aoi_id, lat, lon)
+    stored = [(p["lat"], p["lon"]) for p in aoi.properties["points"]]
+    assert set(UPDATE_POINTS[aoi_id]) <= {(round(a, 6), round(b, 6)) for a, b in stored}
+    for pt in aoi.properties["points"]:
+        assert pt["source"] and pt["confidence"] in ("high", "medium", "low")
+
+
+def test_boxes_are_sized_to_the_facility_not_a_city(catalog):
+    # Tikhoretsk ≈2.6 km² (CSIS), Vinalon ≈0.5 km² (Encykorea): boxes twice that.
+    assert catalog["tikhoretsk-depot"].area_m2 / 1e6 == pytest.approx(5.2, rel=0.05)
+    assert catalog["feb8-vinalon"].area_m2 / 1e6 == pytest.approx(1.0, rel=0.05)
+    for a in catalog.values():
+        if a.located:
+            assert a.area_m2 < 40e6, a.id
+
+
+def test_town_points_are_hints_not_locations(catalog):
+    for aoi_id in (
+        "egorlykskaya-airfield",
+        "kanggye-tractor-plant",
+        "chemical-material-institute",
+        "no17-factory",
+    ):
+        aoi = catalog[aoi_id]
+        assert not aoi.located and aoi.properties["reference_points"], aoi_id
+        assert "not" in aoi.properties["reference_points"][0]["note"].lower()
+    assert sum(a.located for a in catalog.values()) >= 11
+    dunay = catalog["dunay-port"].properties
+    assert "nine kilometres south" in dunay["geometry_note"]
+    assert dunay["reference_points"][0]["name"].startswith("Fokino")
+
+
+def test_ryongsong_points_to_feb11_with_the_conflict(catalog):
+    ry = catalog["ryongsong-complex"]
+    see = ry.properties["see_instead"]
+    assert see["id"] == "feb11-plant" and catalog["feb11-plant"].located
+    assert "Rakwon" in see["note"] and "part of the Ryongsong" in see["note"]
+    conflicts = " ".join(ry.properties["conflicts"])
+    assert "Rakwon" in conflicts and "Ryongsong-guyok" in conflicts
+    with pytest.raises(AOIError, match="run this on feb11-plant") as info:
+        ry.require_located()
+    assert "\n" not in str(info.value)
+    assert catalog["feb11-plant"].require_located() is catalog["feb11-plant"]
+
+
+def test_cli_show_ryongsong_names_feb11(capsys):
+    assert main(["aoi", "show", "ryongsong-complex"]) == 0
+    out = capsys.readouterr().out
+    assert "watch instead: February 11 Plant (feb11-plant)" in out
+    assert "only part with sourced coordinates" in out
+    assert "39.920212, 127.657091" in out  # Building B, CNS
+    assert "Rakwon" in out and "part of the Ryongsong Machine Complex" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["detect", "ryongsong-complex", "--before", "2020-06", "--after", "2024-10"],
+        ["search", "ryongsong-complex", "--from", "2020-06-01", "--to", "2020-07-01"],
+        ["timeline", "ryongsong-complex", "--from", "2020-06-01", "--to", "2020-09-01"],
+        ["wayback", "ryongsong-complex"],
+        ["detect", "Kompleks Mesin Ryongsong", "--before", "2020-06", "--after", "2024-10"],
+    ],
+    ids=["detect", "search", "timeline", "wayback", "detect-by-alias"],
+)
+def test_ryongsong_commands_hint_feb11(argv, tmp_path, capsys):
+    if argv[0] in ("detect", "timeline"):
+        argv = [*argv, "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert "feb11-plant" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_unlocated_gives_its_hint_point(tmp_path, capsys):
+    argv = ["detect", "kanggye-tractor-plant", "--before", "2020-06", "--after", "2024-10"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "40.967, 126.6" in err and "not the facility" in err and "aoi new" in err
+
+
+def test_cli_list_counts_located(capsys):
+    assert main(["aoi", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "(11 located, 6 unlocated)" in out
+    assert "ryongsong-complex" in out and "→ use feb11-plant" in out
 
 
 def test_aliases_cover_languages(catalog):
@@ -184,6 +302,74 @@ def test_match_needs_word_boundaries(catalog):
 def test_match_korean_with_particle(catalog):
     ko = catalog["ryongsong-complex"].aliases["ko"][0]
     assert "ryongsong-complex" in _ids(f"{ko}에서 새 건물이 보였다", catalog)
+
+
+# A short news text per language that names catalog facilities, and what it must find
+# (strong matches only: a "possible" match does not count).
+NEWS = {
+    "ru": (
+        "Удар по складу боеприпасов в Тихорецке уничтожил десятки хранилищ. Контейнеры "
+        "пришли через порт Восточный и бухту у посёлка Шкотово-22, а северокорейские "
+        "военные находятся в Курской области.",
+        {"tikhoretsk-depot", "vostochny-port", "dunay-port", "kursk-oblast"},
+    ),
+    "ko": (
+        "북한은 룡성기계련합기업소에서 미사일을 생산하고, 나진항에서 컨테이너를 실었다. "
+        "김정은은 보스토치니 우주기지에서 푸틴을 만났고, 서해위성발사장의 공사도 계속됐다. "
+        "2·8비날론련합기업소에서도 새 건물이 보였다.",
+        {"ryongsong-complex", "rajin-port", "vostochny-cosmodrome", "sohae", "feb8-vinalon"},
+    ),
+    "id": (
+        "Dalam laporan Reuters, fasilitas tersebut berada di Kompleks Mesin Ryongsong di "
+        "Hamhung. Pabrik itu dikenal sebagai pabrik 11 Februari. Banyak tentara ditempatkan "
+        "di Oblast Kursk. Kim bertemu Putin di Vostochny Cosmodrome, dan kontainer dimuat di "
+        "Pelabuhan Rajin.",
+        {"ryongsong-complex", "feb11-plant", "kursk-oblast", "vostochny-cosmodrome", "rajin-port"},
+    ),
+    "en": (
+        "Railcars crowded the Tumangang rail yard near the Korea-Russia Friendship Bridge, "
+        "while ships unloaded at Vostochny Port and the Tikhoretsk ammunition depot expanded.",
+        {"tumangang-khasan", "tumangang-station", "vostochny-port", "tikhoretsk-depot"},
+    ),
+}
+UNRELATED = {
+    "ru": "Центральный банк сохранил ключевую ставку, а курс рубля почти не изменился за неделю.",
+    "ko": "한국은행은 기준금리를 동결했고, 서울의 아파트 가격은 지난달보다 조금 올랐다.",
+    "id": "Bank Indonesia mempertahankan suku bunga acuan, sementara harga beras di Jakarta naik.",
+    "en": "The European Central Bank left interest rates unchanged on Thursday, citing inflation.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(NEWS))
+def test_news_text_in_each_language_finds_its_facilities(catalog, lang):
+    text, expected = NEWS[lang]
+    assert expected <= set(_ids(text, catalog)), match_article(text, catalog)
+
+
+@pytest.mark.parametrize("lang", sorted(UNRELATED))
+def test_unrelated_text_finds_nothing(catalog, lang):
+    assert match_article(UNRELATED[lang], catalog) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "aoi_id"),
+    [
+        ("взрывы под Тихорецком: горел Тихорецкий арсенал", "tikhoretsk-depot"),
+        ("суда разгружались в порту Восточный", "vostochny-port"),
+        ("в порту «Восточный» (Находка)", "vostochny-port"),
+        ("военная база Шкотово-22", "dunay-port"),
+        ("бои в Курской области", "kursk-oblast"),
+        ("Тихорецк", "tikhoretsk-depot"),
+    ],
+)
+def test_russian_case_forms_match(catalog, text, aoi_id):
+    assert aoi_id in _ids(text, catalog, weak=True)
+
+
+def test_cosmodrome_and_port_stay_apart(catalog):
+    assert "vostochny-port" not in _ids("на космодроме Восточный", catalog)
+    assert "vostochny-cosmodrome" not in _ids("в порту Восточный", catalog)
+    assert "vostochny-port" not in _ids("Kosmodrom Vostochny", catalog)
 
 
 def test_weak_alias_is_reported_as_possible(catalog):

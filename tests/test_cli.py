@@ -327,7 +327,7 @@ def test_unlocated_aoi_is_refused(tmp_path, capsys, planted_pair):
         tmp_path / "out",
     )
     assert code == 2
-    assert_one_line_error(err, "no sourced location", "--aoi-file")
+    assert_one_line_error(err, "no sourced location", "run this on feb11-plant")
 
 
 def test_real_entry_point_has_no_traceback(tmp_path):

@@ -678,9 +678,12 @@ def load_aoi(ref: str, *, catalog: Mapping[str, AOI] | None = None) -> AOI:
     if ref in cat:
         return cat[ref]
     folded = _fold(ref)
-    for aoi in cat.values():
-        if any(_fold(a) == folded for _, a, _ in aoi.all_aliases()):
-            return aoi
+    # A strong alias wins over a weak one ("Kompleks Mesin Ryongsong" names the complex,
+    # and is only a weak alias of the February 11 Plant).
+    for want_weak in (False, True):
+        for aoi in cat.values():
+            if any(_fold(a) == folded for _, a, w in aoi.all_aliases() if w == want_weak):
+                return aoi
     close = [k for k in cat if folded[:3] in k] or sorted(cat)
     raise AOIError(
         f"no AOI {ref!r} in the catalog; try one of: {', '.join(close[:8])} "

@@ -158,7 +158,7 @@ def test_unreachable_api_is_exit_3(capsys):
 def test_bad_dates_and_unlocated_aoi(capsys):
     assert main(["search", "feb11-plant", "--from", "2020-13-01", "--to", "2020-06-30"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["search", "rajin-port", "--from", "2020-06-01", "--to", "2020-06-30"]) == 2
+    assert main(["search", "kursk-oblast", "--from", "2020-06-01", "--to", "2020-06-30"]) == 2
     assert "no sourced location" in capsys.readouterr().err
 
 

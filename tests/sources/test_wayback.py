@@ -322,10 +322,11 @@ def test_unreachable_config_exits_3(capsys, monkeypatch):
 
 def test_unlocated_aoi_exits_2_before_any_request(service, capsys):
     code, out, err = run(
-        capsys, "wayback", "rajin-port", "--wayback-config", service.facts["config_url"]
+        capsys, "wayback", "kanggye-tractor-plant", "--wayback-config", service.facts["config_url"]
     )
     assert code == 2 and out == ""
-    assert len(err.splitlines()) == 1 and "rajin-port" in err and "no location" in err
+    assert len(err.splitlines()) == 1 and "kanggye-tractor-plant" in err
+    assert "no sourced location" in err
     assert service.requests() == []
 
 

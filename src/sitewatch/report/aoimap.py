@@ -5,7 +5,8 @@ scaled by cos of the mean latitude) with a 1°/5° graticule and no coastline, t
 scripts or fonts, so it opens offline and leaks no request. Every located facility is a
 box (its polygon, dashed when it is a working box) and a dot coloured by confidence;
 the reference points of unlocated facilities are hollow grey rings, labelled as hints.
-A popup (plain HTML) gives the name, geometry note, sources, events and conflicts. Every
+A popup (plain HTML) gives the name, geometry note, sources, events and conflicts; the
+page opened as ``map.html#ID`` zooms to that facility and opens its popup. Every
 marker and list entry is a keyboard-focusable button; Enter opens the popup, Escape
 closes it, and +/-/arrow keys zoom and pan the map.
 """
@@ -186,7 +187,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;
- display:grid;grid-template-columns:1fr 320px;height:100vh}
+ display:grid;grid-template-columns:1fr 320px;grid-template-rows:auto 1fr;height:100vh}
 header{grid-column:1/3;padding:6px 12px;background:#23395d;color:#fff;display:flex;gap:16px;
  align-items:baseline}
 header h1{font-size:17px;margin:0}
@@ -248,7 +249,8 @@ aside .unl{color:#555;font-size:13px;padding:3px 4px}
 <g id="facs"></g></svg>
 <div id="tools"><button type="button" id="zin" aria-label="Zoom in">+</button>
 <button type="button" id="zout" aria-label="Zoom out">&minus;</button>
-<button type="button" id="zall" aria-label="Show all facilities">&#8982;</button></div>
+<button type="button" id="zall" aria-label="Show all facilities"
+ title="Show all">&#8617;</button></div>
 <div id="legend"><ul>__LEGEND__
 <li><span class="sw box"></span>working box (not a sourced outline)</li>
 <li><span class="sw hint"></span>unlocated: town/reference point only</li></ul>
@@ -286,8 +288,8 @@ function ext(pts,pad){var xs=pts.map(function(p){return X(p[0]);}),
 var HOME=ext(all,0.08),vb=HOME.slice();
 // graticule
 var g=document.getElementById("grat");
-var lo0=Math.floor(HOME[0]/K)-10,lo1=Math.ceil((HOME[0]+HOME[2])/K)+10;
-var la0=Math.floor(-(HOME[1]+HOME[3]))-10,la1=Math.ceil(-HOME[1])+10;
+var lo0=Math.floor(HOME[0]/K)-40,lo1=Math.ceil((HOME[0]+HOME[2])/K)+40;
+var la0=Math.floor(-(HOME[1]+HOME[3]))-40,la1=Math.ceil(-HOME[1])+40;
 lo0=Math.max(lo0,-180);lo1=Math.min(lo1,180);la0=Math.max(la0,-90);la1=Math.min(la1,90);
 var labels=[];
 for(var lon=lo0;lon<=lo1;lon++){el("line",{x1:X(lon),x2:X(lon),y1:Y(la0),y2:Y(la1),
@@ -420,6 +422,8 @@ svg.addEventListener("keydown",function(ev){var k=ev.key;
  ev.preventDefault();});
 window.addEventListener("resize",apply);
 apply();
+var start=decodeURIComponent(location.hash.slice(1));
+if(start&&byId[start]){focusOn(byId[start].d);show(byId[start].d,byId[start].g);}
 document.body.setAttribute("data-rendered",String(located.length));
 })();
 </script>
