@@ -50,6 +50,10 @@ modest plant or yard, not a town."""
 KM_PER_DEG_LAT = 111.32
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CLASH = (
+    "'{aoi_id}' is a built-in catalog entry; pick another id, or add "
+    "--override-builtin 'WHY' to replace it in your catalog"
+)
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -200,6 +204,8 @@ def new_entry(
     """
     if not _SLUG.match(aoi_id):
         raise AOIError(f"id {aoi_id!r} is not a slug; use lowercase letters, digits and '-'")
+    if aoi_id in builtin_ids() and not overrides:
+        raise AOIError(_CLASH.format(aoi_id=aoi_id))
     if confidence not in CONFIDENCE_LEVELS:
         raise AOIError(f"--confidence {confidence!r} is not one of {', '.join(CONFIDENCE_LEVELS)}")
     if not name.strip():
@@ -321,10 +327,7 @@ def write_entry(
     """
     root = Path(folder) if folder is not None else user_catalog_dir()
     if aoi.id in builtin_ids() and not aoi.properties.get("overrides"):
-        raise AOIError(
-            f"{aoi.id!r} is a built-in catalog entry; pick another id, or add "
-            "--override-builtin 'WHY' to replace it in your catalog"
-        )
+        raise AOIError(_CLASH.format(aoi_id=aoi.id))
     path = root / f"{aoi.id}.geojson"
     if path.exists() and not overwrite:
         raise AOIError(f"{path} already exists; add --overwrite to replace it")
