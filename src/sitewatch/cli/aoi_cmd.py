@@ -339,7 +339,8 @@ def _read_article(ref: str) -> str:
 def cmd_match(args: argparse.Namespace) -> int:
     """Report the catalog facilities an article names."""
     text = _read_article(args.article)
-    matches = match_article(text, _catalog(args))
+    cat = _catalog(args)
+    matches = match_article(text, cat)
     if args.json:
         emit_json([m.as_dict() for m in matches])
         return 0
@@ -348,7 +349,14 @@ def cmd_match(args: argparse.Namespace) -> int:
         return 0
     for m in matches:
         tag = "possible" if m.weak else "named   "
-        loc = "" if m.located else "  (unlocated: no polygon to watch)"
+        see = (cat[m.aoi_id].properties.get("see_instead") or {}).get("id")
+        loc = (
+            ""
+            if m.located
+            else f"  (unlocated: watch {see} instead)"
+            if see
+            else "  (unlocated: no polygon to watch)"
+        )
         print(
             f'{tag} {m.aoi_id:<26} {m.name}  ← "{m.phrase}" [{m.language}, '
             f"{m.count}×, at char {m.start}]{loc}"
