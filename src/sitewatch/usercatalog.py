@@ -298,6 +298,13 @@ def new_entry(
     return aoi
 
 
+def _file_mode() -> int:
+    """0o666 less the process umask: what ``open()`` would have given the file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_entry(
     aoi: AOI, *, folder: str | os.PathLike[str] | None = None, overwrite: bool = False
 ) -> Path:
@@ -338,6 +345,7 @@ def write_entry(
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(aoi.to_feature(), fh, indent=2, ensure_ascii=False)
                 fh.write("\n")
+            os.chmod(tmp, _file_mode())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import warnings
 
@@ -29,6 +31,9 @@ def page(tmp_path, capsys):
 
 
 def test_page_is_self_contained(page):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
     text = page.read_text(encoding="utf-8")
     assert f'<meta name="generator" content="{GENERATOR}">' in text
     # Nothing is fetched: no external script, stylesheet, image, font or tile URL.
@@ -88,6 +93,17 @@ def test_map_renders_in_headless_chromium(page, tmp_path):
     # The #feb11-plant start opened its popup with sources and conflicts.
     assert 'id="ptitle">February 11 Plant<' in html
     assert "Sources</h4>" in html and "Conflicts</h4>" in html and "Rakwon" in html
+    # An unlocated facility opens on its popup, which leads to the AOI to watch instead.
+    dom = subprocess.run(
+        [_chromium(), *flags, "--dump-dom", page.as_uri() + "#ryongsong-complex"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 'id="ptitle">Ryongsong Machine Complex<' in dom.stdout
+    assert "Watch instead:" in dom.stdout and 'data-id="feb11-plant"' in dom.stdout
+    assert re.search(r'id="scaletext">[0-9.]+ km<', dom.stdout)
     shot = tmp_path / "map.png"
     run = subprocess.run(
         [_chromium(), *flags, f"--screenshot={shot}", page.as_uri()],

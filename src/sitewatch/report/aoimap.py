@@ -168,6 +168,7 @@ def write_map(
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
+            os.chmod(tmp, _file_mode())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -175,6 +176,13 @@ def write_map(
     except OSError as err:
         raise OutputError(f"cannot write {path} ({err.strerror})") from None
     return path
+
+
+def _file_mode() -> int:
+    """0o666 less the process umask: what ``open()`` would have given the file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -215,6 +223,9 @@ header p{margin:0;font-size:13px;opacity:.9}
 #legend{position:absolute;left:10px;bottom:10px;background:rgba(255,255,255,.92);
  border:1px solid #ccd;border-radius:4px;padding:6px 10px;font-size:12px}
 #legend ul{list-style:none;margin:0;padding:0}
+#scale{position:absolute;right:12px;bottom:12px;background:rgba(255,255,255,.9);padding:2px 6px;
+ font-size:12px;border-radius:3px}
+#scalebar{height:6px;border:2px solid #333;border-top:none;margin-bottom:1px}
 #legend li{display:flex;align-items:center;gap:6px}
 .sw{display:inline-block;width:12px;height:12px;border-radius:50%}
 .sw.box{border-radius:0;border:2px dashed #555;background:none}
@@ -255,6 +266,7 @@ aside .unl{color:#555;font-size:13px;padding:3px 4px}
 <li><span class="sw box"></span>working box (not a sourced outline)</li>
 <li><span class="sw hint"></span>unlocated: town/reference point only</li></ul>
 <div>Lon/lat, equirectangular; no coastline. Offline page.</div></div>
+<div id="scale" aria-hidden="true"><div id="scalebar"></div><span id="scaletext"></span></div>
 <div id="popup" role="dialog" aria-modal="false" aria-labelledby="ptitle" tabindex="-1"></div>
 </div>
 <aside><h2>Located facilities</h2><ul id="loclist"></ul>
@@ -334,10 +346,17 @@ function apply(){var cw=svg.clientWidth||1,ch=svg.clientHeight||1,a=ch/cw;
  texts.forEach(function(t){t.setAttribute("x",+t.dataset.x+9*px);
  t.setAttribute("y",+t.dataset.y+4*px);t.setAttribute("font-size",12*px);
  t.style.display=vb[2]<6?"":"none";});
+ scale(px);
  labels.forEach(function(l){l.setAttribute("font-size",11*px);
  if(l.dataset.lon!==undefined){l.setAttribute("x",X(+l.dataset.lon)+3*px);
  l.setAttribute("y",vb[1]+13*px);}else{l.setAttribute("x",vb[0]+3*px);
  l.setAttribute("y",Y(+l.dataset.lat)-3*px);}});}
+function scale(px){var lat=-(vb[1]+vb[3]/2);
+ var kmpx=px/K*111.32*Math.cos(lat*Math.PI/180),want=kmpx*120,step=[1,2,5];
+ var p=Math.pow(10,Math.floor(Math.log(want)/Math.LN10)),best=p;
+ step.forEach(function(s){if(s*p<=want){best=s*p;}});
+ var bar=document.getElementById("scalebar");bar.style.width=(best/kmpx)+"px";
+ document.getElementById("scaletext").textContent=(best>=1?best:best.toFixed(3))+" km";}
 function zoom(f,cx,cy){if(cx===undefined){cx=vb[0]+vb[2]/2;cy=vb[1]+vb[3]/2;}
  var w=vb[2]*f,h=vb[3]*f;if(w<0.005||w>HOME[2]*4){return;}
  vb=[cx-(cx-vb[0])*f,cy-(cy-vb[1])*f,w,h];apply();}
@@ -423,7 +442,9 @@ svg.addEventListener("keydown",function(ev){var k=ev.key;
 window.addEventListener("resize",apply);
 apply();
 var start=decodeURIComponent(location.hash.slice(1));
-if(start&&byId[start]){focusOn(byId[start].d);show(byId[start].d,byId[start].g);}
+var first=DATA.filter(function(d){return d.id===start;})[0];
+if(first){var t=byId[first.id]||(first.see_instead&&byId[first.see_instead]);
+ if(t){focusOn(t.d);}show(first,byId[first.id]?byId[first.id].g:null);}
 document.body.setAttribute("data-rendered",String(located.length));
 })();
 </script>
