@@ -138,7 +138,7 @@ def test_cli_show_ryongsong_names_feb11(capsys):
     assert main(["aoi", "show", "ryongsong-complex"]) == 0
     out = capsys.readouterr().out
     assert "watch instead: February 11 Plant (feb11-plant)" in out
-    assert "only part with sourced coordinates" in out
+    assert "the one part of the complex with sourced coordinates" in out
     assert "39.920212, 127.657091" in out  # Building B, CNS
     assert "Rakwon" in out and "part of the Ryongsong Machine Complex" in out
 

@@ -216,10 +216,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             except AOIError:
                 part = None
             label = f"{part.name} ({see['id']})" if part else see["id"]
-            out.append(
-                f"  watch instead: {label}, its only part with sourced coordinates. "
-                f"{see.get('note', '')}"
-            )
+            out.append(f"  watch instead: {label}. {see.get('note', '')}")
             for pt in (part.properties.get("points") or []) if part else []:
                 out.append(
                     f"    {see['id']} point: {pt.get('name')} {pt.get('lat')}, {pt.get('lon')} "
