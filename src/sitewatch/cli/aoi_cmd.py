@@ -22,7 +22,6 @@ from sitewatch.aoi import (
 )
 from sitewatch.cli._common import add_json, emit_json
 from sitewatch.errors import AOIError, InputError
-from sitewatch.report.aoimap import write_map
 from sitewatch.usercatalog import new_entry, parse_box_km, parse_point, write_entry
 
 __all__ = ["register"]
@@ -396,6 +395,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_map(args: argparse.Namespace) -> int:
     """Write the catalog map page."""
+    from sitewatch.report.aoimap import write_map  # report/ is heavy; only this action needs it
+
     cat = _catalog(args)
     path = write_map(cat, args.out, overwrite=args.overwrite)
     n = sum(a.located for a in cat.values())
