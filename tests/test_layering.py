@@ -79,6 +79,10 @@ def test_light_copies_of_names_match_the_implementations():
 
     assert tuple(SCORERS) == METHODS
     assert LIST_ZOOM == DEFAULT_ZOOM
+    from sitewatch.aoi import CONFIDENCE_LEVELS
+    from sitewatch.cli.aoi_cmd import CONFIDENCE_LEVELS as CLI_LEVELS
+
+    assert CLI_LEVELS == CONFIDENCE_LEVELS
     from sitewatch.cli.main import build_parser
 
     search = next(
@@ -87,3 +91,19 @@ def test_light_copies_of_names_match_the_implementations():
         if "--source" in a.option_strings
     )
     assert set(search) == set(COLLECTIONS)
+
+
+def test_start_up_imports_no_numeric_stack():
+    """Building the command line imports no numpy, scipy, rasterio or shapely."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sitewatch.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('numpy', 'scipy', 'rasterio', 'shapely', 'skimage') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out == "[]"

@@ -6,23 +6,33 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitewatch.aoi import (
-    AOI,
-    CONFIDENCE_LEVELS,
-    builtin_ids,
-    catalog_dir,
-    check_aoi,
-    load_aoi,
-    load_aoi_file,
-    load_catalog,
-    match_article,
-    user_catalog_dir,
-)
 from sitewatch.cli._common import add_json, emit_json
 from sitewatch.errors import AOIError, InputError
-from sitewatch.usercatalog import new_entry, parse_box_km, parse_point, write_entry
+
+if TYPE_CHECKING:
+    from sitewatch.aoi import AOI
+
+CONFIDENCE_LEVELS = ("high", "medium", "low")
+"""As :data:`sitewatch.aoi.CONFIDENCE_LEVELS` (a test keeps them equal; the parser is built
+without importing shapely)."""
+
+
+class _Lazy:
+    """A module imported on first attribute access (keeps ``sitewatch`` start-up light)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(self._name), attr)
+
+
+_aoi = _Lazy("sitewatch.aoi")
+_user = _Lazy("sitewatch.usercatalog")
 
 __all__ = ["register"]
 
@@ -73,8 +83,9 @@ def register(sub: Any) -> None:
         help="add your own facility to your user catalog",
         description=(
             "Write a catalog entry for a facility from a sourced point into your user catalog "
-            f"({user_catalog_dir()}; set $SITEWATCH_AOI_PATH to change it). Every command then "
-            "finds it by id, and 'sitewatch aoi check' validates it like the built-in ones."
+            "($SITEWATCH_AOI_PATH, else $XDG_CONFIG_HOME/sitewatch/aoi or "
+            "~/.config/sitewatch/aoi). Every command then finds it by id, and "
+            "'sitewatch aoi check' validates it like the built-in ones."
         ),
     )
     q.add_argument("id", metavar="ID", help="new id: lowercase letters, digits and '-'")
@@ -140,7 +151,7 @@ def register(sub: Any) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> dict[str, AOI]:
-    return load_catalog(args.catalog)
+    return _aoi.load_catalog(args.catalog)
 
 
 def _row(a: AOI) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def _row(a: AOI) -> dict[str, Any]:
 def _origin_note(a: AOI) -> str:
     if a.origin != "user":
         return ""
-    if a.id in builtin_ids():
+    if a.id in _aoi.builtin_ids():
         return f" (your catalog; overrides the built-in entry: {a.properties.get('overrides')})"
     return " (your catalog)"
 
@@ -183,7 +194,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             f" [{r['kind']}, {'/'.join(r['countries'])}]{mine}{see}"
         )
     n_loc = sum(r["located"] for r in rows)
-    where = args.catalog or f"{catalog_dir()} + {user_catalog_dir()}"
+    where = args.catalog or f"{_aoi.catalog_dir()} + {_aoi.user_catalog_dir()}"
     print(f"{len(rows)} facilities ({n_loc} located, {len(rows) - n_loc} unlocated) in {where}")
     return 0
 
@@ -191,7 +202,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one facility in full."""
     cat = _catalog(args)
-    a = load_aoi(args.id, catalog=cat)
+    a = _aoi.load_aoi(args.id, catalog=cat)
     if args.json:
         emit_json(a.to_feature())
         return 0
@@ -211,7 +222,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         see = p.get("see_instead")
         if see:
             try:
-                part: AOI | None = load_aoi(see["id"], catalog=cat)
+                part: AOI | None = _aoi.load_aoi(see["id"], catalog=cat)
             except AOIError:
                 part = None
             label = f"{part.name} ({see['id']})" if part else see["id"]
@@ -252,9 +263,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         paths = [(Path(f), "file") for f in args.files]
     else:
         paths = [
-            (f, "builtin") for f in sorted(Path(args.catalog or catalog_dir()).glob("*.geojson"))
+            (f, "builtin")
+            for f in sorted(Path(args.catalog or _aoi.catalog_dir()).glob("*.geojson"))
         ]
-        mine = user_catalog_dir()
+        mine = _aoi.user_catalog_dir()
         if not args.catalog and mine.is_dir():
             paths += [(f, "user") for f in sorted(mine.glob("*.geojson"))]
     if not paths:
@@ -264,8 +276,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     entries: dict[str, AOI] = {}
     for path, origin in paths:
         try:
-            a = dataclasses.replace(load_aoi_file(path), origin=origin)
-            problems = check_aoi(a) if not args.files else []
+            a = dataclasses.replace(_aoi.load_aoi_file(path), origin=origin)
+            problems = _aoi.check_aoi(a) if not args.files else []
             if (origin, a.id) in seen:
                 problems.append(f"id {a.id!r} also in {seen[(origin, a.id)]}")
             seen[(origin, a.id)] = path
@@ -336,7 +348,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     """Report the catalog facilities an article names."""
     text = _read_article(args.article)
     cat = _catalog(args)
-    matches = match_article(text, cat)
+    matches = _aoi.match_article(text, cat)
     if args.json:
         emit_json([m.as_dict() for m in matches])
         return 0
@@ -362,23 +374,23 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_new(args: argparse.Namespace) -> int:
     """Write a user catalog entry from a sourced point."""
-    aoi = new_entry(
+    aoi = _user.new_entry(
         args.id,
         name=args.name,
-        point=parse_point(args.point),
+        point=_user.parse_point(args.point),
         source=args.source,
         date=args.date,
         confidence=args.confidence,
         countries=args.country.split(","),
-        box_km=parse_box_km(args.box_km) if args.box_km else None,
+        box_km=_user.parse_box_km(args.box_km) if args.box_km else None,
         polygon=args.polygon,
         kind=args.kind,
         aliases=args.alias,
         note=args.note,
         overrides=args.override_builtin,
     )
-    folder = Path(args.catalog) if args.catalog else user_catalog_dir()
-    path = write_entry(aoi, folder=folder, overwrite=args.overwrite)
+    folder = Path(args.catalog) if args.catalog else _aoi.user_catalog_dir()
+    path = _user.write_entry(aoi, folder=folder, overwrite=args.overwrite)
     if args.json:
         emit_json({"id": aoi.id, "file": str(path), "area_km2": round(aoi.area_m2 / 1e6, 3)})
         return 0
