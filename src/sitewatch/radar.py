@@ -154,3 +154,559 @@ def pair_changes(
             }
         )
     return mask, feats
+
+
+# ---------------------------------------------------------------------------
+# Runs: STAC search → one orbit geometry → statistics → ChangeResult
+# ---------------------------------------------------------------------------
+
+RADAR_RESOLUTION_M = 10.0
+"""Grid of radar runs: the RTC product's own 10 m."""
+DEFAULT_SCENES = 4
+"""Scenes averaged on each side of a pair (``--scenes``)."""
+
+
+def _aoi_grid(aoi: Any) -> tuple[Grid, np.ndarray]:
+    import rasterio.features
+
+    from sitewatch.errors import AOIError
+    from sitewatch.grid import from_lonlat
+
+    if aoi is None or aoi.geometry is None:
+        raise AOIError("radar runs search scenes over an AOI: name a located AOI (or --aoi-file)")
+    grid = Grid.for_aoi(aoi.geometry, resolution=RADAR_RESOLUTION_M)
+    shape = from_lonlat(aoi.geometry, grid.crs)  # type: ignore[arg-type]
+    inside = rasterio.features.rasterize(
+        [(shape, 1)], out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    return grid, inside
+
+
+def _search(
+    aoi: Any, start: str, end: str, *, url: str | None, cache: Any, stats: Any
+) -> list[Any]:
+    from sitewatch.sources.stac import search_scenes
+
+    return search_scenes(aoi, start, end, source="s1", url=url, cache=cache, stats=stats)
+
+
+def _enl(scenes: Sequence[Any], enl: float | None) -> tuple[float, str]:
+    from sitewatch.detect.sar import DEFAULT_ENL
+
+    if enl is not None:
+        return float(enl), "given (--enl)"
+    declared = {s.enl for s in scenes if s.enl is not None}
+    if len(declared) == 1:
+        return declared.pop(), "declared by the items (sar:looks_equivalent_number)"
+    return DEFAULT_ENL, "Sentinel-1 IW GRDH product definition"
+
+
+def _vv_db(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """VV in dB as a grey (3, H, W) image for quicklooks and chips (NaN unobserved)."""
+    from sitewatch.detect.sar import to_db
+
+    vv = to_db(x)
+    vv[~valid] = np.nan
+    return np.repeat(vv[None], 3, axis=0)
+
+
+def _result(
+    *,
+    score: np.ndarray,
+    mask: np.ndarray,
+    valid: np.ndarray,
+    inside: np.ndarray,
+    grid: Grid,
+    features: list[dict[str, Any]],
+    alpha: float,
+    before: Any,
+    after: Any,
+    aoi: Any,
+    parameters: dict[str, Any],
+    diagnostics: dict[str, Any],
+    rgb: tuple[np.ndarray, np.ndarray],
+    timings: dict[str, float],
+    series: list[dict[str, Any]] | None = None,
+) -> Any:
+    from sitewatch.detect.threshold import Threshold
+    from sitewatch.pipeline import ChangeResult
+
+    n_valid = int(valid.sum())
+    area_px = int(inside.sum())
+    thr = Threshold(
+        value=float(-np.log10(alpha)),
+        rule="alpha",
+        why=f"p < {alpha:g} under the no-change speckle law (score = -log10 p)",
+    )
+    diag = {
+        "bands": ["vv", "vh"],
+        "valid_pixels": n_valid,
+        "valid_fraction": round(n_valid / max(area_px, 1), 4),
+        "unobserved_m2": round((area_px - n_valid) * grid.pixel_area_m2, 1),
+        "threshold": thr.as_dict(),
+        "min_area_m2": parameters["min_area_m2"],
+        **diagnostics,
+        "n_polygons": len(features),
+        "changed_area_m2": round(float(sum(f["properties"]["area_m2"] for f in features)), 1),
+    }
+    prov: dict[str, Any] = {
+        "before": {"source": before, "acquired": before.acquired},
+        "after": {"source": after, "acquired": after.acquired},
+        "aoi": aoi,
+        "parameters": parameters,
+    }
+    if series is not None:
+        prov["series"] = series
+    return ChangeResult(
+        score=score,
+        mask=mask,
+        valid=valid,
+        grid=grid,
+        features=features,
+        threshold=thr,
+        diagnostics=diag,
+        provenance=prov,
+        timings={k: round(v, 4) for k, v in timings.items()},
+        before_rgb=rgb[0],
+        after_rgb=rgb[1],
+    )
+
+
+def radar_pair(
+    aoi: Any,
+    before: tuple[str, str],
+    after: tuple[str, str],
+    *,
+    alpha: float = 1e-3,
+    enl: float | None = None,
+    scenes: int = DEFAULT_SCENES,
+    orbit: str | None = None,
+    url: str | None = None,
+    cache: Any = None,
+    stats: Any = None,
+    min_area_m2: float = RADAR_MIN_AREA_M2,
+) -> tuple[Any, dict[str, np.ndarray]]:
+    """Mean of up to ``scenes`` scenes before against as many after, one orbit geometry.
+
+    The before side takes the latest scenes of its window, the after side the
+    earliest of its; both from the geometry with most scenes in its poorer window.
+
+    Returns
+    -------
+    (ChangeResult, dict of str to ndarray)
+        The result (polygons with ``first_seen``, ``p_value``, ``db_vv``/``db_vh``,
+        ``orbit``, ``looks``) and extra rasters to write (``db``: (2, H, W) dB change,
+        ``p_value``).
+    """
+    import time
+
+    from sitewatch.detect.sar import log_ratio_test
+    from sitewatch.sources.sentinel1 import S1Scene, S1Stack, group_by_geometry, pick_geometry
+
+    if scenes < 1:
+        raise ValueError(f"scenes {scenes} is not positive")
+    t0 = time.perf_counter()
+    grid, inside = _aoi_grid(aoi)
+    found = [_search(aoi, *w, url=url, cache=cache, stats=stats) for w in (before, after)]
+    geom = pick_geometry(found, orbit=orbit)
+    cands = [group_by_geometry(f)[geom] for f in found]
+    picked = [cands[0][-scenes:], cands[1][:scenes]]
+    sides = [
+        S1Stack([S1Scene(list(c.items) or [c.item], aoi=aoi, cache=cache, stats=stats) for c in p])
+        for p in picked
+    ]
+    t = time.perf_counter()
+    (xb, vb), (xa, va) = (s.read(grid) for s in sides)
+    valid = vb & va & inside
+    t_read = time.perf_counter() - t
+    looks, looks_from = _enl(sides[0].parts + sides[1].parts, enl)
+    res = log_ratio_test(xb, xa, valid, enl=looks)
+    mask, feats = pair_changes(
+        res,
+        grid,
+        valid,
+        alpha=alpha,
+        before_date=sides[0].acquired or "",
+        after_date=sides[1].parts[0].acquired or "",
+        orbit=geom.label,
+        min_area_m2=min_area_m2,
+    )
+    score = np.where(valid, -np.log10(np.maximum(res.p_value, 1e-300)), np.nan).astype(np.float32)
+    flagged = valid & (np.nan_to_num(res.p_value, nan=1.0) < alpha)
+    params = {
+        "method": "log-ratio",
+        "sensor": "radar",
+        "alpha": alpha,
+        "orbit": geom.label,
+        "enl_per_scene": looks,
+        "enl_from": looks_from,
+        "scenes": [len(sides[0].parts), len(sides[1].parts)],
+        "looks": {"before": res.enl_before, "after": res.enl_after},
+        "windows": {"before": list(before), "after": list(after)},
+        "min_area_m2": min_area_m2,
+        "resolution": RADAR_RESOLUTION_M,
+        "grid_rule": "aoi-utm",
+    }
+    diag = {
+        "orbit_geometries": {
+            g.label: [
+                len(v)
+                for v in (
+                    group_by_geometry(found[0]).get(g, []),
+                    group_by_geometry(found[1]).get(g, []),
+                )
+            ]
+            for g in sorted(set(group_by_geometry(found[0])) | set(group_by_geometry(found[1])))
+        },
+        "regions_removed_below_mmu": _n_regions(flagged) - _n_regions(mask),
+    }
+    result = _result(
+        score=score,
+        mask=mask,
+        valid=valid,
+        inside=inside,
+        grid=grid,
+        features=feats,
+        alpha=alpha,
+        before=sides[0],
+        after=sides[1],
+        aoi=aoi,
+        parameters=params,
+        diagnostics=diag,
+        rgb=(_vv_db(xb[:, 0].mean(axis=0), valid), _vv_db(xa[:, 0].mean(axis=0), valid)),
+        timings={"read": t_read, "total": time.perf_counter() - t0},
+    )
+    return result, {"db": res.db, "p_value": res.p_value}
+
+
+def _n_regions(mask: np.ndarray) -> int:
+    return label_regions(mask)[1]
+
+
+def radar_series(
+    aoi: Any,
+    start: str,
+    end: str,
+    *,
+    alpha: float = 1e-3,
+    enl: float | None = None,
+    orbit: str | None = None,
+    url: str | None = None,
+    cache: Any = None,
+    stats: Any = None,
+    min_area_m2: float = RADAR_MIN_AREA_M2,
+) -> tuple[Any, dict[str, Any]]:
+    """Every scene of one orbit geometry in ``[start, end]``, tested with the omnibus test.
+
+    Returns
+    -------
+    (ChangeResult, dict)
+        The result and ``{"test": SeriesTest, "dates": [...], "stack": (k, 2, H, W)}``.
+    """
+    import time
+
+    from sitewatch.detect.sar import sequential_omnibus
+    from sitewatch.sources.sentinel1 import S1Scene, S1Stack, group_by_geometry, pick_geometry
+
+    t0 = time.perf_counter()
+    grid, inside = _aoi_grid(aoi)
+    found = _search(aoi, start, end, url=url, cache=cache, stats=stats)
+    geom = pick_geometry([found], orbit=orbit)
+    groups = group_by_geometry(found)
+    chosen = groups[geom]
+    if len(chosen) < 3:
+        from sitewatch.errors import DataError
+
+        raise DataError(
+            f"only {len(chosen)} Sentinel-1 scene(s) of orbit {geom.label} over {aoi.id} "
+            f"between {start} and {end}; a radar timeline needs at least 3: widen the period"
+        )
+    stack_src = S1Stack(
+        [S1Scene(list(c.items) or [c.item], aoi=aoi, cache=cache, stats=stats) for c in chosen]
+    )
+    t = time.perf_counter()
+    x, valid = stack_src.read(grid)
+    valid &= inside
+    t_read = time.perf_counter() - t
+    looks, looks_from = _enl(stack_src.parts, enl)
+    t = time.perf_counter()
+    test = sequential_omnibus(x, valid, alpha=alpha, enl=looks)
+    t_test = time.perf_counter() - t
+    dates = stack_src.dates
+    mask, feats = series_changes(test, grid, dates, orbit=geom.label, min_area_m2=min_area_m2)
+    score = np.where(
+        valid, -np.log10(np.maximum(np.nan_to_num(test.p_series, nan=1.0), 1e-300)), np.nan
+    ).astype(np.float32)
+    first = S1Stack(stack_src.parts[:1])
+    last = S1Stack(stack_src.parts[-1:])
+    params = {
+        "method": "omnibus",
+        "sensor": "radar",
+        "alpha": alpha,
+        "orbit": geom.label,
+        "enl_per_scene": looks,
+        "enl_from": looks_from,
+        "scenes": len(dates),
+        "period": [start, end],
+        "min_area_m2": min_area_m2,
+        "resolution": RADAR_RESOLUTION_M,
+        "grid_rule": "aoi-utm",
+    }
+    diag = {
+        "orbit_geometries": {g.label: len(v) for g, v in groups.items()},
+        "orbits_not_used": sorted(g.label for g in groups if g != geom),
+        "dates": dates,
+        "pixels_changed_per_date": [int(c.sum()) for c in test.changed],
+        "regions_removed_below_mmu": _n_regions(test.first_change >= 0) - _n_regions(mask),
+    }
+    series = [s.describe() for s in stack_src.parts]
+    result = _result(
+        score=score,
+        mask=mask,
+        valid=valid,
+        inside=inside,
+        grid=grid,
+        features=feats,
+        alpha=alpha,
+        before=first,
+        after=last,
+        aoi=aoi,
+        parameters=params,
+        diagnostics=diag,
+        rgb=(_vv_db(x[0, 0], valid), _vv_db(x[-1, 0], valid)),
+        timings={"read": t_read, "test": t_test, "total": time.perf_counter() - t0},
+        series=series,
+    )
+    return result, {"test": test, "dates": dates, "stack": x, "valid": valid}
+
+
+# ---------------------------------------------------------------------------
+# CLI: what ``detect``/``timeline`` do with ``--source s1`` (kept here so the
+# subcommand modules change by a line or two)
+# ---------------------------------------------------------------------------
+
+RADAR_SOURCES = ("s1", "s2,s1")
+"""``--source`` values that involve radar."""
+
+
+def add_radar_options(p: Any, *, pair: bool) -> None:
+    """``--alpha``, ``--enl``, ``--orbit`` (and ``--scenes`` for a pair)."""
+    from sitewatch.cli._common import positive_float
+
+    p.add_argument(
+        "--alpha",
+        type=positive_float,
+        default=1e-3,
+        metavar="P",
+        help="radar (--source s1): false-alarm rate per pixel, the level of the test "
+        "(default 1e-3)",
+    )
+    p.add_argument(
+        "--enl",
+        type=positive_float,
+        metavar="L",
+        help="radar: equivalent number of looks of one scene (default: as the items "
+        "declare, else 4.4)",
+    )
+    p.add_argument(
+        "--orbit",
+        metavar="DIR-N",
+        help="radar: compare only this pass direction and/or relative orbit, e.g. "
+        "ascending-127 (default: the geometry with most scenes)",
+    )
+    if pair:
+        p.add_argument(
+            "--scenes",
+            type=int,
+            default=DEFAULT_SCENES,
+            metavar="N",
+            help=f"radar: scenes averaged on each side (default {DEFAULT_SCENES}); "
+            "speckle variance falls as 1/N",
+        )
+
+
+def _check_alpha(alpha: float) -> None:
+    from sitewatch.errors import InputError
+
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha {alpha:g} must be between 0 and 1 (e.g. 1e-3)")
+
+
+def _raster_files(grid: Grid, rasters: dict[str, np.ndarray]) -> Any:
+    from pathlib import Path
+
+    from sitewatch.report.write import _write_raster
+
+    def write(tmp: Path) -> None:
+        for name, data in rasters.items():
+            nodata = -1 if data.dtype.kind == "i" else float("nan")
+            _write_raster(tmp / f"{name}.tif", data, grid, nodata=nodata)
+
+    return write
+
+
+def _summary(result: Any, out: Any, what: str) -> str:
+    d, prm = result.diagnostics, result.provenance["parameters"]
+    lines = [
+        f"sitewatch {what}: {result.provenance['aoi'].id}, Sentinel-1 RTC orbit {prm['orbit']}, "
+        f"method {prm['method']}, alpha {prm['alpha']:g}, {prm['enl_per_scene']:g} looks/scene",
+        f"  {d['valid_fraction']:.1%} of the AOI observed in every scene; "
+        f"{d['n_polygons']} change polygon(s), {d['changed_area_m2']:,.0f} m²",
+    ]
+    for f in result.features[:5]:
+        p = f["properties"]
+        lines.append(
+            f"    {p['id']}  {p['area_m2']:>9,.0f} m²  first seen {p['first_seen']}  "
+            f"p {p['p_value']:.2g}  VV {p['db_vv']:+.1f} dB  VH {p['db_vh']:+.1f} dB"
+        )
+    lines.append(f"  wrote {out}/")
+    return "\n".join(lines)
+
+
+def detect_main(args: Any) -> int:
+    """``sitewatch detect --source s1``: an n-scene mean pair, before → after windows."""
+    from sitewatch.cli._common import cache_from_args, emit_json
+    from sitewatch.cli.detect_cmd import image_window, resolve_aoi
+    from sitewatch.errors import InputError
+    from sitewatch.report import check_output_dir, write_result
+    from sitewatch.sources._http import NetStats
+
+    _check_alpha(args.alpha)
+    if args.source != "s1":
+        raise InputError(f"detect compares one sensor: --source s1, not {args.source}")
+    if args.scenes < 1:
+        raise InputError(f"--scenes {args.scenes} must be at least 1")
+    windows = [
+        image_window(ref, which) for ref, which in ((args.before, "before"), (args.after, "after"))
+    ]
+    aoi = resolve_aoi(args.aoi, args.aoi_file)
+    check_output_dir(args.out, overwrite=args.overwrite)
+    stats = NetStats()
+    result, rasters = radar_pair(
+        aoi,
+        windows[0],
+        windows[1],
+        alpha=args.alpha,
+        enl=args.enl,
+        scenes=args.scenes,
+        orbit=args.orbit,
+        url=args.stac_url,
+        cache=cache_from_args(args),
+        stats=stats,
+    )
+    out = write_result(
+        result,
+        args.out,
+        overwrite=args.overwrite,
+        command=args.command_line,
+        report=args.report,
+        extra=_raster_files(result.grid, rasters),
+        redact_paths=args.redact_paths,
+    )
+    if args.json:
+        emit_json(
+            {
+                "out": str(out),
+                "diagnostics": result.diagnostics,
+                "changes": [f["properties"] for f in result.features],
+            }
+        )
+    elif not args.quiet:
+        print(_summary(result, out, "detect"))
+    return 0
+
+
+def timeline_main(args: Any) -> int:
+    """``sitewatch timeline --source s1`` (or ``s2,s1``): the omnibus test over a period."""
+    from sitewatch.cli._common import cache_from_args, emit_json
+    from sitewatch.cli.detect_cmd import resolve_aoi
+    from sitewatch.errors import InputError
+    from sitewatch.report import check_output_dir, write_result
+    from sitewatch.sources._http import NetStats
+    from sitewatch.sources.stac import parse_period
+
+    _check_alpha(args.alpha)
+    if args.images:
+        raise InputError("--source s1 searches Sentinel-1 scenes; --images are optical files")
+    if not (args.start and args.end):
+        raise InputError("give --from and --to")
+    start, end = parse_period(args.start, args.end)
+    aoi = resolve_aoi(args.aoi, args.aoi_file)
+    check_output_dir(args.out, overwrite=args.overwrite)
+    if args.source == "s2,s1":
+        from sitewatch.fusion import fused_timeline
+
+        return fused_timeline(args, aoi, start, end)
+    stats = NetStats()
+    result, extra = radar_series(
+        aoi,
+        start,
+        end,
+        alpha=args.alpha,
+        enl=args.enl,
+        orbit=args.orbit,
+        url=args.stac_url,
+        cache=cache_from_args(args),
+        stats=stats,
+    )
+    out = write_result(
+        result,
+        args.out,
+        overwrite=args.overwrite,
+        command=args.command_line,
+        extra=series_files(result, extra),
+        redact_paths=args.redact_paths,
+    )
+    if args.json:
+        emit_json(
+            {
+                "out": str(out),
+                "dates": extra["dates"],
+                "diagnostics": result.diagnostics,
+                "changes": [f["properties"] for f in result.features],
+            }
+        )
+    elif not args.quiet:
+        print(_summary(result, out, "timeline"))
+        print(f"  {len(extra['dates'])} dates {extra['dates'][0]} … {extra['dates'][-1]}")
+    return 0
+
+
+def series_files(result: Any, extra: dict[str, Any]) -> Any:
+    """Writer of a radar series' own files: first-change index, p-value, dB, timeline.json."""
+    import json
+    from pathlib import Path
+
+    test = extra["test"]
+    rasters = _raster_files(
+        result.grid,
+        {"first_change": test.first_change, "p_value": test.p_first, "db": test.db_first},
+    )
+
+    def write(tmp: Path) -> None:
+        rasters(tmp)
+        doc = {
+            "sensor": "radar",
+            "dates": extra["dates"],
+            "first_change_index": "first_change.tif holds the index into dates (-1: none)",
+            "pixels_changed_per_date": [int(c.sum()) for c in test.changed],
+            "regions": [
+                {
+                    k: f["properties"][k]
+                    for k in (
+                        "id",
+                        "first_seen",
+                        "p_value",
+                        "db_vv",
+                        "db_vh",
+                        "orbit",
+                        "looks",
+                        "area_m2",
+                    )
+                }
+                for f in result.features
+            ],
+        }
+        (tmp / "timeline.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+    return write

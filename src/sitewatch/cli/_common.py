@@ -84,8 +84,9 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--source",
         default="s2",
-        choices=("s2", "landsat"),
-        help="collection searched for dates (default: s2)",
+        choices=("s2", "landsat", "s1", "s2,s1"),
+        help="collection searched for dates (default: s2); s1 = Sentinel-1 RTC radar "
+        "(Planetary Computer, needs PC_SDK_SUBSCRIPTION_KEY); s2,s1 = both (timeline)",
     )
     p.add_argument(
         "--stac-url",

@@ -43,8 +43,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--source",
         default="s2",
-        choices=("landsat", "s2"),
-        help="s2 = Sentinel-2 L2A (default), landsat = Landsat C2 L2",
+        choices=("landsat", "s1", "s2"),
+        help="s2 = Sentinel-2 L2A (default), landsat = Landsat C2 L2, s1 = Sentinel-1 RTC "
+        "radar (Planetary Computer; needs PC_SDK_SUBSCRIPTION_KEY), listed with its orbit",
     )
     p.add_argument(
         "--max-cloud",

@@ -48,6 +48,7 @@ __all__ = [
     "PROFILES",
     "Profile",
     "aws_credentials",
+    "check_s1_access",
     "needs_requester_pays",
     "public_href",
     "resolve_profile",
@@ -55,7 +56,10 @@ __all__ = [
 ]
 
 PC_SUBSCRIPTION_KEY_ENV = "PC_SDK_SUBSCRIPTION_KEY"
-"""Planetary Computer account key (optional for Landsat and Sentinel-2)."""
+"""Planetary Computer account key (optional for Landsat and Sentinel-2, required for
+Sentinel-1 RTC)."""
+PC_ACCOUNT_URL = "https://planetarycomputer.microsoft.com/account/request"
+"""Where a (free) Planetary Computer account, and so a key, is requested."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ EARTH_SEARCH = Profile(
 PLANETARY_COMPUTER = Profile(
     name="planetary-computer",
     url=PC_URL,
-    collections={"s2": "sentinel-2-l2a", "landsat": "landsat-c2-l2"},
+    collections={"s2": "sentinel-2-l2a", "landsat": "landsat-c2-l2", "s1": "sentinel-1-rtc"},
     asset_keys={
         "B02": "blue",
         "B03": "green",
@@ -136,7 +140,11 @@ PLANETARY_COMPUTER = Profile(
 PROFILES = {p.name: p for p in (EARTH_SEARCH, PLANETARY_COMPUTER)}
 """Profiles by name (the values ``--stac-url`` accepts besides a URL)."""
 
-DEFAULT_PROFILE = {"s2": "earth-search", "landsat": "planetary-computer"}
+DEFAULT_PROFILE = {
+    "s2": "earth-search",
+    "landsat": "planetary-computer",
+    "s1": "planetary-computer",
+}
 """Source → profile used when neither ``--stac-url`` nor ``$SITEWATCH_STAC_URL`` is given."""
 
 
@@ -187,6 +195,33 @@ def resolve_profile(url: str | None = None, *, source: str = "s2") -> Profile:
     if host == "earth-search.aws.element84.com":
         return replace(EARTH_SEARCH, url=root)
     return replace(EARTH_SEARCH, name="custom", url=root)
+
+
+def check_s1_access(profile: Profile) -> None:
+    """Stop, before any request, when Sentinel-1 RTC cannot be read from ``profile``.
+
+    Sentinel-1 is read as Planetary Computer's ``sentinel-1-rtc`` (γ⁰, terrain-corrected,
+    10 m COGs), the one collection there whose token endpoint answers 403 without an
+    account key. Earth Search's ``sentinel-1-grd`` is requester-pays and not
+    terrain-corrected, so it is refused. Another URL (a mirror) is read as it is.
+
+    Raises
+    ------
+    InputError
+        Earth Search asked for Sentinel-1, or the Planetary Computer without
+        ``$PC_SDK_SUBSCRIPTION_KEY``.
+    """
+    if profile.name == EARTH_SEARCH.name:
+        raise InputError(
+            "Earth Search's sentinel-1-grd is requester-pays and not terrain-corrected; "
+            "sitewatch reads Sentinel-1 RTC from the Planetary Computer: use --stac-url "
+            "planetary-computer (the default for --source s1)"
+        )
+    if profile.name == PLANETARY_COMPUTER.name and not os.environ.get(PC_SUBSCRIPTION_KEY_ENV):
+        raise InputError(
+            f"Sentinel-1 RTC on the Planetary Computer needs an account key: set "
+            f"{PC_SUBSCRIPTION_KEY_ENV} (request a free account at {PC_ACCOUNT_URL})"
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sitewatch.sources._http import NetStats, classify_failure, gdal_http, retry
 from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
 from sitewatch.sources.profiles import (
     aws_credentials,
+    check_s1_access,
     needs_requester_pays,
     normalise_item,
     public_href,
@@ -64,8 +65,9 @@ DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
 COLLECTIONS = {
     "s2": ("sentinel-2-c1-l2a", "scl"),
     "landsat": ("landsat-c2-l2", "qa_pixel"),
+    "s1": ("sentinel-1-rtc", ""),
 }
-"""Source name → (STAC collection, cloud-mask asset key) on Earth Search v1."""
+"""Source name → (STAC collection, cloud-mask asset key; none for radar)."""
 
 MARGIN_PX = 4
 """Source pixels read around the AOI (resampling support, grid snapping)."""
@@ -668,7 +670,9 @@ def search_scenes(
         raise InputError(f"unknown source {source!r}; choose one of {', '.join(COLLECTIONS)}")
     mask_key = COLLECTIONS[source][1]
     profile = resolve_profile(url, source=source)
-    collection = profile.collections[source]
+    if source == "s1":
+        check_s1_access(profile)  # before any request
+    collection = profile.collections.get(source) or COLLECTIONS[source][0]
     api = profile.url
 
     bbox = [round(v, 7) for v in aoi.geometry.bounds]
@@ -848,7 +852,10 @@ def search_scenes(
 
 
 def _tile(item: Any) -> str:
-    """The item's tile: MGRS grid code, or Landsat WRS path/row."""
+    """The item's tile: MGRS grid code, Landsat WRS path/row, or Sentinel-1 orbit geometry."""
+    orbit = _item_value(item, "sat:relative_orbit")
+    if orbit is not None:
+        return f"{_item_value(item, 'sat:orbit_state') or '?'} {orbit}"
     code = _item_value(item, "grid:code", "mgrs:grid_square")
     if code:
         return str(code)
