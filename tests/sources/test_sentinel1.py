@@ -48,11 +48,13 @@ def sitewatch(*args: str, cache: Path, env: dict | None = None) -> subprocess.Co
 def pc(tmp_path_factory):
     """Loopback Planetary Computer: STAC API, keyed token endpoint, signed blob server."""
     from s1_fixtures import BLOB, build_s1_fixture
+    from stac_fixtures import build_s2_fixture
 
     root = tmp_path_factory.mktemp("pc_s1_root")
     log = tmp_path_factory.mktemp("pc_s1_log") / "requests.log"
     with serve_range(root, log) as blob:
         fixture = build_s1_fixture(root, blob.url)
+        s2 = build_s2_fixture(root, blob.url)  # optical scenes of the same AOI, for fusion
         token_dir = root / "api" / "sas" / "v1" / "token"
         token_dir.mkdir(parents=True)
         (token_dir / "sentinel-1-rtc").write_text(json.dumps(TOKEN), encoding="utf-8")
@@ -66,7 +68,8 @@ def pc(tmp_path_factory):
             encoding="utf-8",
         )
         with serve_stac(
-            [fixture["collection"], fixture["items"]], tmp_path_factory.mktemp("rustac_s1")
+            [fixture["collection"], fixture["items"], s2["collection"], s2["items"]],
+            tmp_path_factory.mktemp("rustac_s1"),
         ) as url:
             env = {
                 "SITEWATCH_PC_STAC_URL": url,
@@ -323,3 +326,54 @@ def test_the_other_orbit_alone_shows_no_change(pc, tmp_path):
     fc = json.loads((out / "changes.geojson").read_text(encoding="utf-8"))
     assert fc["features"] == []
     assert [s["orbit"] for s in _manifest(out)["series"]] == ["descending 32"] * 4
+
+
+def test_fused_timeline_sees_the_hall_with_both_sensors(pc, tmp_path):
+    """Optical has two clear dates (2020-06, 2024-10); radar dates the hall in between."""
+    out = tmp_path / "fused"
+    res = sitewatch(
+        "timeline",
+        "feb11-plant",
+        "--source",
+        "s2,s1",
+        "--from",
+        "2020-06",
+        "--to",
+        "2024-12",
+        "--every",
+        "6M",
+        "--stac-url",
+        pc["stac"],
+        "--out",
+        str(out),
+        cache=tmp_path / "cache",
+        env=pc["keyed"],
+    )
+    assert res.returncode == 0, res.stderr
+    print(res.stdout)
+    fc = json.loads((out / "changes.geojson").read_text(encoding="utf-8"))
+    both = [
+        f["properties"] for f in fc["features"] if f["properties"]["seen_by"] == "optical and radar"
+    ]
+    assert len(both) == 1, [f["properties"]["seen_by"] for f in fc["features"]]
+    p = both[0]
+    assert p["first_seen_optical"].startswith("2024-10-05")
+    assert p["first_seen_radar"] == pc["ascending_dates"][7]
+    assert p["first_seen"] == pc["ascending_dates"][7]  # radar narrows the date
+    assert p["orbit"] == "ascending 127" and p["p_value"] < 1e-3
+    sensors = {h["sensor"] for h in p["history"]}
+    assert sensors == {"optical", "radar"}
+    fusion = json.loads((out / "fusion.json").read_text(encoding="utf-8"))
+    assert fusion["steps_seen_only_by_radar"]  # the cloudy/empty optical steps
+    for name in (
+        "radar_before.tif",
+        "radar_after.tif",
+        "radar/first_change.tif",
+        "timeline.json",
+        "report.html",
+    ):
+        assert (out / name).is_file(), name
+    assert "seen by optical and radar" in res.stdout
+    chips = sorted(p.name for p in (out / "chips").iterdir())
+    assert "c001_radar_VV_before.png" in chips, chips
+    assert "radar VV before" in (out / "report.html").read_text(encoding="utf-8")

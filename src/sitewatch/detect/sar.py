@@ -58,7 +58,7 @@ def to_db(x: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> to_db(np.array([1.0, 0.1, 4.0])).round(2).tolist()
+    >>> [round(float(v), 2) for v in to_db(np.array([1.0, 0.1, 4.0]))]
     [0.0, -10.0, 6.02]
     """
     x = np.asarray(x, dtype=np.float64)

@@ -639,6 +639,7 @@ def render_chips(
         layers.append(
             ("score", run.score, _span(run), {"cmap": cmap, "vmin": limits[0], "vmax": limits[1]})
         )
+    layers += _radar_layers(run)
     h, w = run.shape
     written: dict[str, dict[str, Path]] = {}
     for i, feature in enumerate(run.features[:max_chips], start=1):
@@ -661,10 +662,32 @@ def render_chips(
                 (r0, r1, c0, c1),
                 rings,
                 f"{fid} {name} {label}",
-                folder / f"{_safe_name(fid)}_{name}.png",
+                folder / f"{_safe_name(fid)}_{_safe_name(name)}.png",
                 dpi=dpi,
                 **kwargs,
             )
             for name, image, label, kwargs in layers
         }
     return written
+
+
+def _radar_layers(run: RunData) -> list[tuple[str, np.ndarray, str, dict[str, Any]]]:
+    """Chips of radar VV (dB, grey, one shared 2-98 % stretch) beside the optical ones."""
+    pair = [a for a in (run.radar_before, run.radar_after) if a is not None]
+    if not pair or any(a.shape != run.shape for a in pair):
+        return []
+    values = np.concatenate([a[np.isfinite(a)] for a in pair])
+    if values.size == 0:
+        return []
+    lo, hi = (float(v) for v in np.percentile(values, (2, 98)))
+    dates = ((run.manifest.get("diagnostics") or {}).get("fusion") or {}).get("radar_dates") or []
+    cmap = colormaps["gray"].with_extremes(bad=str(NODATA_GREY))
+    out = []
+    for name, image, k in (
+        ("radar VV before", run.radar_before, 0),
+        ("radar VV after", run.radar_after, -1),
+    ):
+        if image is not None:
+            label = f"{dates[k]} (dB)" if dates else "(dB)"
+            out.append((name, image, label, {"cmap": cmap, "vmin": lo, "vmax": hi}))
+    return out

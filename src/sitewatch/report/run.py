@@ -59,6 +59,9 @@ class RunData:
     meta : dict
         The ``sitewatch`` block of ``changes.geojson`` (AOI, dates, method, threshold).
     manifest : dict
+    radar_before, radar_after : (H, W) float32 ndarray or None
+        Sentinel-1 VV in dB of the first and last radar scene of a fused optical+radar
+        run (``radar_before.tif``/``radar_after.tif``), shown as chips beside the optical.
     """
 
     path: Path
@@ -72,6 +75,8 @@ class RunData:
     features: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    radar_before: np.ndarray | None = None
+    radar_after: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -146,6 +151,12 @@ def load_run(path: str | Path, *, max_side: int = 4096) -> RunData:
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
         score, transform, crs = _read(root / "score.tif", max_side=max_side)
         mask, _, _ = _read(root / "mask.tif", max_side=max_side, nearest=True)
+        radar = {}
+        for name in ("radar_before", "radar_after"):
+            p = root / f"{name}.tif"
+            radar[name] = (
+                _read(p, max_side=max_side)[0][0].astype(np.float32) if p.is_file() else None
+            )
         rgb = {}
         for name in ("before", "after"):
             p = root / f"{name}.tif"
@@ -171,4 +182,5 @@ def load_run(path: str | Path, *, max_side: int = 4096) -> RunData:
         features=list(fc.get("features", [])),
         meta=dict(fc.get("sitewatch", {})),
         manifest=manifest,
+        **radar,
     )
