@@ -89,6 +89,11 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     "cache": (str, bool),
     # timeline jobs
     "min_persistence": _NUMBER,
+    # radar (source = "s1" or "s2,s1", see sitewatch.radar)
+    "alpha": _NUMBER,
+    "enl": _NUMBER,
+    "orbit": (str,),
+    "scenes": (int,),
     # outputs
     "redact_paths": (bool,),
 }
@@ -221,8 +226,10 @@ def _check_values(options: Mapping[str, Any], where: str) -> None:
         _detect_options(options)
     except ValueError as err:
         raise InputError(f"{where}: {err}") from None
-    if options.get("source", "s2") not in ("s2", "landsat"):
-        raise InputError(f"{where}: source = {options['source']!r} must be 's2' or 'landsat'")
+    if options.get("source", "s2") not in ("s2", "landsat", "s1", "s2,s1"):
+        raise InputError(
+            f"{where}: source = {options['source']!r} must be 's2', 'landsat', 's1' or 's2,s1'"
+        )
     for key in ("resolution", "pixel_size", "composite_max"):
         if key in options and not options[key] > 0:
             raise InputError(f"{where}: {key} = {options[key]!r} must be > 0")

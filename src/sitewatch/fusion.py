@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from shapely.geometry import shape
 
-__all__ = ["fuse_regions", "fused_timeline", "step_coverage"]
+__all__ = ["fuse_regions", "fused_summary", "run_fused", "step_coverage"]
 
 
 def _date(text: str | None) -> str:
@@ -152,14 +152,19 @@ def _region_history(
     return rows
 
 
-def fused_timeline(args: argparse.Namespace, aoi: Any, start: str, end: str) -> int:
-    """``sitewatch timeline --source s2,s1``: both timelines, regions matched, one run folder.
+def run_fused(
+    args: argparse.Namespace, aoi: Any, start: str, end: str, *, options: Any = None
+) -> tuple[Any, Path, list[str]]:
+    """``timeline --source s2,s1``: both timelines, regions matched, one run folder.
+
+    Returns the (optical) result holding the fused Features, the folder written and
+    the radar dates.
 
     ``--stac-url`` applies to the optical search; radar is read from the Planetary
     Computer profile (``$SITEWATCH_PC_STAC_URL`` moves it), so its account key is
     checked first, before any request.
     """
-    from sitewatch.cli._common import cache_from_args, detector_options, emit_json
+    from sitewatch.cli._common import cache_from_args, detector_options
     from sitewatch.cli.timeline_cmd import _stac_series
     from sitewatch.radar import radar_series, series_files
     from sitewatch.report import write_result
@@ -187,7 +192,7 @@ def fused_timeline(args: argparse.Namespace, aoi: Any, start: str, end: str) -> 
     result, tl = detect_series(
         sources,
         aoi=aoi,
-        options=detector_options(args),
+        options=options if options is not None else detector_options(args),
         resolution=args.resolution,
         min_persistence=args.min_persistence,
     )
@@ -253,29 +258,27 @@ def fused_timeline(args: argparse.Namespace, aoi: Any, start: str, end: str) -> 
         extra=extra,
         redact_paths=args.redact_paths,
     )
+    return result, out, rx["dates"]
+
+
+def fused_summary(result: Any, out: Path) -> str:
+    """What ``timeline --source s2,s1`` prints: steps by sensor, regions and who saw them."""
     fusion = result.diagnostics["fusion"]
-    if args.json:
-        emit_json(
-            {
-                "out": str(out),
-                "fusion": fusion,
-                "changes": [f["properties"] for f in fused],
-            }
+    info = result.diagnostics["timeline"]
+    aoi = result.provenance["aoi"]
+    lines = [
+        f"sitewatch timeline: {aoi.id}, optical {len(info['dates'])} dates + radar "
+        f"{len(fusion['radar_dates'])} dates (orbit {fusion['radar_orbit']})"
+    ]
+    for c in fusion["steps"]:
+        opt = ", ".join(_date(d) for d in c["optical"]) or "-"
+        rad = ", ".join(c["radar"]) or "-"
+        lines.append(f"  {c['step']}: optical {opt}; radar {rad}")
+    for f in result.features:
+        p = f["properties"]
+        lines.append(
+            f"    {p['id']}  {p['area_m2']:>9,.0f} m²  first seen {p['first_seen']}  "
+            f"seen by {p['seen_by']}"
         )
-    elif not args.quiet:
-        print(
-            f"sitewatch timeline: {aoi.id}, optical {len(info['dates'])} dates + radar "
-            f"{len(rx['dates'])} dates (orbit {fusion['radar_orbit']}), {start} → {end}"
-        )
-        for c in coverage:
-            opt = ", ".join(_date(d) for d in c["optical"]) or "-"
-            rad = ", ".join(c["radar"]) or "-"
-            print(f"  {c['step']}: optical {opt}; radar {rad}")
-        for f in fused:
-            p = f["properties"]
-            print(
-                f"    {p['id']}  {p['area_m2']:>9,.0f} m²  first seen {p['first_seen']}  "
-                f"seen by {p['seen_by']}"
-            )
-        print(f"  wrote {out}/")
-    return 0
+    lines.append(f"  wrote {out}/")
+    return "\n".join(lines)

@@ -563,13 +563,80 @@ def _summary(result: Any, out: Any, what: str) -> str:
     return "\n".join(lines)
 
 
+def run_pair(args: Any, aoi: Any, windows: Sequence[tuple[str, str]]) -> tuple[Any, Any]:
+    """Run and write a radar pair from CLI-style options; return (result, out folder)."""
+    from sitewatch.cli._common import cache_from_args
+    from sitewatch.report import write_result
+    from sitewatch.sources._http import NetStats
+
+    result, rasters = radar_pair(
+        aoi,
+        windows[0],
+        windows[1],
+        alpha=args.alpha,
+        enl=args.enl,
+        scenes=args.scenes,
+        orbit=args.orbit,
+        url=args.stac_url,
+        cache=cache_from_args(args),
+        stats=NetStats(),
+    )
+    out = write_result(
+        result,
+        args.out,
+        overwrite=args.overwrite,
+        command=args.command_line,
+        report=args.report,
+        extra=_raster_files(result.grid, rasters),
+        redact_paths=args.redact_paths,
+    )
+    return result, out
+
+
+def run_series(
+    args: Any, aoi: Any, start: str, end: str, *, options: Any = None
+) -> tuple[Any, Any, list[str]]:
+    """Run and write a radar (or fused) timeline; return (result, out folder, radar dates).
+
+    ``options`` (DetectOptions) are the optical half's of a fused run (default: from
+    ``args``).
+    """
+    from sitewatch.cli._common import cache_from_args
+    from sitewatch.report import write_result
+    from sitewatch.sources._http import NetStats
+
+    if args.source == "s2,s1":
+        from sitewatch.fusion import run_fused
+
+        return run_fused(args, aoi, start, end, options=options)
+    result, extra = radar_series(
+        aoi,
+        start,
+        end,
+        alpha=args.alpha,
+        enl=args.enl,
+        orbit=args.orbit,
+        url=args.stac_url,
+        cache=cache_from_args(args),
+        stats=NetStats(),
+    )
+    out = write_result(
+        result,
+        args.out,
+        overwrite=args.overwrite,
+        command=args.command_line,
+        extra=series_files(result, extra),
+        redact_paths=args.redact_paths,
+    )
+    return result, out, extra["dates"]
+
+
 def detect_main(args: Any) -> int:
     """``sitewatch detect --source s1``: an n-scene mean pair, before → after windows."""
-    from sitewatch.cli._common import cache_from_args, emit_json
+    from sitewatch.cli._common import emit_json
     from sitewatch.cli.detect_cmd import image_window, resolve_aoi
     from sitewatch.errors import InputError
-    from sitewatch.report import check_output_dir, write_result
-    from sitewatch.sources._http import NetStats
+    from sitewatch.report import check_output_dir
 
     _check_alpha(args.alpha)
     if args.source != "s1":
@@ -581,28 +648,7 @@ def detect_main(args: Any) -> int:
     ]
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(args.out, overwrite=args.overwrite)
-    stats = NetStats()
-    result, rasters = radar_pair(
-        aoi,
-        windows[0],
-        windows[1],
-        alpha=args.alpha,
-        enl=args.enl,
-        scenes=args.scenes,
-        orbit=args.orbit,
-        url=args.stac_url,
-        cache=cache_from_args(args),
-        stats=stats,
-    )
-    out = write_result(
-        result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
-        report=args.report,
-        extra=_raster_files(result.grid, rasters),
-        redact_paths=args.redact_paths,
-    )
+    result, out = run_pair(args, aoi, windows)
     if args.json:
         emit_json(
             {
@@ -618,11 +664,10 @@ def detect_main(args: Any) -> int:
 
 def timeline_main(args: Any) -> int:
     """``sitewatch timeline --source s1`` (or ``s2,s1``): the omnibus test over a period."""
-    from sitewatch.cli._common import cache_from_args, emit_json
+    from sitewatch.cli._common import emit_json
     from sitewatch.cli.detect_cmd import resolve_aoi
     from sitewatch.errors import InputError
-    from sitewatch.report import check_output_dir, write_result
-    from sitewatch.sources._http import NetStats
+    from sitewatch.report import check_output_dir
     from sitewatch.sources.stac import parse_period
 
     _check_alpha(args.alpha)
@@ -633,43 +678,84 @@ def timeline_main(args: Any) -> int:
     start, end = parse_period(args.start, args.end)
     aoi = resolve_aoi(args.aoi, args.aoi_file)
     check_output_dir(args.out, overwrite=args.overwrite)
-    if args.source == "s2,s1":
-        from sitewatch.fusion import fused_timeline
-
-        return fused_timeline(args, aoi, start, end)
-    stats = NetStats()
-    result, extra = radar_series(
-        aoi,
-        start,
-        end,
-        alpha=args.alpha,
-        enl=args.enl,
-        orbit=args.orbit,
-        url=args.stac_url,
-        cache=cache_from_args(args),
-        stats=stats,
-    )
-    out = write_result(
-        result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
-        extra=series_files(result, extra),
-        redact_paths=args.redact_paths,
-    )
+    result, out, dates = run_series(args, aoi, start, end)
     if args.json:
         emit_json(
             {
                 "out": str(out),
-                "dates": extra["dates"],
+                "radar_dates": dates,
                 "diagnostics": result.diagnostics,
                 "changes": [f["properties"] for f in result.features],
             }
         )
-    elif not args.quiet:
+    elif args.quiet:
+        pass
+    elif args.source == "s2,s1":
+        from sitewatch.fusion import fused_summary
+
+        print(fused_summary(result, out))
+    else:
         print(_summary(result, out, "timeline"))
-        print(f"  {len(extra['dates'])} dates {extra['dates'][0]} … {extra['dates'][-1]}")
+        print(f"  {len(dates)} dates {dates[0]} … {dates[-1]}")
     return 0
+
+
+def batch_job(spec: Any, *, options: Any = None) -> Any:
+    """Run a watch-list job whose ``source`` is ``"s1"`` or ``"s2,s1"``; return its result.
+
+    Options the job may set: ``alpha``, ``enl``, ``orbit``, ``scenes`` (pairs), and for
+    the optical half of ``"s2,s1"`` the usual scene and detector options.
+    """
+    import argparse
+
+    from sitewatch.cli.detect_cmd import image_window, resolve_aoi
+    from sitewatch.errors import InputError
+    from sitewatch.report import check_output_dir
+
+    opts = dict(spec["options"])
+    cache = opts.get("cache", True)
+    args = argparse.Namespace(
+        source=opts.get("source"),
+        stac_url=opts.get("stac_url"),
+        alpha=float(opts.get("alpha", 1e-3)),
+        enl=opts.get("enl"),
+        orbit=opts.get("orbit"),
+        scenes=int(opts.get("scenes", DEFAULT_SCENES)),
+        out=spec["out"],
+        overwrite=spec["overwrite"],
+        command_line=spec.get("command"),
+        report=True,
+        redact_paths=bool(opts.get("redact_paths", False)),
+        cache=cache if isinstance(cache, str) else None,
+        no_cache=cache is False,
+        every=spec.get("every") or "3M",
+        requester_pays=opts.get("requester_pays", False),
+        max_cloud=opts.get("max_cloud"),
+        composite=opts.get("composite", False),
+        composite_max=opts.get("composite_max", 5),
+        resolution=opts.get("resolution"),
+        min_persistence=opts.get("min_persistence", 0.5),
+        start=spec.get("start"),
+        end=spec.get("end"),
+        quiet=True,
+        json=False,
+    )
+    _check_alpha(args.alpha)
+    aoi = resolve_aoi(spec["aoi"], None)
+    check_output_dir(spec["out"], overwrite=spec["overwrite"])
+    if spec["kind"] == "pair":
+        if args.source != "s1":
+            raise InputError(f"job {spec['name']}: a pair compares one sensor: source = 's1'")
+        windows = [image_window(spec[k], k) for k in ("before", "after")]
+        return run_pair(args, aoi, windows)[0]
+    if spec.get("images"):
+        raise InputError(
+            f"job {spec['name']}: source = {args.source!r} searches scenes, not images"
+        )
+    from sitewatch.sources.stac import parse_period
+
+    start, end = parse_period(spec["start"], spec["end"])
+    return run_series(args, aoi, start, end, options=options)[0]
 
 
 def series_files(result: Any, extra: dict[str, Any]) -> Any:

@@ -377,3 +377,57 @@ def test_fused_timeline_sees_the_hall_with_both_sensors(pc, tmp_path):
     chips = sorted(p.name for p in (out / "chips").iterdir())
     assert "c001_radar_VV_before.png" in chips, chips
     assert "radar VV before" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_batch_watch_list_with_radar_jobs(pc, tmp_path):
+    wl = tmp_path / "watch.toml"
+    wl.write_text(
+        f"""out = "{tmp_path / "runs"}"
+
+[[job]]
+name = "radar"
+aoi = "feb11-plant"
+from = "2020-07"
+to = "2024-12"
+source = "s1"
+alpha = 1e-3
+
+[[job]]
+name = "fused"
+aoi = "feb11-plant"
+from = "2020-06"
+to = "2024-12"
+every = "6M"
+source = "s2,s1"
+stac_url = "{pc["stac"]}"
+
+[[job]]
+name = "radar-pair"
+aoi = "feb11-plant"
+before = "2020-07/2023-01"
+after = "2023-04/2024-12"
+source = "s1"
+scenes = 4
+""",
+        encoding="utf-8",
+    )
+    res = sitewatch(
+        "batch", str(wl), "--workers", "1", "--json", cache=tmp_path / "cache", env=pc["keyed"]
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    jobs = {j["name"]: j for j in json.loads(res.stdout)["jobs"]}
+    assert {n: j["status"] for n, j in jobs.items()} == dict.fromkeys(jobs, "ok")
+    assert jobs["radar"]["n_polygons"] == jobs["radar-pair"]["n_polygons"] == 1
+    fused = json.loads((tmp_path / "runs" / "fused" / "changes.geojson").read_text("utf-8"))
+    assert [f["properties"]["seen_by"] for f in fused["features"]] == ["optical and radar"]
+
+
+def test_batch_refuses_an_unknown_source(tmp_path):
+    wl = tmp_path / "watch.toml"
+    wl.write_text(
+        '[[job]]\naoi = "feb11-plant"\nfrom = "2020-07"\nto = "2024-12"\nsource = "s1,landsat"\n',
+        encoding="utf-8",
+    )
+    res = sitewatch("batch", str(wl), cache=tmp_path)
+    assert res.returncode == 2
+    assert "'s2', 'landsat', 's1' or 's2,s1'" in res.stderr
