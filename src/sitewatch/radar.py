@@ -30,6 +30,22 @@ def _min_pixels(grid: Grid, min_area_m2: float) -> int:
     return max(1, int(np.ceil(min_area_m2 / grid.pixel_area_m2)))
 
 
+P_FLOOR = float(np.finfo(np.float32).tiny)
+"""Smallest p-value reported (float32 rasters): smaller ones are reported as this."""
+
+
+def _medians(labels: np.ndarray, n: int, image: np.ndarray, fill: float) -> np.ndarray:
+    """Median of ``image`` over each region 1..n (NaN → ``fill``), index 0 unused."""
+    if n == 0:
+        return np.zeros(1)
+    vals = ndimage.median(np.nan_to_num(image, nan=fill), labels, np.arange(1, n + 1))
+    return np.concatenate([[fill], np.atleast_1d(vals)])
+
+
+def _p(value: float) -> float:
+    return float(f"{max(float(value), P_FLOOR):.3g}")
+
+
 def _per_region(labels: np.ndarray, n: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each region's most frequent value of ``values`` (≥ 0) and the share that has it."""
     mode = np.full(n + 1, -1, np.int64)
@@ -91,14 +107,10 @@ def series_changes(
     first = np.where(mask, res.first_change, -1)
     mode, share = _per_region(labels, n, first)
     layers = {"_label": labels.astype(np.float32)}  # constant per region: its mean is it
-    score = np.where(mask, -np.log10(np.maximum(res.p_first, 1e-300)), 0.0).astype(np.float32)
+    score = np.where(mask, -np.log10(np.maximum(res.p_first, P_FLOOR)), 0.0).astype(np.float32)
     feats = vectorize_changes(mask, score, grid, layers=layers)
-    index = np.arange(1, n + 1)
-    med_p = ndimage.median(np.nan_to_num(res.p_first, nan=1.0), labels, index) if n else []
-    dbs = [
-        ndimage.median(np.nan_to_num(res.db_first[b]), labels, index) if n else []
-        for b in range(res.db_first.shape[0])
-    ]
+    med_p = _medians(labels, n, res.p_first, 1.0)
+    dbs = [_medians(labels, n, res.db_first[b], 0.0) for b in range(res.db_first.shape[0])]
     for f in feats:
         props = f["properties"]
         lab = round(props.pop("_label"))
@@ -106,9 +118,9 @@ def series_changes(
             {
                 "first_seen": dates[int(mode[lab])],
                 "dated_share": round(float(share[lab]), 3),
-                "p_value": float(f"{med_p[lab - 1]:.3g}"),
+                "p_value": _p(med_p[lab]),
                 **{
-                    f"db_{name}": round(float(d[lab - 1]), 2)
+                    f"db_{name}": round(float(d[lab]), 2)
                     for name, d in zip(band_names, dbs, strict=False)
                 },
                 "orbit": orbit,
@@ -133,16 +145,25 @@ def pair_changes(
     min_area_m2: float = RADAR_MIN_AREA_M2,
     band_names: Sequence[str] = ("vv", "vh"),
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Polygons of the pixels whose pair test rejects no-change at ``alpha``."""
+    """Polygons of the pixels whose pair test rejects no-change at ``alpha``.
+
+    ``p_value``, ``db_vv`` and ``db_vh`` of a polygon are the medians over its pixels.
+    """
     flagged = valid & (np.nan_to_num(res.p_value, nan=1.0) < alpha)
     mask, _ = remove_small_regions(flagged, _min_pixels(grid, min_area_m2))
-    score = np.where(mask, -np.log10(np.maximum(res.p_value, 1e-300)), 0.0).astype(np.float32)
-    layers = {f"db_{name}": res.db[b] for b, name in enumerate(band_names[: res.db.shape[0]])}
-    layers["p_value"] = res.p_value
-    feats = vectorize_changes(mask, score, grid, layers=layers, observed=valid)
+    labels, n = label_regions(mask)
+    score = np.where(mask, -np.log10(np.maximum(res.p_value, P_FLOOR)), 0.0).astype(np.float32)
+    feats = vectorize_changes(
+        mask, score, grid, layers={"_label": labels.astype(np.float32)}, observed=valid
+    )
+    med_p = _medians(labels, n, res.p_value, 1.0)
+    dbs = {name: _medians(labels, n, res.db[b], 0.0) for b, name in enumerate(band_names)}
     for f in feats:
+        lab = round(f["properties"].pop("_label"))
         f["properties"].update(
             {
+                "p_value": _p(med_p[lab]),
+                **{f"db_{name}": round(float(d[lab]), 2) for name, d in dbs.items()},
                 "first_seen": after_date,
                 "before_date": before_date,
                 "after_date": after_date,
@@ -331,7 +352,7 @@ def radar_pair(
         orbit=geom.label,
         min_area_m2=min_area_m2,
     )
-    score = np.where(valid, -np.log10(np.maximum(res.p_value, 1e-300)), np.nan).astype(np.float32)
+    score = np.where(valid, -np.log10(np.maximum(res.p_value, P_FLOOR)), np.nan).astype(np.float32)
     flagged = valid & (np.nan_to_num(res.p_value, nan=1.0) < alpha)
     params = {
         "method": "log-ratio",
@@ -435,7 +456,7 @@ def radar_series(
     dates = stack_src.dates
     mask, feats = series_changes(test, grid, dates, orbit=geom.label, min_area_m2=min_area_m2)
     score = np.where(
-        valid, -np.log10(np.maximum(np.nan_to_num(test.p_series, nan=1.0), 1e-300)), np.nan
+        valid, -np.log10(np.maximum(np.nan_to_num(test.p_series, nan=1.0), P_FLOOR)), np.nan
     ).astype(np.float32)
     first = S1Stack(stack_src.parts[:1])
     last = S1Stack(stack_src.parts[-1:])

@@ -10,8 +10,10 @@ and serves them on 127.0.0.1:
   2024-10-05) and a legacy ``sentinel-2-l2a`` item on 2019-06-15, where collection 1 has
   a gap;
 * a Planetary-Computer-shaped STAC API with ``landsat-c2-l2`` (2020-06-15, 2024-10-10)
-  whose COGs answer 403 without a SAS token, and its token endpoint
-  ``/api/sas/v1/token/{collection}``;
+  and ``sentinel-1-rtc`` (ascending 127: 12 scenes 2020-07 → 2024-12 with a +6 dB hall
+  from 2023-04-29; descending 32: 4 scenes) whose COGs answer 403 without a SAS token,
+  and its token endpoint ``/api/sas/v1/token/{collection}`` (``sentinel-1-rtc``: 403
+  without the header ``Ocp-Apim-Subscription-Key: loopback-account-key``);
 * a range-capable file server for all the COGs, logging every request
   (``WORKDIR/requests.log``: method, path, range, status, bytes).
 
@@ -31,12 +33,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from conftest import serve_range, serve_stac, stac_files  # noqa: E402
+from s1_fixtures import BLOB, build_s1_fixture  # noqa: E402
 from stac_fixtures import build_landsat_fixture, build_s2_fixture, real_shaped  # noqa: E402
 
 DATA = HERE.parent / "data" / "stac"
 LEGACY = DATA / "S2A_13TDE_20231008_0_L2A.trimmed.json"
 PC_LANDSAT = DATA / "LC09_L2SR_089113_20231008_02_T2.pc.trimmed.json"
 SIG = "loopback-signature"
+KEY = "loopback-account-key"
 
 
 def main(workdir: str) -> None:
@@ -49,6 +53,7 @@ def main(workdir: str) -> None:
         base = files.url
         s2 = build_s2_fixture(root, base)
         landsat = build_landsat_fixture(root, base)
+        s1 = build_s1_fixture(root, base)
         c1 = json.loads(Path(s2["items"]).read_text(encoding="utf-8"))["features"]
 
         # A legacy item in 2019 (collection 1 lacks Nov 2016 - Nov 2019).
@@ -89,8 +94,19 @@ def main(workdir: str) -> None:
         token_dir = root / "api" / "sas" / "v1" / "token"
         token_dir.mkdir(parents=True, exist_ok=True)
         (token_dir / "landsat-c2-l2").write_text(json.dumps(token), encoding="utf-8")
+        (token_dir / "sentinel-1-rtc").write_text(json.dumps(token), encoding="utf-8")
         (root / "_auth.json").write_text(
-            json.dumps({"/pc-blob/": {"query": "sig", "value": SIG}}), encoding="utf-8"
+            json.dumps(
+                {
+                    "/pc-blob/": {"query": "sig", "value": SIG},
+                    f"/{BLOB}/": {"query": "sig", "value": SIG},
+                    "/api/sas/v1/token/sentinel-1-rtc": {
+                        "header": "Ocp-Apim-Subscription-Key",
+                        "value": KEY,
+                    },
+                }
+            ),
+            encoding="utf-8",
         )
         pc_collection = work / "pc-collection.json"
         doc = json.loads(PC_LANDSAT.read_text(encoding="utf-8"))
@@ -104,10 +120,13 @@ def main(workdir: str) -> None:
         es_url = stack.enter_context(
             serve_stac([*stac_files(s2), legacy_collection, legacy_items], work)
         )
-        pc_url = stack.enter_context(serve_stac([pc_collection, pc_items_path], work))
+        pc_url = stack.enter_context(
+            serve_stac([pc_collection, pc_items_path, *stac_files(s1)], work)
+        )
         print(f"export SITEWATCH_PC_STAC_URL={pc_url}")
         print(f"export SITEWATCH_PC_TOKEN_URL={base}/api/sas/v1/token")
         print(f"export ES={es_url}")
+        print(f"# Sentinel-1 RTC needs: export PC_SDK_SUBSCRIPTION_KEY={KEY}")
         print(f"# request log: {work / 'requests.log'}", flush=True)
         try:
             while True:

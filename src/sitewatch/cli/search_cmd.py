@@ -122,9 +122,15 @@ def main(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    radar = args.source == "s1"
     print(
         f"{len(scenes)} acquisition(s) over {aoi.name} ({aoi.id}), {start} → {end}, "
-        f"from {api}; clearest over the AOI first"
+        f"from {api}; "
+        + (
+            "by orbit geometry (compared only within one), then date"
+            if radar
+            else "clearest over the AOI first"
+        )
     )
     print(f"{'date':<11} {'platform':<12} {'tile':<12} {'scene cloud':>11} {'AOI clear':>10}  item")
     for s in scenes:
@@ -139,6 +145,10 @@ def main(args: argparse.Namespace) -> int:
         )
     print(
         f"read {stats.total_requests()} HTTP request(s), {stats.total_bytes() / 1000:,.1f} kB "
-        "(search pages, and cloud masks over the AOI window only)"
+        + (
+            "(search pages and the SAS token)"
+            if radar
+            else "(search pages, and cloud masks over the AOI window only)"
+        )
     )
     return 0

@@ -193,6 +193,20 @@ def _timeline(run: RunData) -> str:
     return "\n".join(parts)
 
 
+RADAR_CAVEATS = [
+    "Radar (Sentinel-1 RTC, 10 m): a polygon is a place where backscatter changed beyond "
+    "what speckle explains at the chosen false-alarm rate (alpha, per pixel). It changes for "
+    "new walls and roofs (double bounce), but also for soil moisture, flooding, crops and "
+    "parked vehicles or stacked material.",
+    "Only scenes of one pass direction and relative orbit are compared. On steep slopes "
+    "facing the radar, layover folds several slopes into one pixel; on slopes facing away, "
+    "radar shadow leaves no signal (no data): neither place can be judged.",
+    "A building smaller than a few 10 m pixels is rarely found: one look gives about 4.4 "
+    "looks of speckle, so single pixels need a very strong change. Averaging more scenes "
+    "(more looks) finds weaker changes but blurs when they happened.",
+]
+
+
 def _method(run: RunData) -> str:
     man = run.manifest
     diag = man.get("diagnostics") or {}
@@ -225,6 +239,8 @@ def _method(run: RunData) -> str:
         f"Pixels are {run.pixel_size_m:.0f} m: a building smaller than a few pixels may be "
         "missed, and outlines are about a pixel wider than the object.",
     ]
+    if params.get("sensor") == "radar" or diag.get("fusion"):
+        caveats += RADAR_CAVEATS
     residual = coreg_residual(coreg)
     if isinstance(residual, (int, float)) and residual > 0.5:
         caveats.append(
@@ -327,6 +343,8 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
         "<code>manifest.json"
         "</code>; the polygons are in <code>changes.geojson</code> and <code>changes.gpkg</code>."
         "</p><p class='muted'>Sentinel-2 imagery: contains modified Copernicus Sentinel data. "
+        "Sentinel-1 RTC: contains modified Copernicus Sentinel data, terrain-corrected by "
+        "Catalyst for the Microsoft Planetary Computer. "
         "Landsat imagery: courtesy of the U.S. Geological Survey.</p></body></html>"
     )
     (stage / "report.html").write_text("\n".join(parts), encoding="utf-8")

@@ -848,6 +848,8 @@ def search_scenes(
             _days_from(c.datetime, centre),
         )
     )
+    if source == "s1":  # radar sees through cloud: by orbit geometry, then date
+        out.sort(key=lambda c: (c.tile, c.datetime))
     return out
 
 
