@@ -312,6 +312,27 @@ def radar_pair(
     The before side takes the latest scenes of its window, the after side the
     earliest of its; both from the geometry with most scenes in its poorer window.
 
+    Parameters
+    ----------
+    aoi : AOI
+        Located AOI; the grid is its 10 m UTM grid.
+    before, after : (str, str)
+        Inclusive ISO date windows.
+    alpha : float
+        Per-pixel false-alarm rate: the level of the test.
+    enl : float, optional
+        Looks of one scene (default: as the items declare, else 4.4).
+    orbit : str, optional
+        Pass direction and/or relative orbit to use (``"ascending-127"``, ``"127"``).
+    url : str, optional
+        Service or STAC API root (default: the Planetary Computer profile).
+    cache, stats : optional
+        Window cache and request counter (see :func:`~sitewatch.sources.stac.search_scenes`).
+    min_area_m2 : float
+        Minimum mapping unit.
+    scenes : int
+        Most scenes averaged on each side.
+
     Returns
     -------
     (ChangeResult, dict of str to ndarray)
@@ -325,7 +346,9 @@ def radar_pair(
     from sitewatch.sources.sentinel1 import S1Scene, S1Stack, group_by_geometry, pick_geometry
 
     if scenes < 1:
-        raise ValueError(f"scenes {scenes} is not positive")
+        from sitewatch.errors import InputError, arg
+
+        raise InputError(f"{arg('scenes')} {scenes} must be at least 1")
     t0 = time.perf_counter()
     grid, inside = _aoi_grid(aoi)
     found = [_search(aoi, *w, url=url, cache=cache, stats=stats) for w in (before, after)]
@@ -418,6 +441,32 @@ def radar_series(
     min_area_m2: float = RADAR_MIN_AREA_M2,
 ) -> tuple[Any, dict[str, Any]]:
     """Every scene of one orbit geometry in ``[start, end]``, tested with the omnibus test.
+
+    Parameters
+    ----------
+    aoi : AOI
+        Located AOI; the grid is its 10 m UTM grid.
+    start, end : str
+        Inclusive ISO dates.
+    alpha : float
+        Per-pixel false-alarm rate: the level of the test.
+    enl : float, optional
+        Looks of one scene (default: as the items declare, else 4.4).
+    orbit : str, optional
+        Pass direction and/or relative orbit to use (``"ascending-127"``, ``"127"``).
+    url : str, optional
+        Service or STAC API root (default: the Planetary Computer profile).
+    cache, stats : optional
+        Window cache and request counter (see :func:`~sitewatch.sources.stac.search_scenes`).
+    min_area_m2 : float
+        Minimum mapping unit.
+
+    Raises
+    ------
+    InputError
+        No account key for the Planetary Computer, or Earth Search asked for.
+    DataError
+        Fewer than 3 scenes of the chosen geometry, or none with the asked ``orbit``.
 
     Returns
     -------
