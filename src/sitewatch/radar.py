@@ -829,7 +829,13 @@ def batch_job(spec: Any, *, options: Any = None) -> Any:
 
 
 def series_files(result: Any, extra: dict[str, Any]) -> Any:
-    """Writer of a radar series' own files: first-change index, p-value, dB, timeline.json."""
+    """Writer of a radar series' own files: first-change index, p-value, dB, timeline files.
+
+    ``timeline.csv`` has one row per (polygon, date): the share of the polygon observed
+    and the area flagged as changed on or before that date.
+    """
+    import csv
+    import io
     import json
     from pathlib import Path
 
@@ -841,9 +847,14 @@ def series_files(result: Any, extra: dict[str, Any]) -> Any:
 
     def write(tmp: Path) -> None:
         rasters(tmp)
+        dates = extra["dates"]
         doc = {
             "sensor": "radar",
-            "dates": extra["dates"],
+            "dates": dates,
+            "from": dates[0],
+            "to": dates[-1],
+            "n_persistent": len(result.features),
+            "n_transient": 0,
             "first_change_index": "first_change.tif holds the index into dates (-1: none)",
             "pixels_changed_per_date": [int(c.sum()) for c in test.changed],
             "regions": [
@@ -864,5 +875,33 @@ def series_files(result: Any, extra: dict[str, Any]) -> Any:
             ],
         }
         (tmp / "timeline.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        labels, _ = label_regions(result.mask)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["region", "sensor", "date", "observed", "changed_m2"])
+        for f in result.features:
+            c, r = ~result.grid.transform * _centre_xy(f, result.grid)
+            lab = labels[
+                min(max(int(r), 0), labels.shape[0] - 1), min(max(int(c), 0), labels.shape[1] - 1)
+            ]
+            region = labels == lab if lab else np.zeros(labels.shape, bool)
+            first = test.first_change[region]
+            seen = np.isfinite(test.p_series[region])
+            for j, d in enumerate(dates):
+                changed = int(((first >= 0) & (first <= j)).sum()) * result.grid.pixel_area_m2
+                share = round(float(seen.mean()), 3) if seen.size else 0.0
+                w.writerow([f["id"], "radar", d, share, round(changed, 1)])
+        (tmp / "timeline.csv").write_text(buf.getvalue(), encoding="utf-8")
 
     return write
+
+
+def _centre_xy(feature: dict[str, Any], grid: Grid) -> tuple[float, float]:
+    """A point inside the feature's polygon, in the grid's CRS."""
+    from shapely.geometry import shape
+
+    from sitewatch.grid import from_lonlat
+
+    geom = from_lonlat(shape(feature["geometry"]), grid.crs)
+    p = geom.representative_point()
+    return p.x, p.y

@@ -155,12 +155,14 @@ def _changes_table(run: RunData) -> str:
     for f in run.features:
         p = f.get("properties", {})
         centre = _latlon(p.get("centroid")) if run.crs else _e(p.get("centroid"))
+        seen = f" (seen by {_e(p['seen_by'])})" if p.get("seen_by") else ""
         rows.append(
             f"<tr><td><a href='#{_e(p.get('id'))}'>{_e(p.get('id'))}</a></td>"
             f"<td class=n>{_fmt(p.get('area_m2'), ',.0f')}</td><td>{centre}</td>"
-            f"<td>{_e(p.get('first_seen'))}</td><td class=n>{_fmt(p.get('score_mean'))}</td>"
+            f"<td>{_e(p.get('first_seen'))}{seen}</td>"
+            f"<td class=n>{_fmt(p.get('score_mean'))}</td>"
             f"<td class=n>{_fmt(p.get('score_max'))}</td>"
-            f"<td class=n>{_p(p.get('p_no_change'))}</td>"
+            f"<td class=n>{_p(p.get('p_no_change', p.get('p_value')))}</td>"
             f"<td class=n>{_fmt(p.get('clear_fraction'), '.0%')}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
