@@ -221,9 +221,19 @@ def _detect_options(options: Mapping[str, Any]) -> Any:
     return DetectOptions(**{k: options[k] for k in _DETECT_KEYS if k in options})
 
 
+def _radar_options(options: Mapping[str, Any]) -> Any:
+    """:class:`~sitewatch.detect.sar_options.RadarOptions` from watch-list options."""
+    from sitewatch.detect.sar_options import RadarOptions
+
+    return RadarOptions(
+        **{k: options[k] for k in ("alpha", "enl", "orbit", "scenes") if k in options}
+    )
+
+
 def _check_values(options: Mapping[str, Any], where: str) -> None:
     try:
         _detect_options(options)
+        _radar_options(options)
     except ValueError as err:
         raise InputError(f"{where}: {err}") from None
     if options.get("source", "s2") not in ("s2", "landsat", "s1", "s2,s1"):
@@ -456,6 +466,7 @@ def job_spec(spec: Mapping[str, Any]) -> Any:
         "redact_paths": bool(opts.get("redact_paths", False)),
         "overwrite": spec["overwrite"],
         "command": command,
+        "radar": _radar_options(opts),
     }
     if spec["kind"] == "pair":
         return DetectJob(

@@ -10,7 +10,6 @@ for cloud is no longer a hole when radar observed it.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 from shapely.geometry import shape
 
-__all__ = ["fuse_regions", "fused_summary", "run_fused", "step_coverage"]
+__all__ = ["fuse_regions", "fused_summary", "step_coverage", "timeline_fused"]
 
 
 def _date(text: str | None) -> str:
@@ -152,49 +151,63 @@ def _region_history(
     return rows
 
 
-def run_fused(
-    args: argparse.Namespace, aoi: Any, start: str, end: str, *, options: Any = None
-) -> tuple[Any, Path, list[str]]:
-    """``timeline --source s2,s1``: both timelines, regions matched, one run folder.
+def timeline_fused(job: Any, aoi: Any, start: str, end: str, *, progress: Any = None) -> Any:
+    """A :class:`~sitewatch.run.TimelineJob` with ``source="s2,s1"``: both, fused.
 
-    Returns the (optical) result holding the fused Features, the folder written and
-    the radar dates.
+    The optical timeline (Sentinel-2, ``job.scenes`` with ``source="s2"``: its
+    ``stac_url`` is the optical service) and the radar one (always the Planetary
+    Computer profile, moved by ``$SITEWATCH_PC_STAC_URL``; its account key is checked
+    first, before any request), their regions matched (:func:`fuse_regions`), written
+    as one run folder: the optical outputs with the fused Features, ``fusion.json``,
+    ``radar/`` (the radar series' rasters) and ``radar_before.tif``/``radar_after.tif``
+    (VV dB, for the report's radar chips).
 
-    ``--stac-url`` applies to the optical search; radar is read from the Planetary
-    Computer profile (``$SITEWATCH_PC_STAC_URL`` moves it), so its account key is
-    checked first, before any request.
+    Returns
+    -------
+    Run
+        ``result`` holds the fused Features; ``timeline`` is the optical Timeline.
     """
-    from sitewatch.cli._common import cache_from_args, detector_options
-    from sitewatch.cli.timeline_cmd import _stac_series
+    from dataclasses import replace
+
     from sitewatch.radar import radar_series, series_files
     from sitewatch.report import write_result
     from sitewatch.report.write import _write_raster
+    from sitewatch.run import Run, stac_series
     from sitewatch.series import detect_series, timeline_files
     from sitewatch.sources._http import NetStats
     from sitewatch.sources.profiles import check_s1_access, resolve_profile
     from sitewatch.timeline import time_steps
 
     check_s1_access(resolve_profile("planetary-computer", source="s1"))
-    cache, stats = cache_from_args(args), NetStats()
+    cache, stats = job.scenes.open_cache(), NetStats()
+    r = job.radar
     radar, rx = radar_series(
         aoi,
         start,
         end,
-        alpha=args.alpha,
-        enl=args.enl,
-        orbit=args.orbit,
+        alpha=r.alpha,
+        enl=r.enl,
+        orbit=r.orbit,
         url="planetary-computer",
         cache=cache,
         stats=stats,
     )
-    optical_args = argparse.Namespace(**{**vars(args), "source": "s2"})
-    sources = _stac_series(aoi, optical_args, cache, stats)
+    sources = stac_series(
+        aoi,
+        start,
+        end,
+        job.every,
+        scenes=replace(job.scenes, source="s2"),
+        cache=cache,
+        stats=stats,
+        progress=progress,
+    )
     result, tl = detect_series(
         sources,
         aoi=aoi,
-        options=options if options is not None else detector_options(args),
-        resolution=args.resolution,
-        min_persistence=args.min_persistence,
+        options=job.options,
+        resolution=job.resolution,
+        min_persistence=job.min_persistence,
     )
     info = result.diagnostics["timeline"]
     tracks = {
@@ -212,7 +225,7 @@ def run_fused(
     info["polygon_of_region"] = {
         label: renamed.get(pid, pid) for label, pid in (info.get("polygon_of_region") or {}).items()
     }
-    steps = time_steps(start, end, args.every)
+    steps = time_steps(start, end, job.every)
     coverage = step_coverage(steps, info["dates"], rx["dates"])
     holes_filled = [c["step"] for c in coverage if c["observed_by"] == "radar"]
     result.features[:] = fused
@@ -220,7 +233,7 @@ def run_fused(
         "sources": ["s2", "s1"],
         "radar_orbit": radar.provenance["parameters"]["orbit"],
         "radar_dates": rx["dates"],
-        "radar_alpha": args.alpha,
+        "radar_alpha": r.alpha,
         "radar_enl": radar.provenance["parameters"]["enl_per_scene"],
         "steps": coverage,
         "steps_seen_only_by_radar": holes_filled,
@@ -252,13 +265,13 @@ def run_fused(
 
     out = write_result(
         result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
+        job.out,
+        overwrite=job.overwrite,
+        command=list(job.command) if job.command is not None else None,
         extra=extra,
-        redact_paths=args.redact_paths,
+        redact_paths=job.redact_paths,
     )
-    return result, out, rx["dates"]
+    return Run(result=result, out=out, timeline=tl)
 
 
 def fused_summary(result: Any, out: Path) -> str:

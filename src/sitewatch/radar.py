@@ -15,10 +15,19 @@ from scipy import ndimage
 
 from sitewatch.detect.cleanup import label_regions, remove_small_regions
 from sitewatch.detect.sar import PairTest, SeriesTest
+from sitewatch.detect.sar_options import DEFAULT_SCENES
 from sitewatch.grid import Grid
 from sitewatch.vectorize import vectorize_changes
 
-__all__ = ["RADAR_MIN_AREA_M2", "pair_changes", "series_changes"]
+__all__ = [
+    "RADAR_MIN_AREA_M2",
+    "detect_radar",
+    "pair_changes",
+    "radar_pair",
+    "radar_series",
+    "series_changes",
+    "timeline_radar",
+]
 
 RADAR_MIN_AREA_M2 = 500.0
 """Minimum mapping unit of radar changes: 5 pixels at 10 m. A test at level α flags
@@ -183,8 +192,6 @@ def pair_changes(
 
 RADAR_RESOLUTION_M = 10.0
 """Grid of radar runs: the RTC product's own 10 m."""
-DEFAULT_SCENES = 4
-"""Scenes averaged on each side of a pair (``--scenes``)."""
 
 
 def _aoi_grid(aoi: Any) -> tuple[Grid, np.ndarray]:
@@ -551,55 +558,8 @@ def radar_series(
 
 
 # ---------------------------------------------------------------------------
-# CLI: what ``detect``/``timeline`` do with ``--source s1`` (kept here so the
-# subcommand modules change by a line or two)
+# Jobs: what ``sitewatch.run.detect``/``timeline`` do when ``scenes.source`` is radar
 # ---------------------------------------------------------------------------
-
-RADAR_SOURCES = ("s1", "s2,s1")
-"""``--source`` values that involve radar."""
-
-
-def add_radar_options(p: Any, *, pair: bool) -> None:
-    """``--alpha``, ``--enl``, ``--orbit`` (and ``--scenes`` for a pair)."""
-    from sitewatch.cli._common import positive_float
-
-    p.add_argument(
-        "--alpha",
-        type=positive_float,
-        default=1e-3,
-        metavar="P",
-        help="radar (--source s1): false-alarm rate per pixel, the level of the test "
-        "(default 1e-3)",
-    )
-    p.add_argument(
-        "--enl",
-        type=positive_float,
-        metavar="L",
-        help="radar: equivalent number of looks of one scene (default: as the items "
-        "declare, else 4.4)",
-    )
-    p.add_argument(
-        "--orbit",
-        metavar="DIR-N",
-        help="radar: compare only this pass direction and/or relative orbit, e.g. "
-        "ascending-127 (default: the geometry with most scenes)",
-    )
-    if pair:
-        p.add_argument(
-            "--scenes",
-            type=int,
-            default=DEFAULT_SCENES,
-            metavar="N",
-            help=f"radar: scenes averaged on each side (default {DEFAULT_SCENES}); "
-            "speckle variance falls as 1/N",
-        )
-
-
-def _check_alpha(alpha: float) -> None:
-    from sitewatch.errors import InputError
-
-    if not 0 < alpha < 1:
-        raise InputError(f"--alpha {alpha:g} must be between 0 and 1 (e.g. 1e-3)")
 
 
 def _raster_files(grid: Grid, rasters: dict[str, np.ndarray]) -> Any:
@@ -615,217 +575,118 @@ def _raster_files(grid: Grid, rasters: dict[str, np.ndarray]) -> Any:
     return write
 
 
-def _summary(result: Any, out: Any, what: str) -> str:
-    d, prm = result.diagnostics, result.provenance["parameters"]
-    lines = [
-        f"sitewatch {what}: {result.provenance['aoi'].id}, Sentinel-1 RTC orbit {prm['orbit']}, "
-        f"method {prm['method']}, alpha {prm['alpha']:g}, {prm['enl_per_scene']:g} looks/scene",
-        f"  {d['valid_fraction']:.1%} of the AOI observed in every scene; "
-        f"{d['n_polygons']} change polygon(s), {d['changed_area_m2']:,.0f} m²",
-    ]
-    for f in result.features[:5]:
-        p = f["properties"]
-        lines.append(
-            f"    {p['id']}  {p['area_m2']:>9,.0f} m²  first seen {p['first_seen']}  "
-            f"p {p['p_value']:.2g}  VV {p['db_vv']:+.1f} dB  VH {p['db_vh']:+.1f} dB"
-        )
-    lines.append(f"  wrote {out}/")
-    return "\n".join(lines)
+def _command(job: Any) -> list[str] | None:
+    return list(job.command) if job.command is not None else None
 
 
-def run_pair(args: Any, aoi: Any, windows: Sequence[tuple[str, str]]) -> tuple[Any, Any]:
-    """Run and write a radar pair from CLI-style options; return (result, out folder)."""
-    from sitewatch.cli._common import cache_from_args
-    from sitewatch.report import write_result
+def detect_radar(job: Any, *, progress: Any = None) -> Any:
+    """Run a :class:`~sitewatch.run.DetectJob` whose scenes are Sentinel-1 (``source="s1"``).
+
+    ``before`` and ``after`` are date windows; the mean of up to ``job.radar.scenes``
+    scenes of one orbit geometry on each side is compared (:func:`radar_pair`). Writes
+    the optical outputs plus ``db.tif`` (VV, VH dB change) and ``p_value.tif``.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    InputError
+        ``source="s2,s1"`` (a pair compares one sensor), local images, no AOI, no key.
+    DataError, SourceError
+        As for :func:`sitewatch.run.detect`.
+    """
+    from sitewatch.errors import InputError, arg
+    from sitewatch.report import check_output_dir, write_result
+    from sitewatch.run import Run, image_window, resolve_aoi
     from sitewatch.sources._http import NetStats
 
+    if job.scenes.source != "s1":
+        raise InputError(f"detect compares one sensor: {arg('source')} s1, not {job.scenes.source}")
+    windows = [image_window(job.before, "before"), image_window(job.after, "after")]
+    aoi = resolve_aoi(job.aoi)
+    check_output_dir(job.out, overwrite=job.overwrite)
+    r = job.radar
     result, rasters = radar_pair(
         aoi,
         windows[0],
         windows[1],
-        alpha=args.alpha,
-        enl=args.enl,
-        scenes=args.scenes,
-        orbit=args.orbit,
-        url=args.stac_url,
-        cache=cache_from_args(args),
+        alpha=r.alpha,
+        enl=r.enl,
+        scenes=r.scenes,
+        orbit=r.orbit,
+        url=job.scenes.stac_url,
+        cache=job.scenes.open_cache(),
         stats=NetStats(),
     )
+    if progress is not None:
+        progress(f"radar: orbit {result.provenance['parameters']['orbit']}")
     out = write_result(
         result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
-        report=args.report,
+        job.out,
+        overwrite=job.overwrite,
+        command=_command(job),
+        report=job.report,
         extra=_raster_files(result.grid, rasters),
-        redact_paths=args.redact_paths,
+        redact_paths=job.redact_paths,
     )
-    return result, out
+    return Run(result=result, out=out)
 
 
-def run_series(
-    args: Any, aoi: Any, start: str, end: str, *, options: Any = None
-) -> tuple[Any, Any, list[str]]:
-    """Run and write a radar (or fused) timeline; return (result, out folder, radar dates).
+def timeline_radar(job: Any, *, progress: Any = None) -> Any:
+    """Run a :class:`~sitewatch.run.TimelineJob` whose scenes are Sentinel-1.
 
-    ``options`` (DetectOptions) are the optical half's of a fused run (default: from
-    ``args``).
+    ``source="s1"``: every scene of one orbit geometry between ``start`` and ``end``,
+    tested with the omnibus test (:func:`radar_series`); ``source="s2,s1"``: that and
+    the optical timeline, fused (:func:`sitewatch.fusion.timeline_fused`).
+
+    Returns
+    -------
+    Run
+        ``timeline`` is the radar dates (``s1``) or the optical Timeline (``s2,s1``).
     """
-    from sitewatch.cli._common import cache_from_args
-    from sitewatch.report import write_result
+    from sitewatch.errors import InputError, arg
+    from sitewatch.report import check_output_dir, write_result
+    from sitewatch.run import Run, resolve_aoi
     from sitewatch.sources._http import NetStats
+    from sitewatch.sources.stac import parse_period
 
-    if args.source == "s2,s1":
-        from sitewatch.fusion import run_fused
+    if job.images:
+        raise InputError(
+            f"{arg('source')} {job.scenes.source} searches Sentinel-1 scenes; "
+            f"{arg('images')} are optical files"
+        )
+    if not (job.start and job.end):
+        raise InputError(f"give the period ({arg('from')} and {arg('to')})")
+    start, end = parse_period(job.start, job.end)
+    aoi = resolve_aoi(job.aoi)
+    check_output_dir(job.out, overwrite=job.overwrite)
+    if job.scenes.source == "s2,s1":
+        from sitewatch.fusion import timeline_fused
 
-        return run_fused(args, aoi, start, end, options=options)
+        return timeline_fused(job, aoi, start, end, progress=progress)
+    r = job.radar
     result, extra = radar_series(
         aoi,
         start,
         end,
-        alpha=args.alpha,
-        enl=args.enl,
-        orbit=args.orbit,
-        url=args.stac_url,
-        cache=cache_from_args(args),
+        alpha=r.alpha,
+        enl=r.enl,
+        orbit=r.orbit,
+        url=job.scenes.stac_url,
+        cache=job.scenes.open_cache(),
         stats=NetStats(),
     )
     out = write_result(
         result,
-        args.out,
-        overwrite=args.overwrite,
-        command=args.command_line,
+        job.out,
+        overwrite=job.overwrite,
+        command=_command(job),
         extra=series_files(result, extra),
-        redact_paths=args.redact_paths,
+        redact_paths=job.redact_paths,
     )
-    return result, out, extra["dates"]
-
-
-def detect_main(args: Any) -> int:
-    """``sitewatch detect --source s1``: an n-scene mean pair, before → after windows."""
-    from sitewatch.cli._common import emit_json
-    from sitewatch.cli.detect_cmd import image_window, resolve_aoi
-    from sitewatch.errors import InputError
-    from sitewatch.report import check_output_dir
-
-    _check_alpha(args.alpha)
-    if args.source != "s1":
-        raise InputError(f"detect compares one sensor: --source s1, not {args.source}")
-    if args.scenes < 1:
-        raise InputError(f"--scenes {args.scenes} must be at least 1")
-    windows = [
-        image_window(ref, which) for ref, which in ((args.before, "before"), (args.after, "after"))
-    ]
-    aoi = resolve_aoi(args.aoi, args.aoi_file)
-    check_output_dir(args.out, overwrite=args.overwrite)
-    result, out = run_pair(args, aoi, windows)
-    if args.json:
-        emit_json(
-            {
-                "out": str(out),
-                "diagnostics": result.diagnostics,
-                "changes": [f["properties"] for f in result.features],
-            }
-        )
-    elif not args.quiet:
-        print(_summary(result, out, "detect"))
-    return 0
-
-
-def timeline_main(args: Any) -> int:
-    """``sitewatch timeline --source s1`` (or ``s2,s1``): the omnibus test over a period."""
-    from sitewatch.cli._common import emit_json
-    from sitewatch.cli.detect_cmd import resolve_aoi
-    from sitewatch.errors import InputError
-    from sitewatch.report import check_output_dir
-    from sitewatch.sources.stac import parse_period
-
-    _check_alpha(args.alpha)
-    if args.images:
-        raise InputError("--source s1 searches Sentinel-1 scenes; --images are optical files")
-    if not (args.start and args.end):
-        raise InputError("give --from and --to")
-    start, end = parse_period(args.start, args.end)
-    aoi = resolve_aoi(args.aoi, args.aoi_file)
-    check_output_dir(args.out, overwrite=args.overwrite)
-    result, out, dates = run_series(args, aoi, start, end)
-    if args.json:
-        emit_json(
-            {
-                "out": str(out),
-                "radar_dates": dates,
-                "diagnostics": result.diagnostics,
-                "changes": [f["properties"] for f in result.features],
-            }
-        )
-    elif args.quiet:
-        pass
-    elif args.source == "s2,s1":
-        from sitewatch.fusion import fused_summary
-
-        print(fused_summary(result, out))
-    else:
-        print(_summary(result, out, "timeline"))
-        print(f"  {len(dates)} dates {dates[0]} … {dates[-1]}")
-    return 0
-
-
-def batch_job(spec: Any, *, options: Any = None) -> Any:
-    """Run a watch-list job whose ``source`` is ``"s1"`` or ``"s2,s1"``; return its result.
-
-    Options the job may set: ``alpha``, ``enl``, ``orbit``, ``scenes`` (pairs), and for
-    the optical half of ``"s2,s1"`` the usual scene and detector options.
-    """
-    import argparse
-
-    from sitewatch.cli.detect_cmd import image_window, resolve_aoi
-    from sitewatch.errors import InputError
-    from sitewatch.report import check_output_dir
-
-    opts = dict(spec["options"])
-    cache = opts.get("cache", True)
-    args = argparse.Namespace(
-        source=opts.get("source"),
-        stac_url=opts.get("stac_url"),
-        alpha=float(opts.get("alpha", 1e-3)),
-        enl=opts.get("enl"),
-        orbit=opts.get("orbit"),
-        scenes=int(opts.get("scenes", DEFAULT_SCENES)),
-        out=spec["out"],
-        overwrite=spec["overwrite"],
-        command_line=spec.get("command"),
-        report=True,
-        redact_paths=bool(opts.get("redact_paths", False)),
-        cache=cache if isinstance(cache, str) else None,
-        no_cache=cache is False,
-        every=spec.get("every") or "3M",
-        requester_pays=opts.get("requester_pays", False),
-        max_cloud=opts.get("max_cloud"),
-        composite=opts.get("composite", False),
-        composite_max=opts.get("composite_max", 5),
-        resolution=opts.get("resolution"),
-        min_persistence=opts.get("min_persistence", 0.5),
-        start=spec.get("start"),
-        end=spec.get("end"),
-        quiet=True,
-        json=False,
-    )
-    _check_alpha(args.alpha)
-    aoi = resolve_aoi(spec["aoi"], None)
-    check_output_dir(spec["out"], overwrite=spec["overwrite"])
-    if spec["kind"] == "pair":
-        if args.source != "s1":
-            raise InputError(f"job {spec['name']}: a pair compares one sensor: source = 's1'")
-        windows = [image_window(spec[k], k) for k in ("before", "after")]
-        return run_pair(args, aoi, windows)[0]
-    if spec.get("images"):
-        raise InputError(
-            f"job {spec['name']}: source = {args.source!r} searches scenes, not images"
-        )
-    from sitewatch.sources.stac import parse_period
-
-    start, end = parse_period(spec["start"], spec["end"])
-    return run_series(args, aoi, start, end, options=options)[0]
+    return Run(result=result, out=out, timeline=extra["dates"])
 
 
 def series_files(result: Any, extra: dict[str, Any]) -> Any:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sitewatch.detect.options import DetectOptions
+from sitewatch.detect.sar_options import RADAR_SOURCES, RadarOptions
 from sitewatch.errors import DataError, InputError, arg
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ class DetectJob:
         Replace an earlier sitewatch run folder at ``out``.
     command : tuple of str, optional
         The command line recorded in the manifest (None: a Python call).
+    radar : RadarOptions
+        The radar tests' options, for ``scenes.source = "s1"`` (see :mod:`sitewatch.radar`).
     """
 
     before: Any
@@ -143,6 +146,7 @@ class DetectJob:
     redact_paths: bool = False
     overwrite: bool = False
     command: tuple[str, ...] | None = None
+    radar: RadarOptions = field(default_factory=RadarOptions)
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,9 @@ class TimelineJob:
         Acquisition dates of the ``images``, one each.
     min_persistence : float
         Drop regions flagged on less than this share of the later clear dates.
-    options, scenes, resolution, bands, redact_paths, overwrite, command
-        As for :class:`DetectJob`.
+    options, scenes, resolution, bands, redact_paths, overwrite, command, radar
+        As for :class:`DetectJob`; ``scenes.source`` ``"s1"`` (radar) or ``"s2,s1"``
+        (optical and radar, fused) runs :func:`sitewatch.radar.timeline_radar`.
     """
 
     out: str | Path
@@ -186,6 +191,7 @@ class TimelineJob:
     redact_paths: bool = False
     overwrite: bool = False
     command: tuple[str, ...] | None = None
+    radar: RadarOptions = field(default_factory=RadarOptions)
 
 
 @dataclass(frozen=True)
@@ -430,6 +436,10 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
     from sitewatch.report import check_output_dir, input_paths
     from sitewatch.sources._http import NetStats
 
+    if job.scenes.source in RADAR_SOURCES:  # Sentinel-1: sitewatch.radar runs it
+        from sitewatch.radar import detect_radar
+
+        return detect_radar(job, progress=progress)
     aoi = resolve_aoi(job.aoi)
     for ref, which in ((job.before, "before"), (job.after, "after")):
         if not _exists(ref):
@@ -586,6 +596,10 @@ def timeline(job: TimelineJob, *, progress: Progress | None = None) -> Run:
     from sitewatch.series import detect_series, timeline_files
     from sitewatch.sources._http import NetStats
 
+    if job.scenes.source in RADAR_SOURCES:  # Sentinel-1 (alone or fused): sitewatch.radar
+        from sitewatch.radar import timeline_radar
+
+        return timeline_radar(job, progress=progress)
     aoi = resolve_aoi(job.aoi)
     if aoi is None and not job.images:
         raise InputError(

@@ -17,6 +17,7 @@ from sitewatch.cli._common import (
     positive_float,
     summarise_result,
 )
+from sitewatch.cli._radar import RADAR_SOURCES, add_radar_options, print_radar, radar_options
 from sitewatch.run import (
     DetectJob,
     Progress,
@@ -66,6 +67,7 @@ def register(sub: Any) -> None:
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
     )
     add_detector_options(p)
+    add_radar_options(p, pair=True)
     p.add_argument(
         "--resolution",
         type=positive_float,
@@ -179,7 +181,10 @@ def main(args: argparse.Namespace) -> int:
         redact_paths=args.redact_paths,
         overwrite=args.overwrite,
         command=tuple(args.command_line) if args.command_line is not None else None,
+        radar=radar_options(args),
     )
     run = detect(job, progress=progress_printer(args))
+    if args.source in RADAR_SOURCES:
+        return print_radar(run, args, "detect")
     report(run.result, run.out, args)
     return 0

@@ -16,6 +16,7 @@ from sitewatch.cli._common import (
     positive_float,
     summarise_result,
 )
+from sitewatch.cli._radar import RADAR_SOURCES, add_radar_options, print_radar, radar_options
 from sitewatch.cli.detect_cmd import progress_printer, scene_query
 from sitewatch.run import TimelineJob, resolve_aoi, timeline
 
@@ -75,6 +76,7 @@ def register(sub: Any) -> None:
         "--threshold", type=float, metavar="T", help="fixed score threshold (overrides the rule)"
     )
     add_detector_options(p)
+    add_radar_options(p, pair=False)
     p.add_argument(
         "--resolution",
         type=positive_float,
@@ -113,8 +115,11 @@ def main(args: argparse.Namespace) -> int:
         redact_paths=args.redact_paths,
         overwrite=args.overwrite,
         command=tuple(args.command_line) if args.command_line is not None else None,
+        radar=radar_options(args),
     )
     run = timeline(job, progress=progress_printer(args))
+    if args.source in RADAR_SOURCES:
+        return print_radar(run, args, "timeline")
     result, tl, out = run.result, run.timeline, run.out
     info = result.diagnostics["timeline"]
     if args.json:
