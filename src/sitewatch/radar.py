@@ -741,7 +741,7 @@ def series_files(result: Any, extra: dict[str, Any]) -> Any:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["region", "sensor", "date", "observed", "changed_m2"])
         for f in result.features:
-            c, r = ~result.grid.transform * _centre_xy(f, result.grid)
+            c, r = ~result.grid.transform @ _centre_xy(f, result.grid)
             lab = labels[
                 min(max(int(r), 0), labels.shape[0] - 1), min(max(int(c), 0), labels.shape[1] - 1)
             ]

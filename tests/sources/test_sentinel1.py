@@ -431,3 +431,59 @@ def test_batch_refuses_an_unknown_source(tmp_path):
     res = sitewatch("batch", str(wl), cache=tmp_path)
     assert res.returncode == 2
     assert "'s2', 'landsat', 's1' or 's2,s1'" in res.stderr
+
+
+def test_python_api_runs_the_radar_timeline(pc, tmp_path, monkeypatch):
+    import sitewatch as sw
+    from sitewatch import run
+
+    for k, v in pc["keyed"].items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("SITEWATCH_STAC_URL", raising=False)
+    done = run.timeline(
+        sw.TimelineJob(
+            out=tmp_path / "api",
+            aoi="feb11-plant",
+            start="2020-07",
+            end="2024-12",
+            scenes=sw.SceneQuery(source="s1", cache=str(tmp_path / "cache")),
+            radar=sw.RadarOptions(alpha=1e-4),
+        )
+    )
+    assert done.timeline == pc["ascending_dates"]
+    (p,) = [f["properties"] for f in done.result.features]
+    assert p["first_seen"] == pc["ascending_dates"][7] and p["alpha"] == 1e-4
+
+
+def test_python_api_pair_and_fused_raise_no_warning(pc, tmp_path, monkeypatch):
+    """In-process, so any warning is an error (the CLI tests run in a subprocess)."""
+    import sitewatch as sw
+    from sitewatch import run
+
+    for k, v in pc["keyed"].items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("SITEWATCH_STAC_URL", raising=False)
+    cache = str(tmp_path / "cache")
+    pair = run.detect(
+        sw.DetectJob(
+            before="2020-07/2023-01",
+            after="2023-04/2024-12",
+            out=tmp_path / "pair",
+            aoi="feb11-plant",
+            scenes=sw.SceneQuery(source="s1", cache=cache),
+            radar=sw.RadarOptions(scenes=2),
+        )
+    )
+    (p,) = [f["properties"] for f in pair.result.features]
+    assert p["looks"] == {"before": pytest.approx(8.8), "after": pytest.approx(8.8)}
+    fused = run.timeline(
+        sw.TimelineJob(
+            out=tmp_path / "fused",
+            aoi="feb11-plant",
+            start="2020-06",
+            end="2024-12",
+            every="6M",
+            scenes=sw.SceneQuery(source="s2,s1", stac_url=pc["stac"], cache=cache),
+        )
+    )
+    assert [f["properties"]["seen_by"] for f in fused.result.features] == ["optical and radar"]

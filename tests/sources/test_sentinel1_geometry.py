@@ -141,3 +141,14 @@ def test_radar_option_errors_are_one_line(argv, message, tmp_path, capsys, monke
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_radar_options_name_python_arguments():
+    from sitewatch import RadarOptions
+
+    with pytest.raises(InputError, match=r"alpha= 2 must be between 0 and 1"):
+        RadarOptions(alpha=2)
+    with pytest.raises(InputError, match=r"scenes= 0"):
+        RadarOptions(scenes=0)
+    with pytest.raises(InputError, match=r"enl= -1"):
+        RadarOptions(enl=-1.0)
