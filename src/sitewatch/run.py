@@ -61,7 +61,9 @@ class SceneQuery:
 
     Attributes
     ----------
-    source : {"s2", "landsat"}
+    source : {"s2", "landsat", "s1", "s2,s1"}
+        ``"s1"``: Sentinel-1 RTC radar, ``"s2,s1"``: optical and radar fused (timelines);
+        both are run by :mod:`sitewatch.radar` with the job's ``radar`` options.
     stac_url : str, optional
         A service (``"earth-search"``, ``"planetary-computer"``) or a STAC API URL; see
         :func:`sitewatch.sources.profiles.resolve_profile`.
