@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import rasterio.features
 
-from sitewatch.aoi import AOI, _swapped
+from sitewatch.aoi import AOI, _swapped, load_aoi
 from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arrays
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import (
@@ -82,6 +82,21 @@ class ChangeResult:
     def total_area_m2(self) -> float:
         """Summed area of the change polygons."""
         return float(sum(f["properties"]["area_m2"] for f in self.features))
+
+    def to_geodataframe(self) -> Any:
+        """The change polygons as a ``geopandas.GeoDataFrame`` (the ``geo`` extra).
+
+        One row per polygon (index ``c001`` …), its attributes as columns; EPSG:4326,
+        or no CRS for images without one (pixel coordinates).
+
+        Raises
+        ------
+        InputError
+            If geopandas is not installed.
+        """
+        from sitewatch._geo import features_to_geodataframe
+
+        return features_to_geodataframe(self.features, lonlat=self.grid.crs is not None)
 
 
 def _common_bands(b: LocalSource, a: LocalSource) -> tuple[list[str], list[str]]:
@@ -324,7 +339,7 @@ def detect_change(
     before: str | Path,
     after: str | Path,
     *,
-    aoi: AOI | None = None,
+    aoi: AOI | str | None = None,
     options: DetectOptions | None = None,
     method: str | None = None,
     threshold: float | None = None,
@@ -341,8 +356,10 @@ def detect_change(
     ----------
     before, after : str or Path
         A raster file or a folder of one-file-per-band rasters each.
-    aoi : AOI, optional
-        Area to analyse; the images are resampled onto its UTM grid. Without one,
+    aoi : AOI or str, optional
+        Area to analyse (an AOI, a catalog id such as ``"feb11-plant"`` or an AOI
+        file path; see :func:`~sitewatch.aoi.load_aoi`); the images are resampled
+        onto its UTM grid. Without one,
         the after image is resampled onto the part of the before grid both cover.
     options : DetectOptions, optional
         The numeric chain's options (method, threshold rule, smoothing,
@@ -383,6 +400,8 @@ def detect_change(
         Before and after are one image, or dated the wrong way round (see
         :func:`check_pair`).
     """
+    if isinstance(aoi, str):
+        aoi = load_aoi(aoi)
     overrides = {
         k: v
         for k, v in (("method", method), ("threshold", threshold), ("min_area_m2", min_area_m2))
@@ -447,8 +466,9 @@ def detect_change(
         # The detector's own χ² (IR-MAD on the same pixels): no second fit.
         p_nc = np.where(valid, special.chdtrc(sb.data.shape[0], det.pixel_score), np.nan)
         p_nc = p_nc.astype(np.float32)
+        p_log10 = _log10_sf(sb.data.shape[0], det.pixel_score, valid)
     else:
-        p_nc = _p_no_change(sb.data, aligned, valid)
+        p_nc, p_log10 = _p_no_change(sb.data, aligned, valid)
     timings["irmad_evidence"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -456,7 +476,7 @@ def detect_change(
         mask,
         score,
         grid,
-        layers={"p_no_change": p_nc} if p_nc is not None else None,
+        layers=_p_layers(p_nc, p_log10),
         observed=valid,
     )
     annotate_features(features, bsrc.acquired, asrc.acquired, options, thr, det.diagnostics)
@@ -610,12 +630,41 @@ def _rgb(stack: np.ndarray, valid: np.ndarray, idx: list[int] | None) -> np.ndar
     return out
 
 
-def _p_no_change(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
-    """IR-MAD P(no change) per pixel, NaN where unobserved (None if IR-MAD cannot run)."""
+def _p_no_change(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """IR-MAD P(no change) per pixel and its log10, NaN where unobserved.
+
+    (None, None) if IR-MAD cannot run.
+    """
     from sitewatch.detect.irmad import irmad
 
     try:
         res = irmad(before, after, valid)
     except (ValueError, np.linalg.LinAlgError):
+        return None, None
+    p = np.where(valid, res.p_nochange, np.nan).astype(np.float32)
+    return p, _log10_sf(before.shape[0], res.chi2, valid)
+
+
+def _log10_sf(dof: int, chi2: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """log10 of the chi-square survival function, without underflow to -inf.
+
+    P(no change) itself underflows to 0 for the strongest changes (so every polygon of
+    a clear change read "< 0.001"); its logarithm keeps them apart.
+    """
+    from scipy import stats
+
+    x = np.where(valid, np.asarray(chi2, dtype=np.float64), 0.0)
+    out = stats.chi2.logsf(x, dof) / math.log(10)
+    return np.where(valid, out, np.nan).astype(np.float32)
+
+
+def _p_layers(p_nc: np.ndarray | None, p_log10: np.ndarray | None) -> dict[str, np.ndarray] | None:
+    """Per-pixel layers whose polygon means become ``p_no_change``/``p_no_change_log10``."""
+    if p_nc is None:
         return None
-    return np.where(valid, res.p_nochange, np.nan).astype(np.float32)
+    layers = {"p_no_change": p_nc}
+    if p_log10 is not None:
+        layers["p_no_change_log10"] = p_log10
+    return layers

@@ -93,6 +93,21 @@ class RunData:
         """The after date(s) as the outputs state them."""
         return str(self.meta.get("after") or "after")
 
+    def to_geodataframe(self) -> Any:
+        """The change polygons as a ``geopandas.GeoDataFrame`` (the ``geo`` extra).
+
+        One row per polygon (index ``c001`` …), its attributes as columns; EPSG:4326,
+        or no CRS for a run on images without one (pixel coordinates).
+
+        Raises
+        ------
+        InputError
+            If geopandas is not installed.
+        """
+        from sitewatch._geo import features_to_geodataframe
+
+        return features_to_geodataframe(self.features, lonlat=self.crs is not None)
+
     def lonlat_to_pixel(self, lon: float, lat: float) -> tuple[float, float]:
         """(col, row) of a lon/lat point (or of a pixel coordinate without a CRS)."""
         if self.crs is None:

@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
+from sitewatch.report.exports import write_changes_csv, write_changes_kml
 from sitewatch.report.gpkg import write_gpkg
 from sitewatch.report.html import build_report
 from sitewatch.report.manifest import build_manifest
@@ -97,6 +98,10 @@ def finish_output(
         lonlat=result.grid.crs is not None,
         metadata=fc["sitewatch"],
     )
+    lonlat = result.grid.crs is not None
+    write_changes_csv(tmp / "changes.csv", fc["features"], lonlat=lonlat)
+    if lonlat:  # KML is lon/lat only: a run without a CRS has pixel coordinates
+        write_changes_kml(tmp / "changes.kml", fc["features"], meta=fc["sitewatch"])
     _write_json(
         tmp / "manifest.json",
         build_manifest(result, outputs={}, command=command, redact=redact_paths),
@@ -146,7 +151,8 @@ def write_result(
     """Write the run folder: polygons, rasters, true colour, report and manifest.
 
     ``changes.geojson`` and ``changes.gpkg`` (polygons with attributes and the run's
-    metadata), ``score.tif`` and ``mask.tif`` (COGs on the analysis grid),
+    metadata), ``changes.csv`` (one row per polygon) and ``changes.kml`` (Google Earth;
+    georeferenced runs only), ``score.tif`` and ``mask.tif`` (COGs on the analysis grid),
     ``before.tif`` / ``after.tif`` (true colour as analysed, when the bands allow),
     the quicklooks, chips and ``report.html`` (see :func:`sitewatch.report.build_report`)
     and ``manifest.json`` (with the SHA-256 of every other file).
