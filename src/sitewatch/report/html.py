@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import html
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sitewatch.prepare.coregister import coreg_residual
+from sitewatch.report.exports import map_links
 from sitewatch.report.run import RunData, load_run
 
 __all__ = ["build_report"]
@@ -35,6 +37,61 @@ th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 figure img{max-width:520px;border:1px solid #ccc}.chips img{max-width:240px}
 figcaption{font-size:.85em;color:#555}.warn{background:#fff4e5;border-left:4px solid #f0a030;
 padding:.4em .8em;margin:.5em 0}.muted{color:#666;font-size:.9em}code{font-size:.9em}
+.summary{font-size:1.08em;background:#f4f8fb;border-left:4px solid #2b7bb9;padding:.6em 1em}
+.legend{font-size:.88em;display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}
+.legend dt{font-weight:600}.legend dd{margin:0}
+.bar{display:inline-block;height:.6em;background:#2b7bb9;vertical-align:middle;margin-left:.3em}
+.change{border-top:1px solid #ddd;margin-top:1em}.change h3{margin:.6em 0 .3em}
+.compact{display:inline-block;vertical-align:top;margin:.3em .6em .6em 0;font-size:.85em}
+.compact img{width:120px;border:1px solid #ccc}.compact h3{font-size:1em;margin:.2em 0}
+.cmp{display:none;margin:.4em 0}html.js .cmp{display:block}
+.cmp-stage{position:relative;display:inline-block;line-height:0}
+.cmp-stage img{display:block;max-width:520px;border:1px solid #ccc}
+.cmp-stage img.cmp-top{position:absolute;top:0;left:0;clip-path:inset(0 50% 0 0)}
+.cmp.small .cmp-stage img{width:240px}
+.cmp input[type=range]{width:260px;vertical-align:middle}
+.cmp button{margin-left:.6em}.cmp label{font-size:.85em}
+a:focus,button:focus,input:focus{outline:3px solid #f0a030;outline-offset:2px}
+"""
+
+#: Changes drawn with full chips and a full section; the rest get compact sections.
+FULL_SECTIONS = 20
+
+#: Inline script of the before/after comparison: no network, keyboard accessible (a
+#: range input and a button). Without JavaScript the control stays hidden and the
+#: before/after images are shown side by side.
+SCRIPT = """
+document.documentElement.classList.add('js');
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('.cmp').forEach(function (box) {
+    var imgs = box.querySelectorAll('img[data-src-from]');
+    imgs.forEach(function (img) {
+      var from = document.getElementById(img.getAttribute('data-src-from'));
+      if (from) { img.src = from.src; }
+    });
+    var top = box.querySelector('img.cmp-top');
+    var range = box.querySelector('input[type=range]');
+    var blink = box.querySelector('button');
+    var timer = null;
+    function show(v) {
+      range.value = v;
+      top.style.clipPath = 'inset(0 ' + (100 - v) + '% 0 0)';
+      range.setAttribute('aria-valuetext', v + '% after');
+    }
+    range.addEventListener('input', function () { show(range.value); });
+    blink.addEventListener('click', function () {
+      if (timer) {
+        clearInterval(timer); timer = null;
+        blink.setAttribute('aria-pressed', 'false'); show(50); return;
+      }
+      blink.setAttribute('aria-pressed', 'true');
+      var on = false;
+      timer = setInterval(function () { on = !on; show(on ? 100 : 0); }, 700);
+    });
+    show(range.value);
+    box.setAttribute('data-ready', '1');
+  });
+});
 """
 
 
@@ -42,9 +99,10 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _img(path: Path, alt: str) -> str:
+def _img(path: Path, alt: str, *, id: str | None = None) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+    ident = f' id="{_e(id)}"' if id else ""
+    return f'<img{ident} src="data:image/png;base64,{data}" alt="{_e(alt)}">'
 
 
 def _fmt(value: Any, spec: str = ".2f") -> str:
@@ -55,10 +113,39 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return _e(value)
 
 
-def _p(value: Any) -> str:
-    if not isinstance(value, (int, float)):
-        return "–"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+def _evidence(props: dict[str, Any]) -> tuple[float | None, str]:
+    """−log10 P(no change) of a polygon and the text shown on hover."""
+    log10 = props.get("p_no_change_log10")
+    p = props.get("p_no_change", props.get("p_value"))  # radar polygons carry p_value
+    if isinstance(log10, (int, float)) and math.isfinite(log10):
+        value = -float(log10)
+        hover = f"P(no change) ≈ 10^{log10:.1f} (geometric mean over the polygon)"
+    elif isinstance(p, (int, float)) and p > 0:
+        value = -math.log10(p)
+        hover = f"P(no change) = {p:.4g} (mean over the polygon)"
+    elif isinstance(p, (int, float)):
+        return None, "P(no change) below 0.0001 (mean over the polygon; not resolved further)"
+    else:
+        return None, "no P(no change) for this run (IR-MAD could not be fitted)"
+    if isinstance(p, (int, float)):
+        hover += f"; arithmetic mean {p:.4g}"
+    return value, hover
+
+
+def _evidence_cell(props: dict[str, Any]) -> str:
+    value, hover = _evidence(props)
+    if value is None:
+        text = "> 4" if "below" in hover else "–"
+        return f"<td class=n title='{_e(hover)}'>{text}</td>"
+    width = max(1, round(min(value, EVIDENCE_CAP) / EVIDENCE_CAP * 60))
+    return (
+        f"<td class=n title='{_e(hover)}'>{value:,.0f}<span class=bar style='width:{width}px' "
+        "aria-hidden=true></span></td>"
+    )
+
+
+EVIDENCE_CAP = 100.0
+"""−log10 P at which the evidence bar is full (values beyond are printed, bar capped)."""
 
 
 def _latlon(c: Any) -> str:
@@ -144,28 +231,314 @@ def _inputs(run: RunData) -> str:
     return "<table><tr><th></th><th>date(s)</th><th>imagery</th></tr>" + "".join(rows) + "</table>"
 
 
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "The change's name, c001 the largest; links to its section below."),
+    (
+        "area m²",
+        "Ground area of the polygon in square metres (10,000 m² = 1 ha, about 1.4 "
+        "football pitches).",
+    ),
+    (
+        "centre",
+        "Latitude and longitude of the polygon's centre (WGS 84), as a map or GPS shows them.",
+    ),
+    (
+        "first seen",
+        "Date of the first image in which the difference is there (with two images: the "
+        "after date). It was not there on the before date; it may have appeared any time "
+        "in between.",
+    ),
+    (
+        "score mean",
+        "How different the two images are inside the polygon, on the method's own scale, "
+        "averaged over its pixels. A pixel counts as changed above the threshold (given "
+        "under Method); a mean twice the threshold is a strong difference. It ranks changes "
+        "within this run; it is not a probability.",
+    ),
+    ("score max", "The highest score of any pixel in the polygon (same scale)."),
+    (
+        "evidence",
+        "How unlikely a difference this large would be if nothing had changed, as −log10 of "
+        "P(no change) from a statistical model of the whole area (IR-MAD): 3 means 1 in "
+        "1,000, 10 means 1 in 10 billion. Higher means more clearly different, not more "
+        "likely to be construction; clouds or a new crop also score high. Hover for P.",
+    ),
+    (
+        "clear around",
+        "Share of the polygon and of a 3-pixel ring around it seen cloud-free in both "
+        "images. Below 100 % part of the place was hidden, so the outline may be incomplete.",
+    ),
+    (
+        "maps",
+        "Links to OpenStreetMap (what is mapped there) and to Esri's World Imagery Wayback "
+        "(sharper pictures, each with its capture date) at the centre. They open external "
+        "sites; nothing is fetched when this page is built or opened.",
+    ),
+)
+
+
+def _area(m2: Any) -> str:
+    if not isinstance(m2, (int, float)):
+        return "–"
+    return f"{m2 / 10_000:,.1f} ha" if m2 >= 10_000 else f"{m2:,.0f} m²"
+
+
+def _centre(run: RunData, props: dict[str, Any]) -> str:
+    return _latlon(props.get("centroid")) if run.crs else _e(props.get("centroid"))
+
+
+def _links(run: RunData, props: dict[str, Any]) -> str:
+    links = map_links(props, lonlat=run.crs is not None)
+    if not links:
+        return "–"
+    fid = props.get("id")
+    return (
+        f"<a href='{_e(links['osm'])}' rel='noopener' title='{_e(fid)} on OpenStreetMap'>OSM</a>"
+        f" · <a href='{_e(links['wayback'])}' rel='noopener' "
+        f"title='{_e(fid)} in the Esri Wayback viewer'>Wayback</a>"
+    )
+
+
+def _legend() -> str:
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in COLUMNS)
+    return f"<dl class='legend' id='legend' aria-label='what each column means'>{items}</dl>"
+
+
 def _changes_table(run: RunData) -> str:
     if not run.features:
         return "<p><b>No change polygon</b> passed the threshold and the minimum mapping unit.</p>"
     head = (
-        "<tr><th>id</th><th>area m²</th><th>centre</th><th>first seen</th><th>score mean</th>"
-        "<th>score max</th><th>P(no change)</th><th>clear around</th></tr>"
+        "<tr>"
+        + "".join(f"<th scope='col' title='{_e(v)}'>{_e(k)}</th>" for k, v in COLUMNS)
+        + "</tr>"
     )
     rows = []
     for f in run.features:
         p = f.get("properties", {})
-        centre = _latlon(p.get("centroid")) if run.crs else _e(p.get("centroid"))
+        fid = _e(p.get("id"))
         seen = f" (seen by {_e(p['seen_by'])})" if p.get("seen_by") else ""
         rows.append(
-            f"<tr><td><a href='#{_e(p.get('id'))}'>{_e(p.get('id'))}</a></td>"
-            f"<td class=n>{_fmt(p.get('area_m2'), ',.0f')}</td><td>{centre}</td>"
-            f"<td>{_e(p.get('first_seen'))}{seen}</td>"
-            f"<td class=n>{_fmt(p.get('score_mean'))}</td>"
+            f"<tr><td><a href='#{fid}'>{fid}</a></td>"
+            f"<td class=n>{_fmt(p.get('area_m2'), ',.0f')}</td><td>{_centre(run, p)}</td>"
+            f"<td>{_e(p.get('first_seen'))}{seen}</td><td class=n>{_fmt(p.get('score_mean'))}</td>"
             f"<td class=n>{_fmt(p.get('score_max'))}</td>"
-            f"<td class=n>{_p(p.get('p_no_change', p.get('p_value')))}</td>"
-            f"<td class=n>{_fmt(p.get('clear_fraction'), '.0%')}</td></tr>"
+            f"{_evidence_cell(p)}"
+            f"<td class=n>{_fmt(p.get('clear_fraction'), '.0%')}</td>"
+            f"<td>{_links(run, p)}</td></tr>"
         )
-    return f"<table>{head}{''.join(rows)}</table>"
+    return (
+        f"<table id='changes-table'>{head}{''.join(rows)}</table>"
+        "<details open><summary>What the columns mean</summary>"
+        f"{_legend()}</details>"
+    )
+
+
+def _day(label: str) -> str:
+    """``2015-11-30`` as ``30 Nov 2015`` (other labels, e.g. windows, as they are)."""
+    try:
+        return (
+            dt.date.fromisoformat(label[:10]).strftime("%-d %b %Y") if len(label) == 10 else label
+        )
+    except ValueError:
+        return label
+
+
+def _pixels(run: RunData, feature: dict[str, Any]) -> tuple[slice, slice] | None:
+    """Row and column slices of a polygon's bounding box on the run's grid."""
+    from sitewatch.report.quicklooks import _pixel_rings
+
+    rings = _pixel_rings(run, feature.get("geometry"))
+    if not rings:
+        return None
+    import numpy as np
+
+    pts = np.concatenate(rings)
+    h, w = run.shape
+    c0, c1 = max(0, int(pts[:, 0].min())), min(w, math.ceil(pts[:, 0].max()))
+    r0, r1 = max(0, int(pts[:, 1].min())), min(h, math.ceil(pts[:, 1].max()))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _looks(run: RunData, feature: dict[str, Any]) -> str | None:
+    """What the true colour says of a change: brighter/darker, greener before or after."""
+    import numpy as np
+
+    if run.before_rgb is None or run.after_rgb is None:
+        return None
+    box = _pixels(run, feature)
+    if box is None:
+        return None
+    inside = run.mask[box] == 1
+    if not inside.any():
+        return None
+    b = run.before_rgb[(slice(None), *box)][:, inside]
+    a = run.after_rgb[(slice(None), *box)][:, inside]
+    ok = np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0)
+    if ok.sum() < 1:
+        return None
+    b, a = b[:, ok].mean(axis=1), a[:, ok].mean(axis=1)
+    bright_b, bright_a = float(b.mean()), float(a.mean())
+    green_b = float((b[1] - b[0]) / max(b[1] + b[0], 1e-9))
+    green_a = float((a[1] - a[0]) / max(a[1] + a[0], 1e-9))
+    words = []
+    if bright_a > 1.15 * bright_b:
+        words.append("brighter after")
+    elif bright_a < bright_b / 1.15:
+        words.append("darker after")
+    if green_b > 0.0 and green_b - green_a > 0.03:
+        words.append("greener before, possibly vegetation")
+    elif green_a > 0.0 and green_a - green_b > 0.03:
+        words.append("greener after")
+    if not words:
+        return "a change in colour rather than brightness"
+    guess = ""
+    if words[0] == "brighter after" and "vegetation" in " ".join(words):
+        guess = "looks like new roofs or cleared ground "
+    elif words[0] == "brighter after":
+        guess = "looks like new roofs, paving or bare ground "
+    elif words[0] == "darker after":
+        guess = "could be new dark roofs, water, shadow or burnt ground "
+    return f"{guess}({'; '.join(words)})"
+
+
+def _summary(run: RunData) -> str:
+    aoi = run.manifest.get("aoi") or {}
+    where = aoi.get("name") or "the area both images cover"
+    span = f"Between {_day(run.before_label)} and {_day(run.after_label)}"
+    n = len(run.features)
+    if n == 0:
+        return (
+            f"<p class='summary' id='summary'>{span}, the satellite images of {_e(where)} show "
+            "no place that differs more than the rest of the area does (above the threshold "
+            "and the minimum size). That is not proof that nothing was built: small or "
+            "cloud-hidden changes can be missed (see Method and caveats).</p>"
+        )
+    total = sum(float(f["properties"].get("area_m2") or 0) for f in run.features)
+    first = run.features[0]
+    p = first.get("properties", {})
+    at = ""
+    c = p.get("centroid")
+    if run.crs and isinstance(c, list) and len(c) == 2:
+        ns, ew = ("N" if c[1] >= 0 else "S"), ("E" if c[0] >= 0 else "W")
+        at = f" at {abs(c[1]):.3f} {ns} {abs(c[0]):.3f} {ew}"
+    looks = _looks(run, first)
+    looks_txt = f", {looks}" if looks else ""
+    partial = sum(
+        1
+        for f in run.features
+        if isinstance(f["properties"].get("clear_fraction"), (int, float))
+        and f["properties"]["clear_fraction"] < 0.9
+    )
+    parts = [
+        f"{span}, the satellite images of {_e(where)} differ markedly at "
+        f"<b>{n} place{'s' if n != 1 else ''}</b>, {_area(total)} in total; the largest, "
+        f"<a href='#{_e(p.get('id'))}'>{_e(p.get('id'))}</a>, {_area(p.get('area_m2'))}{at}"
+        f"{_e(looks_txt)}.",
+        "Each is a place where the two images differ more than the rest of the area, "
+        "in colour and texture together. The method cannot tell construction from "
+        "demolition, earthworks, a new crop or a missed cloud: check each one in its "
+        "before/after pictures below and in a sharper image (the Wayback link) before "
+        "reporting it.",
+    ]
+    if partial:
+        parts.append(
+            f"{partial} of them {'was' if partial == 1 else 'were'} partly hidden by cloud "
+            "or outside the images (clear around below 90 %)."
+        )
+    return f"<p class='summary' id='summary'>{' '.join(parts)}</p>"
+
+
+def _compare(key: str, label: str, before_id: str, after_id: str, *, small: bool = False) -> str:
+    """A swipe/blink control over two images already in the page (no second copy)."""
+    return (
+        f"<div class='cmp{' small' if small else ''}' role='group' "
+        f"aria-label='{_e(label)}: compare before and after' id='cmp-{_e(key)}'>"
+        f"<div class='cmp-stage'><img alt='{_e(label)} before' data-src-from='{_e(before_id)}'>"
+        f"<img class='cmp-top' alt='{_e(label)} after' data-src-from='{_e(after_id)}'></div>"
+        f"<br><label>before <input type='range' min='0' max='100' step='1' value='50' "
+        f"aria-label='{_e(label)}: drag or use the arrow keys, left shows before, right "
+        "after'> after</label>"
+        "<button type='button' aria-pressed='false'>Blink</button></div>"
+    )
+
+
+def _section(run: RunData, feature: dict[str, Any], images: dict[str, Path], *, full: bool) -> str:
+    p = feature["properties"]
+    fid = str(p.get("id"))
+    value, hover = _evidence(p)
+    evidence = f"evidence {value:,.0f} ({_e(hover)})" if value is not None else _e(hover)
+    facts = (
+        f"{_area(p.get('area_m2'))} at {_centre(run, p)}; first seen {_e(p.get('first_seen'))};"
+        f" score mean {_fmt(p.get('score_mean'))}, max {_fmt(p.get('score_max'))}; "
+        f"{evidence}; clear around {_fmt(p.get('clear_fraction'), '.0%')}. {_links(run, p)}"
+    )
+    looks = _looks(run, feature) if full else None
+    figs = []
+    for key, path in images.items():
+        figs.append(
+            f"<figure>{_img(path, f'{fid} {key}', id=f'img-{fid}-{key}')}"
+            f"<figcaption>{_e(key)}</figcaption></figure>"
+        )
+    cmp = ""
+    if "before" in images and "after" in images:
+        cmp = _compare(fid, fid, f"img-{fid}-before", f"img-{fid}-after", small=not full)
+    if full:
+        return (
+            f"<section class='change' id='{_e(fid)}'><h3>{_e(fid)}: {_area(p.get('area_m2'))}"
+            f"</h3><p>{facts}{'<br>In true colour: ' + _e(looks) + '.' if looks else ''}</p>"
+            f"<div class='grid chips'>{''.join(figs)}</div>{cmp}</section>"
+        )
+    return (
+        f"<section class='compact' id='{_e(fid)}'><h3>{_e(fid)}: {_area(p.get('area_m2'))}</h3>"
+        f"<div class='grid'>{''.join(figs)}</div>{cmp}<p class='muted'>{facts}</p></section>"
+    )
+
+
+def _sources_used(run: RunData) -> set[str]:
+    """Which imagery the run read: {"sentinel-2", "sentinel-1", "landsat", "other"}."""
+    found = set()
+    params = run.manifest.get("parameters") or {}
+    if params.get("sensor") == "radar" or (run.manifest.get("diagnostics") or {}).get("fusion"):
+        found.add("sentinel-1")
+    for src in (run.manifest.get("inputs") or {}).values():
+        text = json.dumps(src).lower()
+        bands = [str(b).upper() for b in (src or {}).get("bands") or []]
+        if "sentinel-1" in text or "sentinel1" in text:
+            found.add("sentinel-1")
+        elif (
+            "sentinel" in text
+            or "s2a" in text
+            or "s2b" in text
+            or "msil2a" in text
+            or any(b in {"B01", "B02", "B03", "B04", "B8A", "B11", "B12"} for b in bands)
+        ):
+            found.add("sentinel-2")
+        elif "landsat" in text or any(b.startswith("SR_B") for b in bands):
+            found.add("landsat")
+        else:
+            found.add("other")
+    return found
+
+
+def _credits(run: RunData) -> str:
+    used = _sources_used(run)
+    lines = []
+    years = sorted({lab[:4] for lab in (run.before_label, run.after_label) if lab[:4].isdigit()})
+    span = f" ({'–'.join(dict.fromkeys([years[0], years[-1]]))})" if years else ""
+    if "sentinel-2" in used:
+        lines.append(f"Contains modified Copernicus Sentinel data{span}, processed by ESA.")
+    if "sentinel-1" in used:
+        lines.append(
+            "Sentinel-1 RTC: contains modified Copernicus Sentinel data, terrain-corrected by "
+            "Catalyst for the Microsoft Planetary Computer."
+        )
+    if "landsat" in used:
+        lines.append("Landsat imagery courtesy of the U.S. Geological Survey.")
+    if "other" in used or not lines:
+        lines.append("Imagery: as listed under “Imagery used”; credit its provider.")
+    return " ".join(lines)
 
 
 def _timeline(run: RunData) -> str:
@@ -279,10 +652,11 @@ def build_report(run_dir: str | Path) -> Path:
 
 
 def _build(run: RunData, root: Path, stage: Path) -> Path:
-    from sitewatch.report.quicklooks import render_chips, render_quicklooks
+    from sitewatch.report.quicklooks import render_chips, render_quicklooks, render_thumbs
 
     looks = render_quicklooks(run, stage / "quicklooks")
-    chips = render_chips(run, stage)
+    chips = render_chips(run, stage, max_chips=FULL_SECTIONS)
+    thumbs = render_thumbs(run, stage, run.features[FULL_SECTIONS:])
     aoi = run.manifest.get("aoi") or {}
     title = f"{aoi.get('name') or 'Change'}: {run.before_label} → {run.after_label}"
     n = len(run.features)
@@ -290,8 +664,10 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{_e(title)} · sitewatch</title><style>{CSS}</style></head><body>",
+        f"<title>{_e(title)} · sitewatch</title><style>{CSS}</style>",
+        f"<script>{SCRIPT}</script></head><body>",
         f"<h1>{_e(title)}</h1>",
+        _summary(run),
         f"<p><b>{n} change polygon{'s' if n != 1 else ''}</b>, {total:,.0f} m² in total. "
         f"<span class='muted'>sitewatch {_e((run.manifest.get('versions') or {}).get('sitewatch'))}"
         f", run {_e(run.manifest.get('created_utc'))}; report built "
@@ -302,7 +678,7 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
         _inputs(run),
         "<h2>Changes</h2>",
         _changes_table(run),
-        "<div class='grid'>",
+        "<h3 id='whole-area'>The whole area</h3><div class='grid'>",
     ]
     captions = {
         "before": f"before, {run.before_label}",
@@ -313,25 +689,22 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
     for key in ("before", "after", "score", "overlay"):
         if key in looks:
             parts.append(
-                f"<figure>{_img(looks[key], captions[key])}"
+                f"<figure>{_img(looks[key], captions[key], id=f'img-aoi-{key}')}"
                 f"<figcaption>{_e(captions[key])}</figcaption></figure>"
             )
     parts.append("</div>")
-    for f in run.features:
-        fid = f["properties"].get("id")
-        if fid not in chips:
-            continue
-        p = f["properties"]
+    if "before" in looks and "after" in looks:
+        parts.append(_compare("aoi", "whole area", "img-aoi-before", "img-aoi-after"))
+    if n > FULL_SECTIONS:
         parts.append(
-            f"<h3 id='{_e(fid)}'>{_e(fid)}: {_fmt(p.get('area_m2'), ',.0f')} m² at "
-            f"{_latlon(p.get('centroid')) if run.crs else _e(p.get('centroid'))}</h3>"
-            "<div class='grid chips'>"
+            f"<p class='muted'>The {FULL_SECTIONS} largest changes are shown in full; the "
+            f"other {n - FULL_SECTIONS} have small before/after pictures after them.</p>"
         )
-        for key, path in chips[fid].items():
-            parts.append(
-                f"<figure>{_img(path, f'{fid} {key}')}<figcaption>{_e(key)}</figcaption></figure>"
-            )
-        parts.append("</div>")
+    for i, f in enumerate(run.features):
+        fid = str(f["properties"].get("id"))
+        full = i < FULL_SECTIONS
+        images = (chips if full else thumbs).get(fid, {})
+        parts.append(_section(run, f, images, full=full))
     parts.append(_timeline(run))
     parts += ["<h2>Method and caveats</h2>", _method(run)]
     command = run.manifest.get("command") or []
@@ -342,12 +715,10 @@ def _build(run: RunData, root: Path, stage: Path) -> Path:
     )
     parts.append(
         f"<h2>Re-run</h2><p>{how}. Every input, parameter and package version is in "
-        "<code>manifest.json"
-        "</code>; the polygons are in <code>changes.geojson</code> and <code>changes.gpkg</code>."
-        "</p><p class='muted'>Sentinel-2 imagery: contains modified Copernicus Sentinel data. "
-        "Sentinel-1 RTC: contains modified Copernicus Sentinel data, terrain-corrected by "
-        "Catalyst for the Microsoft Planetary Computer. "
-        "Landsat imagery: courtesy of the U.S. Geological Survey.</p></body></html>"
+        "<code>manifest.json</code>; the polygons are in <code>changes.geojson</code> and "
+        "<code>changes.gpkg</code>, for spreadsheets in <code>changes.csv</code> and for "
+        "Google Earth in <code>changes.kml</code> (each row and placemark with its links)."
+        f"</p><p class='muted' id='credits'>{_e(_credits(run))}</p></body></html>"
     )
     (stage / "report.html").write_text("\n".join(parts), encoding="utf-8")
     for name in ("quicklooks", "chips"):

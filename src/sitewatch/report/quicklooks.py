@@ -37,7 +37,14 @@ from PIL import Image
 
 from sitewatch.report.run import RunData
 
-__all__ = ["OUTLINE_COLOR", "render_chips", "render_quicklooks", "stretch_rgb"]
+__all__ = [
+    "OUTLINE_COLOR",
+    "place_labels",
+    "render_chips",
+    "render_quicklooks",
+    "render_thumbs",
+    "stretch_rgb",
+]
 
 #: Colour of polygon outlines and ids (cyan: rare in true colour and in 'magma').
 OUTLINE_COLOR = "#00e5ff"
@@ -426,7 +433,113 @@ def _score_page(run: RunData, path: Path, *, dpi: int) -> Path:
     return _save(fig, path)
 
 
-def _overlay_page(run: RunData, rgb: np.ndarray | None, path: Path, *, dpi: int) -> Path:
+Rect = tuple[float, float, float, float]
+"""(x0, y0, x1, y1): x to the right, y down (image rows)."""
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _candidates(box: Rect, size: tuple[float, float], d: float) -> list[Rect]:
+    """Label rectangles around ``box`` at distance ``d``: right, above, below, left."""
+    bx0, by0, bx1, by1 = box
+    lw, lh = size
+    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+    out = []
+    for x0 in (bx1 + d, bx0 - d - lw):  # right, left
+        for y0 in (by0 - lh, cy - lh / 2, by1):
+            out.append((x0, y0, x0 + lw, y0 + lh))
+    for y0 in (by0 - d - lh, by1 + d):  # above, below
+        for x0 in (bx0, cx - lw / 2, bx1 - lw):
+            out.append((x0, y0, x0 + lw, y0 + lh))
+    return out
+
+
+def place_labels(
+    boxes: Sequence[Rect],
+    sizes: Sequence[tuple[float, float]],
+    bounds: tuple[float, float],
+    *,
+    obstacles: Sequence[Rect] = (),
+    gap: float = 1.0,
+    rings: int = 40,
+) -> list[Rect | None]:
+    """Greedy label placement: no two labels overlap, none leaves the image.
+
+    Labels are placed in the order given (largest polygon first, so ``c001`` always
+    gets its place), each at the first free spot around its polygon's box, trying
+    ever larger distances: next to the polygon when there is room, farther out (the
+    caller draws a leader line) when its neighbours are crowded.
+
+    Parameters
+    ----------
+    boxes : sequence of (x0, y0, x1, y1)
+        Bounding box of each polygon, in image pixels (y down).
+    sizes : sequence of (width, height)
+        Size of each label in the same units.
+    bounds : (width, height)
+        The image; labels stay inside it.
+    obstacles : sequence of (x0, y0, x1, y1)
+        Areas no label may cover (north arrow, scale bar).
+    gap : float
+        Distance between a polygon and an adjacent label.
+    rings : int
+        Number of ever larger distances tried (steps of one label height).
+
+    Returns
+    -------
+    list of (x0, y0, x1, y1) or None
+        The label rectangle of each polygon; None only when no free spot was found.
+
+    Examples
+    --------
+    >>> place_labels([(10, 10, 20, 20), (10, 10, 20, 20)], [(8, 4), (8, 4)], (100, 100))
+    [(21.0, 6.0, 29.0, 10.0), (21.0, 13.0, 29.0, 17.0)]
+    """
+    width, height = bounds
+    placed: list[Rect] = []
+    out: list[Rect | None] = []
+    for box, size in zip(boxes, sizes, strict=True):
+        best: tuple[float, Rect] | None = None
+        for k in range(rings):
+            d = gap + k * size[1]
+            for cand in _candidates(box, size, d):
+                cand = tuple(float(v) for v in cand)  # type: ignore[assignment]
+                if cand[0] < 0 or cand[1] < 0 or cand[2] > width or cand[3] > height:
+                    continue
+                if any(_overlap(cand, r) > 0 for r in (*placed, *obstacles)):
+                    continue
+                # prefer spots that hide no polygon outline
+                cost = sum(_overlap(cand, b) for b in boxes)
+                if best is None or cost < best[0]:
+                    best = (cost, cand)
+                if cost == 0:
+                    break
+            if best is not None and best[0] == 0:
+                break
+        if best is None:
+            out.append(None)
+            continue
+        placed.append(best[1])
+        out.append(best[1])
+    return out
+
+
+def _gap(box: Rect, rect: Rect) -> float:
+    dx = max(box[0] - rect[2], rect[0] - box[2], 0.0)
+    dy = max(box[1] - rect[3], rect[1] - box[3], 0.0)
+    return math.hypot(dx, dy)
+
+
+def _nearest(rect: Rect, x: float, y: float) -> tuple[float, float]:
+    return min(max(x, rect[0]), rect[2]), min(max(y, rect[1]), rect[3])
+
+
+def _overlay_figure(run: RunData, rgb: np.ndarray | None, *, dpi: int) -> tuple[Figure, Axes]:
+    """The overlay drawn (not saved): outlines and ids placed by :func:`place_labels`."""
     n = sum(1 for f in run.features if f.get("geometry"))
     what = "after" if rgb is not None else "score"
     title = f"{_aoi(run)} · {n} change polygon{'s' if n != 1 else ''} on {what}, {_span(run)}"
@@ -437,39 +550,74 @@ def _overlay_page(run: RunData, rgb: np.ndarray | None, path: Path, *, dpi: int)
     else:
         _score_image(ax, run.score, _score_limits(run.score, _threshold(run)), upsampled=upsampled)
     h, w = run.shape
-    per_pt = w / ax.get_window_extent().width * fig.dpi / 72  # grid pixels per point
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    per_px = w / ax.get_window_extent().width  # grid pixels per figure pixel
+    per_pt = per_px * fig.dpi / 72
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    drawn = []
     for i, feature in enumerate(run.features, start=1):
         rings = _pixel_rings(run, feature.get("geometry"))
         if not rings:
             continue
         _outline(ax, rings)
-        fid = _feature_id(feature, i)
         pts = np.concatenate(rings)
-        # next to the top-right corner, moved inside the image near its edges
-        text_w, text_h = len(fid) * 0.65 * 7 * per_pt, 9 * per_pt
-        if pts[:, 0].max() + 1 + text_w <= w:
-            x, ha = float(pts[:, 0].max()) + 1, "left"
-        else:
-            x, ha = max(float(pts[:, 0].min()) - 1, text_w), "right"
-        if pts[:, 1].min() - text_h >= 0:
-            y, va = float(pts[:, 1].min()), "bottom"
-        else:
-            y, va = min(float(pts[:, 1].max()), h - text_h), "top"
+        box = (
+            float(pts[:, 0].min()),
+            float(pts[:, 1].min()),
+            float(pts[:, 0].max()),
+            float(pts[:, 1].max()),
+        )
         label = ax.text(
-            x,
-            y,
-            fid,
+            0,
+            0,
+            _feature_id(feature, i),
             color=OUTLINE_COLOR,
             fontsize=7,
             fontweight="bold",
-            ha=ha,
-            va=va,
+            ha="left",
+            va="top",
             clip_on=True,
         )
         label.set_path_effects(_DARK_HALO)
+        ext = label.get_window_extent(renderer)
+        drawn.append((box, label, (ext.width * per_px + per_pt, ext.height * per_px + per_pt)))
+    # the north arrow (top right) and the scale bar (bottom left) stay uncovered
+    obstacles = [
+        (w - 34 * per_pt, 0.0, float(w), 48 * per_pt),
+        (0.0, h - 30 * per_pt, 150 * per_pt, float(h)),
+    ]
+    rects = place_labels(
+        [d[0] for d in drawn],
+        [d[2] for d in drawn],
+        (w, h),
+        obstacles=obstacles,
+        gap=1.5 * per_pt,
+    )
+    for (box, label, _), rect in zip(drawn, rects, strict=True):
+        if rect is None:
+            label.set_visible(False)
+            continue
+        label.set_position((rect[0] + per_pt / 2, rect[1] + per_pt / 2))
+        if _gap(box, rect) > 4 * per_pt:  # not beside its polygon: a leader line
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            lx, ly = _nearest(rect, cx, cy)
+            bx, by = _nearest(box, lx, ly)
+            ax.plot(
+                [bx, lx],
+                [by, ly],
+                color=OUTLINE_COLOR,
+                lw=0.8,
+                path_effects=[patheffects.withStroke(linewidth=1.8, foreground="black")],
+            )
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     _decorate(ax, run)
+    return fig, ax
+
+
+def _overlay_page(run: RunData, rgb: np.ndarray | None, path: Path, *, dpi: int) -> Path:
+    fig, _ = _overlay_figure(run, rgb, dpi=dpi)
     return _save(fig, path)
 
 
@@ -691,3 +839,83 @@ def _radar_layers(run: RunData) -> list[tuple[str, np.ndarray, str, dict[str, An
             label = f"{dates[k]} (dB)" if dates else "(dB)"
             out.append((name, image, label, {"cmap": cmap, "vmin": lo, "vmax": hi}))
     return out
+
+
+THUMB_PX = 120
+"""Longer side of a compact chip (:func:`render_thumbs`)."""
+
+
+def render_thumbs(
+    run: RunData,
+    out_dir: Path,
+    features: Sequence[dict[str, Any]],
+    *,
+    pad_px: int = 6,
+    size_px: int = THUMB_PX,
+) -> dict[str, dict[str, Path]]:
+    """Write small before/after cut-outs (no title, no scale bar) for compact sections.
+
+    A run with many changes shows the largest with full chips (:func:`render_chips`)
+    and the rest with these: the polygon's box plus ``pad_px``, scaled with nearest
+    neighbour so the longer side is about ``size_px``, the outline drawn in
+    :data:`OUTLINE_COLOR`. A few kB each, so hundreds keep the report light.
+
+    Parameters
+    ----------
+    run : RunData
+    out_dir : Path
+        The cut-outs go to ``out_dir / "chips"`` as ``<id>_before_small.png`` …
+    features : sequence of dict
+        The polygons to cut out (GeoJSON Features of ``run``).
+    pad_px, size_px : int, optional
+        Context around the polygon and output size, in pixels.
+
+    Returns
+    -------
+    dict of str to dict of str to Path
+        ``{id: {"before": path, "after": path}}`` (``{"score": path}`` without RGB).
+    """
+    from PIL import ImageDraw
+
+    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
+    layers: list[tuple[str, np.ndarray]] = []
+    if before is not None:
+        layers.append(("before", before))
+    if after is not None:
+        layers.append(("after", after))
+    if not layers:
+        limits = _score_limits(run.score, _threshold(run))
+        cmap = colormaps[SCORE_CMAP].with_extremes(bad=str(NODATA_GREY))
+        norm = (run.score - limits[0]) / (limits[1] - limits[0])
+        layers.append(("score", cmap(np.ma.masked_invalid(norm))[..., :3].astype(np.float32)))
+    folder = Path(out_dir) / "chips"
+    h, w = run.shape
+    written: dict[str, dict[str, Path]] = {}
+    for i, feature in enumerate(features, start=1):
+        rings = _pixel_rings(run, feature.get("geometry"))
+        if not rings:
+            continue
+        pts = np.concatenate(rings)
+        c0 = max(0, math.floor(float(pts[:, 0].min())) - pad_px)
+        c1 = min(w, math.ceil(float(pts[:, 0].max())) + pad_px)
+        r0 = max(0, math.floor(float(pts[:, 1].min())) - pad_px)
+        r1 = min(h, math.ceil(float(pts[:, 1].max())) + pad_px)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        scale = max(1, round(size_px / max(c1 - c0, r1 - r0)))
+        fid = _feature_id(feature, i)
+        folder.mkdir(parents=True, exist_ok=True)
+        written[fid] = {}
+        for name, image in layers:
+            crop = np.clip(image[r0:r1, c0:c1] * 255, 0, 255).astype(np.uint8)
+            crop = crop.repeat(scale, axis=0).repeat(scale, axis=1)
+            im = Image.fromarray(np.ascontiguousarray(crop))
+            draw = ImageDraw.Draw(im)
+            for ring in rings:
+                xy = [((x - c0) * scale, (y - r0) * scale) for x, y in ring]
+                draw.line(xy, fill=(0, 0, 0), width=4)
+                draw.line(xy, fill=OUTLINE_COLOR, width=2)
+            path = folder / f"{_safe_name(fid)}_{name}_small.png"
+            im.save(path, format="PNG", optimize=True)
+            written[fid][name] = path
+    return written
