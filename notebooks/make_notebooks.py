@@ -378,6 +378,59 @@ print(run_dir)
 print(", ".join(sorted(p.name for p in run_dir.iterdir())))
 display(Image(filename=str(run_dir / "quicklooks" / "overlay.png")))""",
     ),
+    (
+        "md",
+        """## The polygons as a table and on a map
+
+`result.to_geodataframe()` (or `sw.load_run(run_dir).to_geodataframe()` for a run
+folder) gives one row per polygon, its attributes as columns, in EPSG:4326. It needs
+the optional `geo` extra (`pip install --only-binary=:all: "sitewatch[geo]"`); without
+it the cell says so and the map below is drawn from the GeoJSON features instead.
+`changes.csv` (a spreadsheet) and `changes.kml` (Google Earth) in the run folder hold
+the same rows.""",
+    ),
+    (
+        "code",
+        """from shapely.geometry import shape
+
+try:
+    changes = result.to_geodataframe()
+except sw.InputError as err:  # geopandas is the optional "geo" extra
+    print(err)
+    changes = None
+if changes is not None:
+    shown = ["area_m2", "first_seen", "last_clear_before", "status", "score_mean", "geometry"]
+    display(changes[[c for c in shown if c in changes.columns]])""",
+    ),
+    (
+        "code",
+        """with rasterio.open(run_dir / "after.tif") as src:
+    rgb, crs, bounds = src.read([1, 2, 3]), src.crs, src.bounds
+lo, hi = np.nanpercentile(rgb, [2, 98])
+picture = np.nan_to_num(np.clip((rgb - lo) / (hi - lo), 0, 1), nan=0.85).transpose(1, 2, 0)
+
+fig, ax = plt.subplots(figsize=(7, 7))
+ax.imshow(picture, extent=(bounds.left, bounds.right, bounds.bottom, bounds.top))
+if changes is not None:
+    outlines = changes.to_crs(crs)
+    outlines.boundary.plot(ax=ax, color="cyan", linewidth=1.5)
+    where = zip(outlines.index, outlines.geometry, strict=True)
+else:
+    where = [
+        (f["id"], shape(rasterio.warp.transform_geom("EPSG:4326", crs, f["geometry"])))
+        for f in result.features
+    ]
+for fid, geom in where:
+    if changes is None:
+        ax.plot(*geom.exterior.xy, color="cyan", linewidth=1.5)
+    x, y = geom.bounds[2], geom.bounds[3]
+    ax.annotate(fid, (x, y), color="cyan", fontsize=9, fontweight="bold")
+ax.set_xlabel(f"easting (m, {crs})")
+ax.set_ylabel("northing (m)")
+n = len(result.features)
+ax.set_title(f"SYNTHETIC: {n} change polygon{'s' if n != 1 else ''} on the after image")
+plt.show()""",
+    ),
 ]
 
 # ---------------------------------------------------------------------------

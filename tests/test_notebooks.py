@@ -7,7 +7,10 @@ another Python cannot be picked up), with a temp dir as working directory.
 
 from __future__ import annotations
 
+import base64
+import html
 import importlib.util
+import os
 import re
 import sys
 import warnings
@@ -77,6 +80,45 @@ def _text(nb: nbformat.NotebookNode) -> tuple[str, list[str], int]:
     return "".join(out), err, pngs
 
 
+def write_html(nb: nbformat.NotebookNode, path: Path) -> Path:
+    """An executed notebook as one self-contained HTML page (figures embedded).
+
+    nbconvert's exporter when it is installed (the ``notebooks`` extra); otherwise a
+    plain page: markdown as text, code, text outputs and PNG figures.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError:
+        parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(path.stem)}</title>"]
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                parts.append(f"<pre style='white-space:pre-wrap'>{html.escape(cell.source)}</pre>")
+                continue
+            parts.append(
+                f"<pre style='background:#f4f4f4'><code>{html.escape(cell.source)}</code></pre>"
+            )
+            for o in cell.get("outputs", []):
+                if o.output_type == "stream":
+                    parts.append(f"<pre>{html.escape(o.text)}</pre>")
+                elif o.output_type in {"execute_result", "display_data"}:
+                    if "image/png" in o.data:
+                        png = o.data["image/png"].replace("\n", "")
+                        base64.b64decode(png)  # a broken figure fails here, not in a browser
+                        parts.append(f"<img src='data:image/png;base64,{png}'>")
+                    elif "text/html" in o.data:
+                        parts.append(o.data["text/html"])
+                    else:
+                        parts.append(f"<pre>{html.escape(o.data.get('text/plain', ''))}</pre>")
+                elif o.output_type == "error":
+                    parts.append(f"<pre>{html.escape(o.ename)}: {html.escape(o.evalue)}</pre>")
+        path.write_text("\n".join(parts), encoding="utf-8")
+        return path
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A JUPYTER_PATH whose "python3" kernel is this interpreter (sys.executable)."""
@@ -118,6 +160,10 @@ def test_notebook_runs(
     assert pngs >= 1, f"{name} displayed no image"
     assert all(c.execution_count for c in _code_cells(nb))
     assert not list(tmp_path.iterdir()), "a notebook wrote into its working directory"
+    # CI keeps an executed copy of each notebook (.ci/run sets the folder; not committed)
+    if out := os.environ.get("SITEWATCH_NOTEBOOK_HTML"):
+        page = write_html(nb, Path(out) / f"{name}.html")
+        assert page.stat().st_size > 10_000 and "data:image/png;base64," in page.read_text()
 
 
 @pytest.mark.parametrize("name", NAMES)
