@@ -101,9 +101,14 @@ def check_report(run_dir: Path) -> Tree:
     # every in-page link has its target
     hrefs = [n.attrs["href"] for n in tree.find(lambda n: n.tag == "a" and "href" in n.attrs)]
     local = [h[1:] for h in hrefs if h.startswith("#")]
-    assert local, "no in-page link"
+    assert local or not fids, "no in-page link"
     missing = sorted({h for h in local if h not in ids})
     assert not missing, f"links without a target: {missing}"
+    summary = ids["summary"].all_text()
+    assert summary.startswith("Between ")
+    if not fids:
+        assert "no place that differs" in summary and not tree.find(lambda n: n.tag == "section")
+        return tree
     # each table row links to its change; one section per change, each with pictures
     table = ids["changes-table"]
     row_links = [
@@ -467,3 +472,23 @@ def test_comparison_works_offline_in_chromium(demo_run, tmp_path):
         imgs = [n for n in c.iter() if n.tag == "img"]
         assert all(i.attrs.get("src", "").startswith("data:image/png;base64,") for i in imgs)
     assert tree.find(lambda n: n.tag == "html" and "js" in n.classes())
+
+
+def test_report_of_images_without_crs_and_of_no_change(planted_pair, tmp_path):
+    before, after, _ = planted_pair(crs=None)
+    result = sw.detect_change(before, after, pixel_size=10, bands="blue,green,red,nir")
+    assert result.features
+    out = sw.write_result(result, tmp_path / "pixels")
+    tree = check_report(out)
+    # pixel coordinates: no map links, no KML, CSV in col/row
+    assert not [
+        a for a in tree.find(lambda n: n.tag == "a") if "openstreetmap" in a.attrs.get("href", "")
+    ]
+    assert not (out / "changes.kml").exists()
+    with (out / "changes.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert "centroid_col" in rows[0] and "osm_url" not in rows[0]
+    assert float(rows[0]["centroid_col"]) == result.features[0]["properties"]["centroid"][0]
+    none = sw.detect_change(before, after, pixel_size=10, bands="blue,green,red,nir", threshold=1e6)
+    assert not none.features
+    check_report(sw.write_result(none, tmp_path / "none"))
