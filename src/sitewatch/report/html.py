@@ -48,6 +48,7 @@ padding:.4em .8em;margin:.5em 0}.muted{color:#666;font-size:.9em}code{font-size:
 .cmp-stage{position:relative;display:inline-block;line-height:0}
 .cmp-stage img{display:block;max-width:520px;border:1px solid #ccc}
 .cmp-stage img.cmp-top{position:absolute;top:0;left:0;clip-path:inset(0 50% 0 0)}
+.cmp-line{position:absolute;top:0;bottom:0;left:50%;width:2px;background:#f0a030}
 .cmp.small .cmp-stage img{width:240px}
 .cmp input[type=range]{width:260px;vertical-align:middle}
 .cmp button{margin-left:.6em}.cmp label{font-size:.85em}
@@ -70,13 +71,15 @@ document.addEventListener('DOMContentLoaded', function () {
       if (from) { img.src = from.src; }
     });
     var top = box.querySelector('img.cmp-top');
+    var line = box.querySelector('.cmp-line');
     var range = box.querySelector('input[type=range]');
     var blink = box.querySelector('button');
     var timer = null;
     function show(v) {
       range.value = v;
       top.style.clipPath = 'inset(0 ' + (100 - v) + '% 0 0)';
-      range.setAttribute('aria-valuetext', v + '% after');
+      line.style.left = v + '%';
+      range.setAttribute('aria-valuetext', 'before on the left ' + v + '%, after on the right');
     }
     range.addEventListener('input', function () { show(range.value); });
     blink.addEventListener('click', function () {
@@ -119,7 +122,11 @@ def _evidence(props: dict[str, Any]) -> tuple[float | None, str]:
     p = props.get("p_no_change", props.get("p_value"))  # radar polygons carry p_value
     if isinstance(log10, (int, float)) and math.isfinite(log10):
         value = -float(log10)
-        hover = f"P(no change) ≈ 10^{log10:.1f} (geometric mean over the polygon)"
+        hover = (
+            f"P(no change) ≈ 1 in 10^{value:.0f} (geometric mean over the polygon)"
+            if value >= 2
+            else f"P(no change) ≈ {10**log10:.2g} (geometric mean over the polygon)"
+        )
     elif isinstance(p, (int, float)) and p > 0:
         value = -math.log10(p)
         hover = f"P(no change) = {p:.4g} (mean over the polygon)"
@@ -128,7 +135,7 @@ def _evidence(props: dict[str, Any]) -> tuple[float | None, str]:
     else:
         return None, "no P(no change) for this run (IR-MAD could not be fitted)"
     if isinstance(p, (int, float)):
-        hover += f"; arithmetic mean {p:.4g}"
+        hover += f"; arithmetic mean {p:.4g}" if p > 0 else "; arithmetic mean < 0.0001"
     return value, hover
 
 
@@ -451,15 +458,20 @@ def _summary(run: RunData) -> str:
 
 
 def _compare(key: str, label: str, before_id: str, after_id: str, *, small: bool = False) -> str:
-    """A swipe/blink control over two images already in the page (no second copy)."""
+    """A swipe/blink control over two images already in the page (no second copy).
+
+    The after image lies under the before image, which is cut at the slider: before
+    on the left of the line, after on its right.
+    """
     return (
         f"<div class='cmp{' small' if small else ''}' role='group' "
         f"aria-label='{_e(label)}: compare before and after' id='cmp-{_e(key)}'>"
-        f"<div class='cmp-stage'><img alt='{_e(label)} before' data-src-from='{_e(before_id)}'>"
-        f"<img class='cmp-top' alt='{_e(label)} after' data-src-from='{_e(after_id)}'></div>"
-        f"<br><label>before <input type='range' min='0' max='100' step='1' value='50' "
-        f"aria-label='{_e(label)}: drag or use the arrow keys, left shows before, right "
-        "after'> after</label>"
+        f"<div class='cmp-stage'><img alt='{_e(label)} after' data-src-from='{_e(after_id)}'>"
+        f"<img class='cmp-top' alt='{_e(label)} before' data-src-from='{_e(before_id)}'>"
+        "<span class='cmp-line' aria-hidden='true'></span></div>"
+        f"<br><label>◂ before <input type='range' min='0' max='100' step='1' value='50' "
+        f"aria-label='{_e(label)}: where before gives way to after; arrow keys move the line'>"
+        " after ▸</label>"
         "<button type='button' aria-pressed='false'>Blink</button></div>"
     )
 
