@@ -407,6 +407,8 @@ def _looks(run: RunData, feature: dict[str, Any]) -> str | None:
         guess = "looks like new roofs, paving or bare ground "
     elif words[0] == "darker after":
         guess = "could be new dark roofs, water, shadow or burnt ground "
+    if not guess:
+        return "; ".join(words)
     return f"{guess}({'; '.join(words)})"
 
 
@@ -500,11 +502,11 @@ def _section(run: RunData, feature: dict[str, Any], images: dict[str, Path], *, 
         return (
             f"<section class='change' id='{_e(fid)}'><h3>{_e(fid)}: {_area(p.get('area_m2'))}"
             f"</h3><p>{facts}{'<br>In true colour: ' + _e(looks) + '.' if looks else ''}</p>"
-            f"<div class='grid chips'>{''.join(figs)}</div>{cmp}</section>"
+            f"<div class='grid chips'>{''.join(figs)}{cmp}</div></section>"
         )
     return (
         f"<section class='compact' id='{_e(fid)}'><h3>{_e(fid)}: {_area(p.get('area_m2'))}</h3>"
-        f"<div class='grid'>{''.join(figs)}</div>{cmp}<p class='muted'>{facts}</p></section>"
+        f"<div class='grid'>{''.join(figs)}{cmp}</div><p class='muted'>{facts}</p></section>"
     )
 
 
