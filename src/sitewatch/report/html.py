@@ -42,14 +42,15 @@ padding:.4em .8em;margin:.5em 0}.muted{color:#666;font-size:.9em}code{font-size:
 .legend dt{font-weight:600}.legend dd{margin:0}
 .bar{display:inline-block;height:.6em;background:#2b7bb9;vertical-align:middle;margin-left:.3em}
 .change{border-top:1px solid #ddd;margin-top:1em}.change h3{margin:.6em 0 .3em}
-.compact{display:inline-block;vertical-align:top;margin:.3em .6em .6em 0;font-size:.85em}
-.compact img{width:120px;border:1px solid #ccc}.compact h3{font-size:1em;margin:.2em 0}
+.compact{display:inline-block;vertical-align:top;width:520px;margin:.3em .8em .6em 0;
+font-size:.85em}.compact .grid{gap:.4em}.compact figure img,.compact .cmp-stage img{width:120px}
+.compact h3{font-size:1em;margin:.2em 0}.compact p{margin:.2em 0}
+.compact .cmp input[type=range]{width:110px}
 .cmp{display:none;margin:.4em 0}html.js .cmp{display:block}
 .cmp-stage{position:relative;display:inline-block;line-height:0}
 .cmp-stage img{display:block;max-width:520px;border:1px solid #ccc}
 .cmp-stage img.cmp-top{position:absolute;top:0;left:0;clip-path:inset(0 50% 0 0)}
 .cmp-line{position:absolute;top:0;bottom:0;left:50%;width:2px;background:#f0a030}
-.cmp.small .cmp-stage img{width:240px}
 .cmp input[type=range]{width:260px;vertical-align:middle}
 .cmp button{margin-left:.6em}.cmp label{font-size:.85em}
 a:focus,button:focus,input:focus{outline:3px solid #f0a030;outline-offset:2px}
