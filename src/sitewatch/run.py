@@ -214,6 +214,19 @@ class Run:
     out: Path
     timeline: Any = None
 
+    def to_geodataframe(self) -> Any:
+        """The change polygons as a ``geopandas.GeoDataFrame`` (the ``geo`` extra).
+
+        Same as ``run.result.to_geodataframe()``: one row per polygon (index ``c001``
+        …), its attributes as columns, EPSG:4326.
+
+        Raises
+        ------
+        InputError
+            If geopandas is not installed.
+        """
+        return self.result.to_geodataframe()
+
 
 # --------------------------------------------------------------------------- inputs
 

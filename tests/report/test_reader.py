@@ -316,6 +316,21 @@ def test_to_geodataframe(demo_run):
     )
 
 
+def test_run_api_to_geodataframe(tmp_path):
+    pytest.importorskip("geopandas", reason="geopandas not installed (geo extra)")
+    from sitewatch import run
+
+    paths = sw.demo_paths()
+    done = run.detect(
+        sw.DetectJob(
+            before=str(paths["before"]), after=str(paths["after"]), out=str(tmp_path / "r")
+        )
+    )
+    gdf = done.to_geodataframe()
+    assert list(gdf.index) == [f["id"] for f in done.result.features]
+    assert (gdf["area_m2"] > 0).all() and gdf.crs.to_epsg() == 4326
+
+
 def test_to_geodataframe_without_geopandas_names_the_extra(demo_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "geopandas", None)
     with pytest.raises(sw.InputError, match=r"'geo' extra.*\.\[geo\]") as err:
