@@ -267,7 +267,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     (
         "evidence",
         "How unlikely a difference this large would be if nothing had changed, as −log10 of "
-        "P(no change) from a statistical model of the whole area (IR-MAD): 3 means 1 in "
+        "P(no change) from a statistical model of the whole area (IR-MAD for optical "
+        "images, the speckle test for radar): 3 means 1 in "
         "1,000, 10 means 1 in 10 billion. Higher means more clearly different, not more "
         "likely to be construction; clouds or a new crop also score high. Hover for P.",
     ),
@@ -479,6 +480,11 @@ def _compare(key: str, label: str, before_id: str, after_id: str, *, small: bool
     )
 
 
+def _img_id(fid: str, key: str) -> str:
+    """Element id of a chip: ``img-c001-before``, ``img-c001-radar-VV-before``."""
+    return "img-" + "-".join(f"{fid} {key}".split())
+
+
 def _section(run: RunData, feature: dict[str, Any], images: dict[str, Path], *, full: bool) -> str:
     p = feature["properties"]
     fid = str(p.get("id"))
@@ -493,12 +499,15 @@ def _section(run: RunData, feature: dict[str, Any], images: dict[str, Path], *, 
     figs = []
     for key, path in images.items():
         figs.append(
-            f"<figure>{_img(path, f'{fid} {key}', id=f'img-{fid}-{key}')}"
+            f"<figure>{_img(path, f'{fid} {key}', id=_img_id(fid, key))}"
             f"<figcaption>{_e(key)}</figcaption></figure>"
         )
     cmp = ""
-    if "before" in images and "after" in images:
-        cmp = _compare(fid, fid, f"img-{fid}-before", f"img-{fid}-after", small=not full)
+    # true colour when the run has it, else the radar VV pair of a radar run
+    for b, a in (("before", "after"), ("radar VV before", "radar VV after")):
+        if b in images and a in images:
+            cmp = _compare(fid, fid, _img_id(fid, b), _img_id(fid, a), small=not full)
+            break
     if full:
         return (
             f"<section class='change' id='{_e(fid)}'><h3>{_e(fid)}: {_area(p.get('area_m2'))}"
