@@ -15,9 +15,9 @@ A whole job, as ``sitewatch detect`` runs it (see :mod:`sitewatch.run`)::
     done.result.features, done.out
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from sitewatch._lazy import lazy_names
 
 # Names are imported on first use (PEP 562), so ``import sitewatch`` and the command
 # line's start-up do not pay for numpy, scipy, shapely and rasterio until they are needed.
@@ -62,17 +62,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sitewatch' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names("sitewatch", _LAZY, globals())
 
 
 try:

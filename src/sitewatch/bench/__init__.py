@@ -3,8 +3,7 @@
 Names are imported on first use, so building the command line stays light.
 """
 
-from importlib import import_module
-from typing import Any
+from sitewatch._lazy import lazy_names
 
 __all__ = [
     "BenchResult",
@@ -39,10 +38,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sitewatch.bench' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names("sitewatch.bench", _LAZY, globals())

@@ -79,15 +79,8 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_scene_options(p: argparse.ArgumentParser) -> None:
-    """How dates become scenes (``detect``, ``timeline``): collection, API, composites, cache."""
-    p.add_argument(
-        "--source",
-        default="s2",
-        choices=("s2", "landsat", "s1", "s2,s1"),
-        help="collection searched for dates (default: s2); s1 = Sentinel-1 RTC radar "
-        "(Planetary Computer, needs PC_SDK_SUBSCRIPTION_KEY); s2,s1 = both (timeline)",
-    )
+def add_service_options(p: argparse.ArgumentParser) -> None:
+    """``--stac-url`` and ``--requester-pays``: which service a search asks, and who pays."""
     p.add_argument(
         "--stac-url",
         metavar="SERVICE|URL",
@@ -104,6 +97,18 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
         help="read assets in requester-pays S3 buckets (Earth Search Landsat) with your "
         "AWS credentials; the reads are billed to your AWS account",
     )
+
+
+def add_scene_options(p: argparse.ArgumentParser) -> None:
+    """How dates become scenes (``detect``, ``timeline``): collection, API, composites, cache."""
+    p.add_argument(
+        "--source",
+        default="s2",
+        choices=("s2", "landsat", "s1", "s2,s1"),
+        help="collection searched for dates (default: s2); s1 = Sentinel-1 RTC radar "
+        "(Planetary Computer, needs PC_SDK_SUBSCRIPTION_KEY); s2,s1 = both (timeline)",
+    )
+    add_service_options(p)
     p.add_argument(
         "--max-cloud",
         type=float,

@@ -10,6 +10,7 @@ from sitewatch.cli._common import (
     AOI_FILE_HELP,
     add_cache_options,
     add_json,
+    add_service_options,
     cache_from_args,
     emit_json,
 )
@@ -54,22 +55,7 @@ def register(sub: Any) -> None:
         dest="max_cloud",
         help="drop scenes whose scene-wide cloud cover exceeds PCT",
     )
-    p.add_argument(
-        "--stac-url",
-        metavar="SERVICE|URL",
-        dest="stac_url",
-        help="where scenes are searched: earth-search (Earth Search, the default for s2), "
-        "planetary-computer (Microsoft Planetary Computer, the default for landsat: "
-        "anonymous, URLs signed for you), or a STAC API URL "
-        "(default: $SITEWATCH_STAC_URL, else as said)",
-    )
-    p.add_argument(
-        "--requester-pays",
-        action="store_true",
-        dest="requester_pays",
-        help="read assets in requester-pays S3 buckets (Earth Search Landsat) with your "
-        "AWS credentials; the reads are billed to your AWS account",
-    )
+    add_service_options(p)
     p.add_argument("--limit", type=int, default=200, help="most items to consider")
     add_cache_options(p)
     add_json(p)

@@ -4,8 +4,7 @@ Names are imported on first use, so :mod:`sitewatch.detect.options` (used to bui
 command line) does not pull in scipy and scikit-image.
 """
 
-from importlib import import_module
-from typing import Any
+from sitewatch._lazy import lazy_names
 
 __all__ = [
     "SCORERS",
@@ -30,10 +29,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sitewatch.detect' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names("sitewatch.detect", _LAZY, globals())
