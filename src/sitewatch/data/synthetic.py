@@ -28,7 +28,6 @@ from affine import Affine
 from pyproj import Transformer
 
 from sitewatch.aoi import AOI, load_aoi
-from sitewatch.errors import AOIError
 from sitewatch.grid import Grid
 
 __all__ = ["SyntheticSeries", "synthetic_series"]
@@ -144,8 +143,7 @@ def synthetic_series(
     """
     if isinstance(aoi, str):
         aoi = load_aoi(aoi)
-    if aoi.geometry is None:
-        raise AOIError(f"AOI {aoi.id!r} is unlocated; a synthetic series needs a polygon")
+    aoi.require_located()
     for d in (building_from, transient_on, *(() if cloud_on is None else (cloud_on,))):
         if d not in dates:
             raise ValueError(f"event date {d} is not one of the series dates")

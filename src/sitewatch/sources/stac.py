@@ -502,8 +502,7 @@ def _clear_window(
     stats: NetStats | None,
 ) -> tuple[CachedWindow, np.ndarray, np.ndarray]:
     """The cloud-mask window over the AOI: (window, clear and not nodata, inside the AOI)."""
-    if aoi.geometry is None:
-        raise AOIError(f"AOI {aoi.id!r} is unlocated; it has no window to read")
+    aoi.require_located()  # an unlocated catalog entry says where to go instead
     entry, _ = read_asset_window(item, kind, aoi.geometry, cache=cache, stats=stats)
     shape = from_lonlat(aoi.geometry, entry.crs)
     with warnings.catch_warnings():
@@ -662,10 +661,7 @@ def search_scenes(
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
 
-    if aoi.geometry is None:
-        raise AOIError(
-            f"AOI {aoi.id!r} has no sourced location; draw a polygon and pass --aoi-file"
-        )
+    aoi.require_located()  # an unlocated catalog entry says where to go instead
     if source not in COLLECTIONS:
         raise InputError(f"unknown source {source!r}; choose one of {', '.join(COLLECTIONS)}")
     mask_key = COLLECTIONS[source][1]
