@@ -57,7 +57,8 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"\nOpen {out / 'report.html'} in a browser (works offline): the changes, "
             "before/after images and chips, method and caveats.\n"
-            f"GIS: {out / 'changes.gpkg'} (or .geojson), score.tif, mask.tif; "
+            f"GIS: {out / 'changes.gpkg'} (or .geojson), score.tif, mask.tif; spreadsheet: "
+            "changes.csv; Google Earth: changes.kml; "
             f"{out / 'manifest.json'} records the inputs, hashes and parameters.\n"
             f"Data: {paths['source']}"
         )

@@ -47,7 +47,12 @@ def register(sub: Any) -> None:
     p.add_argument("--aoi-file", metavar="FILE", help=AOI_FILE_HELP)
     p.add_argument("--from", dest="start", metavar="DATE", help="first date (YYYY-MM[-DD])")
     p.add_argument("--to", dest="end", metavar="DATE", help="last date (YYYY-MM[-DD])")
-    p.add_argument("--every", default="3M", help="step: 1M, 3M, 6M, 1Y ... (default 3M)")
+    p.add_argument(
+        "--every",
+        default="3M",
+        help="step: 1M, 3M, 6M, 1Y ... (default 3M); optical scenes only: a radar series "
+        "(--source s1) tests every scene of one orbit in the period",
+    )
     p.add_argument(
         "--images",
         nargs="+",

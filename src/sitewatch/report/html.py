@@ -210,8 +210,9 @@ def _provenance(run: RunData) -> str:
     if events:
         parts.append("<h3>Reported events visible from space</h3><ul>")
         parts += [
-            f"<li>{_e(e.get('date'))}: {_e(e.get('event'))} <span class='muted'>"
-            f"({_e(e.get('source'))})</span></li>"
+            f"<li>{_e(e.get('date'))}: {_e(e.get('event'))}"
+            + (f" <span class='muted'>({_e(e['source'])})</span>" if e.get("source") else "")
+            + "</li>"
             for e in events
         ]
         parts.append("</ul>")
