@@ -466,9 +466,9 @@ def detect_change(
         # The detector's own χ² (IR-MAD on the same pixels): no second fit.
         p_nc = np.where(valid, special.chdtrc(sb.data.shape[0], det.pixel_score), np.nan)
         p_nc = p_nc.astype(np.float32)
-        p_log10 = _log10_sf(sb.data.shape[0], det.pixel_score, valid)
+        p_log10 = _log10_sf(sb.data.shape[0], det.pixel_score, valid & mask)
     else:
-        p_nc, p_log10 = _p_no_change(sb.data, aligned, valid)
+        p_nc, p_log10 = _p_no_change(sb.data, aligned, valid, where=valid & mask)
     timings["irmad_evidence"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -631,9 +631,9 @@ def _rgb(stack: np.ndarray, valid: np.ndarray, idx: list[int] | None) -> np.ndar
 
 
 def _p_no_change(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, *, where: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """IR-MAD P(no change) per pixel and its log10, NaN where unobserved.
+    """IR-MAD P(no change) per pixel (NaN where unobserved) and its log10 at ``where``.
 
     (None, None) if IR-MAD cannot run.
     """
@@ -644,20 +644,50 @@ def _p_no_change(
     except (ValueError, np.linalg.LinAlgError):
         return None, None
     p = np.where(valid, res.p_nochange, np.nan).astype(np.float32)
-    return p, _log10_sf(before.shape[0], res.chi2, valid)
+    return p, _log10_sf(before.shape[0], res.chi2, where)
 
 
-def _log10_sf(dof: int, chi2: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """log10 of the chi-square survival function, without underflow to -inf.
+def _log10_sf(dof: int, chi2: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """log10 of the chi-square survival function at ``where`` (NaN elsewhere), without underflow.
 
     P(no change) itself underflows to 0 for the strongest changes (so every polygon of
-    a clear change read "< 0.001"); its logarithm keeps them apart.
+    a clear change read "< 0.001"); its logarithm keeps them apart. Only polygon pixels
+    are read (their mean becomes ``p_no_change_log10``), so only the change mask is
+    computed: ``logsf`` costs about 1 µs a pixel, 4 s on a 2048² image if done everywhere.
     """
-    from scipy import stats
+    out = np.full(chi2.shape, np.nan, dtype=np.float32)
+    x = np.asarray(chi2[where], dtype=np.float64)
+    if x.size:
+        out[where] = chi2_log10_sf(x, dof)
+    return out
 
-    x = np.where(valid, np.asarray(chi2, dtype=np.float64), 0.0)
-    out = stats.chi2.logsf(x, dof) / math.log(10)
-    return np.where(valid, out, np.nan).astype(np.float32)
+
+def chi2_log10_sf(x: np.ndarray, dof: int) -> np.ndarray:
+    """log10 P(χ²_dof > x), finite where the survival function itself underflows.
+
+    ``Q(a, y) = Γ(a, y)/Γ(a)`` with ``a = dof/2``, ``y = x/2`` (``scipy.special.gammaincc``);
+    where it underflows (y beyond ~700) the asymptotic series
+    ``Γ(a, y) ≈ y^(a−1) e^(−y) [1 + (a−1)/y + (a−1)(a−2)/y²]`` is exact to float precision.
+    (``scipy.stats.chi2.logsf`` gives the same values, but importing ``scipy.stats``
+    alone takes about a second.)
+
+    Examples
+    --------
+    >>> [round(float(v), 3) for v in chi2_log10_sf(np.array([0.0, 3.0, 5000.0]), 3)]
+    [0.0, -0.407, -1083.985]
+    """
+    from scipy import special
+
+    a, y = dof / 2.0, np.asarray(x, dtype=np.float64) / 2.0
+    with np.errstate(divide="ignore"):
+        q = special.gammaincc(a, y)
+        direct = np.log(q)
+    tiny = q < 1e-280
+    if tiny.any():
+        yt = y[tiny]
+        series = 1.0 + (a - 1.0) / yt + (a - 1.0) * (a - 2.0) / yt**2
+        direct[tiny] = (a - 1.0) * np.log(yt) - yt - special.gammaln(a) + np.log(series)
+    return direct / math.log(10)
 
 
 def _p_layers(p_nc: np.ndarray | None, p_log10: np.ndarray | None) -> dict[str, np.ndarray] | None:
