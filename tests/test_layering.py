@@ -107,3 +107,15 @@ def test_start_up_imports_no_numeric_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_an_opened_local_source_is_protected_as_an_input(planted_pair):
+    """Through the API, an input may be an opened source; its folder is still never replaced."""
+    from sitewatch.errors import OutputError
+    from sitewatch.run import DetectJob, detect
+    from sitewatch.sources.local import open_local
+
+    before, after, _ = planted_pair(folder=True)
+    with pytest.raises(OutputError, match="is an input"):
+        detect(DetectJob(before=open_local(before), after=after, out=before, overwrite=True))
+    assert any(before.iterdir())

@@ -291,7 +291,13 @@ def resolve_scene(
     DataError
         No scene, or none with a clear AOI pixel, in the window.
     """
-    from sitewatch.sources.stac import CompositeSource, scene_source, search_scenes, stac_url
+    from sitewatch.sources.stac import (
+        COLLECTIONS,
+        CompositeSource,
+        scene_source,
+        search_scenes,
+        stac_url,
+    )
 
     if _exists(ref):
         return str(Path(ref).expanduser()) if isinstance(ref, str | Path) else ref
@@ -347,8 +353,6 @@ def resolve_scene(
             for s in found
         ],
     }
-    from sitewatch.sources.stac import COLLECTIONS
-
     mask_key = COLLECTIONS[scenes.source][1]
     opts: dict[str, Any] = {"mask_key": mask_key, "aoi": aoi, "cache": cache, "stats": stats}
     chosen = [s for s in found if s.clear_fraction is None or s.clear_fraction > 0]
@@ -467,7 +471,7 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
     check_output_dir(
         job.out,
         overwrite=job.overwrite,
-        inputs=input_paths(*_paths(job.before, job.after), aoi.path if aoi is not None else None),
+        inputs=input_paths(job.before, job.after, aoi.path if aoi is not None else None),
     )
     cache, stats = job.scenes.open_cache(), NetStats()
     scene = {"scenes": job.scenes, "cache": cache, "stats": stats, "progress": progress}
@@ -476,15 +480,11 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
     return _write_pair(replace(job, before=before, after=after), aoi)
 
 
-def _paths(*refs: Any) -> list[Any]:
-    return [r for r in refs if isinstance(r, str | Path)]
-
-
 def _write_pair(job: DetectJob, aoi: AOI | None) -> Run:
     from sitewatch.pipeline import detect_change
     from sitewatch.report import check_output_dir, input_paths, write_result
 
-    inputs = input_paths(*_paths(job.before, job.after), aoi.path if aoi is not None else None)
+    inputs = input_paths(job.before, job.after, aoi.path if aoi is not None else None)
     check_output_dir(job.out, overwrite=job.overwrite, inputs=inputs)
     command = _command(job)
     plan = {
@@ -626,7 +626,7 @@ def timeline(job: TimelineJob, *, progress: Progress | None = None) -> Run:
     check_output_dir(
         job.out,
         overwrite=job.overwrite,
-        inputs=input_paths(*_paths(*job.images), aoi.path if aoi is not None else None),
+        inputs=input_paths(*job.images, aoi.path if aoi is not None else None),
     )
     cache, stats = job.scenes.open_cache(), NetStats()
     sources: list[Any]

@@ -266,12 +266,13 @@ def sweep_stale(out: str | os.PathLike[str]) -> list[Path]:
         if not cand.is_dir() or cand.is_symlink():
             continue
         kind, _, tag = cand.name[len(path.name) + 2 :].partition("-")
-        if kind == "tmp" and _stale(cand):
-            pass
-        elif kind == "old" and tag.isdigit() and not _alive(int(tag), None):
-            if not is_sitewatch_run(cand):
-                continue
-        else:
+        ours = (kind == "tmp" and _stale(cand)) or (
+            kind == "old"
+            and tag.isdigit()
+            and not _alive(int(tag), None)
+            and is_sitewatch_run(cand)
+        )
+        if not ours:
             continue
         shutil.rmtree(cand, ignore_errors=True)
         if not cand.exists():

@@ -30,6 +30,7 @@ from sitewatch.prepare.masks import clear_from_qa_pixel, clear_from_scl
 from sitewatch.sources._http import NetStats, classify_failure, gdal_http, retry, timeouts
 from sitewatch.sources.cache import Cache, CachedWindow, array_sha256, cache_key
 from sitewatch.sources.profiles import (
+    EARTH_SEARCH_URL,
     aws_credentials,
     check_s1_access,
     needs_requester_pays,
@@ -61,7 +62,8 @@ __all__ = [
     "stac_url",
 ]
 
-DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
+DEFAULT_STAC_URL = EARTH_SEARCH_URL
+"""Earth Search v1, the default service for Sentinel-2 (see :mod:`.profiles`)."""
 COLLECTIONS = {
     "s2": ("sentinel-2-c1-l2a", "scl"),
     "landsat": ("landsat-c2-l2", "qa_pixel"),
