@@ -48,7 +48,7 @@ def _pair(tmp_path, *, shift_px: float = 0.0):
     return paths
 
 
-def _run(before, after, out, *extra):
+def _run(before, after, out, *extra, method="irmad"):
     code = main(
         [
             "detect",
@@ -57,7 +57,7 @@ def _run(before, after, out, *extra):
             "--after",
             str(after),
             "--method",
-            "irmad",
+            method,
             "--out",
             str(out),
             "--quiet",
@@ -70,14 +70,18 @@ def _run(before, after, out, *extra):
     )
 
 
-@pytest.mark.parametrize("shift_px", [0.0, 1.6])
-def test_blockwise_equals_in_memory(tmp_path, shift_px):
+@pytest.mark.parametrize(
+    ("shift_px", "method"), [(0.0, "irmad"), (1.6, "irmad"), (1.6, "construction"), (0.0, "index")]
+)
+def test_blockwise_equals_in_memory(tmp_path, shift_px, method):
+    """Rasters read and written block by block give the in-memory result, any method."""
     before, after = _pair(tmp_path, shift_px=shift_px)
-    fc_mem, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB")
-    fc_blk, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB")
+    fc_mem, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB", method=method)
+    fc_blk, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB", method=method)
     assert "blockwise" not in man_mem["diagnostics"]
     d = man_blk["diagnostics"]
-    assert d["blockwise"] and d["strip_rows"] < 100  # many strips, seams inside the changes
+    # many blocks, seams inside the changes
+    assert d["blockwise"] and d["engine"]["block_rows"] < 100 and d["engine"]["blocks"] > 6
     co_mem, co_blk = man_mem["diagnostics"]["coregistration"], d["coregistration"]
     assert co_blk["shift"] == pytest.approx(co_mem["shift"], abs=1e-9)
     assert d["threshold"]["value"] == pytest.approx(
@@ -109,7 +113,7 @@ def test_blockwise_equals_in_memory(tmp_path, shift_px):
         assert pb["area_m2"] == pytest.approx(pm["area_m2"], rel=1e-3)
 
 
-def test_blockwise_refuses_what_needs_the_whole_image(tmp_path, capsys):
+def test_blockwise_refuses_normalize(tmp_path, capsys):
     before, after = _pair(tmp_path)
     code = main(
         [
@@ -122,10 +126,12 @@ def test_blockwise_refuses_what_needs_the_whole_image(tmp_path, capsys):
             str(tmp_path / "o"),
             "--max-memory",
             "4MB",
+            "--normalize",
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2 and "use --method irmad" in err and err.count("\n") == 1
+    assert code == 2 and "--normalize is not available block-wise" in err
+    assert err.count("\n") == 1
     assert not (tmp_path / "o").exists()
 
 

@@ -30,7 +30,6 @@ from sitewatch.errors import (
 from sitewatch.grid import Grid, from_lonlat
 from sitewatch.sources.local import ROLE_BANDS, S2_BANDS, LocalSource, open_local
 from sitewatch.sources.products import check_products
-from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change", "plan_detection"]
 
@@ -349,6 +348,7 @@ def detect_change(
     bands: str | Sequence[str] | None = None,
     before_date: str | None = None,
     after_date: str | None = None,
+    threads: int | None = None,
 ) -> ChangeResult:
     """Detect change between two local images, optionally inside an AOI.
 
@@ -377,6 +377,9 @@ def detect_change(
     before_date, after_date : str, optional
         ``YYYY-MM-DD`` acquisition dates of local images whose files do not say (they
         replace a date the files give; the manifest records that they were given).
+    threads : int, optional
+        Threads of the detection engine (default every core); the result does not
+        depend on it.
 
     Returns
     -------
@@ -450,6 +453,9 @@ def detect_change(
             band_names=bands_b,
             pixel_area_m2=grid.pixel_area_m2,
             options=options,
+            grid=grid,
+            evidence=True,
+            threads=threads,
         )
     except ValueError as err:
         raise DataError(f"cannot score these images: {err}") from err
@@ -460,25 +466,8 @@ def detect_change(
 
     t = time.perf_counter()
     aligned = det.aligned_after if det.aligned_after is not None else sa.data
-    if options.method == "irmad" and det.pixel_score is not None and not options.normalize:
-        from scipy import special
-
-        # The detector's own χ² (IR-MAD on the same pixels): no second fit.
-        p_nc = np.where(valid, special.chdtrc(sb.data.shape[0], det.pixel_score), np.nan)
-        p_nc = p_nc.astype(np.float32)
-        p_log10 = _log10_sf(sb.data.shape[0], det.pixel_score, valid & mask)
-    else:
-        p_nc, p_log10 = _p_no_change(sb.data, aligned, valid, where=valid & mask)
-    timings["irmad_evidence"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    features = vectorize_changes(
-        mask,
-        score,
-        grid,
-        layers=_p_layers(p_nc, p_log10),
-        observed=valid,
-    )
+    p_nc = det.p_no_change
+    features = det.features or []
     annotate_features(features, bsrc.acquired, asrc.acquired, options, thr, det.diagnostics)
     if p_nc is None:
         for f in features:
@@ -630,38 +619,6 @@ def _rgb(stack: np.ndarray, valid: np.ndarray, idx: list[int] | None) -> np.ndar
     return out
 
 
-def _p_no_change(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, *, where: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """IR-MAD P(no change) per pixel (NaN where unobserved) and its log10 at ``where``.
-
-    (None, None) if IR-MAD cannot run.
-    """
-    from sitewatch.detect.irmad import irmad
-
-    try:
-        res = irmad(before, after, valid)
-    except (ValueError, np.linalg.LinAlgError):
-        return None, None
-    p = np.where(valid, res.p_nochange, np.nan).astype(np.float32)
-    return p, _log10_sf(before.shape[0], res.chi2, where)
-
-
-def _log10_sf(dof: int, chi2: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """log10 of the chi-square survival function at ``where`` (NaN elsewhere), without underflow.
-
-    P(no change) itself underflows to 0 for the strongest changes (so every polygon of
-    a clear change read "< 0.001"); its logarithm keeps them apart. Only polygon pixels
-    are read (their mean becomes ``p_no_change_log10``), so only the change mask is
-    computed: ``logsf`` costs about 1 µs a pixel, 4 s on a 2048² image if done everywhere.
-    """
-    out = np.full(chi2.shape, np.nan, dtype=np.float32)
-    x = np.asarray(chi2[where], dtype=np.float64)
-    if x.size:
-        out[where] = chi2_log10_sf(x, dof)
-    return out
-
-
 def chi2_log10_sf(x: np.ndarray, dof: int) -> np.ndarray:
     """log10 P(χ²_dof > x), finite where the survival function itself underflows.
 
@@ -688,13 +645,3 @@ def chi2_log10_sf(x: np.ndarray, dof: int) -> np.ndarray:
         series = 1.0 + (a - 1.0) / yt + (a - 1.0) * (a - 2.0) / yt**2
         direct[tiny] = (a - 1.0) * np.log(yt) - yt - special.gammaln(a) + np.log(series)
     return direct / math.log(10)
-
-
-def _p_layers(p_nc: np.ndarray | None, p_log10: np.ndarray | None) -> dict[str, np.ndarray] | None:
-    """Per-pixel layers whose polygon means become ``p_no_change``/``p_no_change_log10``."""
-    if p_nc is None:
-        return None
-    layers = {"p_no_change": p_nc}
-    if p_log10 is not None:
-        layers["p_no_change_log10"] = p_log10
-    return layers

@@ -119,7 +119,11 @@ class DetectJob:
     before_date, after_date : str, optional
         Acquisition dates of local images whose files do not say.
     max_memory : int, optional
-        Memory budget in bytes: a larger raster is processed block-wise.
+        Memory budget in bytes: a larger raster is read and written block by block
+        (its scores go to temporary files beside the output, not to memory).
+    threads : int, optional
+        Threads the detection engine uses (default every core, or
+        ``SITEWATCH_THREADS``); the result does not depend on it.
     report : bool
         Write quicklooks, chips and ``report.html``.
     redact_paths : bool
@@ -144,6 +148,7 @@ class DetectJob:
     before_date: str | None = None
     after_date: str | None = None
     max_memory: int | None = None
+    threads: int | None = None
     report: bool = True
     redact_paths: bool = False
     overwrite: bool = False
@@ -459,6 +464,8 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
         from sitewatch.radar import detect_radar
 
         return detect_radar(job, progress=progress)
+    if job.threads is not None and job.threads < 1:
+        raise InputError(f"{arg('threads')} {job.threads} must be 1 or more")
     aoi = resolve_aoi(job.aoi)
     for ref, which in ((job.before, "before"), (job.after, "after")):
         if not _exists(ref):
@@ -508,7 +515,7 @@ def _write_pair(job: DetectJob, aoi: AOI | None) -> Run:
 
             check_pair(bsrc, asrc)
             return _run_blockwise(job, bsrc, asrc, names, grid, aoi=aoi, need=need, inputs=inputs)
-    result = detect_change(job.before, job.after, options=job.options, **plan)
+    result = detect_change(job.before, job.after, options=job.options, threads=job.threads, **plan)
     written = write_result(
         result,
         job.out,
@@ -552,6 +559,7 @@ def _run_blockwise(
             aoi=aoi,
             options=job.options,
             max_memory=job.max_memory,
+            threads=job.threads,
         )
         annotate_features(
             res.features,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import rasterio.features
+from affine import Affine
 from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
@@ -15,7 +17,9 @@ from sitewatch.aoi import geodesic_area_m2
 from sitewatch.detect.cleanup import label_regions
 from sitewatch.grid import Grid, to_lonlat
 
-__all__ = ["vectorize_changes"]
+__all__ = ["Regions", "vectorize_changes"]
+
+_SHAPES_LOCK = threading.Lock()
 
 
 def _round_coords(obj: Any, ndigits: int) -> Any:
@@ -65,62 +69,160 @@ def vectorize_changes(
     labels, n = label_regions(mask)
     if n == 0:
         return []
-    index = np.arange(1, n + 1)
-    px = ndimage.sum_labels(np.ones_like(score, dtype=np.float64), labels, index)
-    mean = ndimage.mean(score, labels, index)
-    peak = ndimage.maximum(score, labels, index)
-    extra: dict[str, list[float | None]] = {}
-    for name, layer in (layers or {}).items():
-        finite = np.isfinite(layer)
-        n_fin = ndimage.sum_labels(finite.astype(np.float64), labels, index)
-        tot = ndimage.sum_labels(np.where(finite, layer, 0.0).astype(np.float64), labels, index)
-        extra[name] = [
-            round(float(t / k), 4) if k > 0 else None for t, k in zip(tot, n_fin, strict=True)
-        ]
-    if observed is not None:
-        grown = ndimage.grey_dilation(labels, size=(2 * context_px + 1,) * 2)
-        grown = np.where(labels > 0, labels, grown)
-        n_ctx = ndimage.sum_labels(np.ones(labels.shape), grown, index)
-        n_obs = ndimage.sum_labels(observed.astype(np.float64), grown, index)
-        extra["clear_fraction"] = [
-            round(float(o / k), 4) if k > 0 else None for o, k in zip(n_obs, n_ctx, strict=True)
-        ]
+    regions = Regions(n, layers=tuple(layers or ()), context_px=context_px)
+    part = regions.block(
+        labels,
+        slice(0, labels.shape[0]),
+        score,
+        0,
+        grid,
+        layers=dict(layers or {}),
+        observed=observed,
+    )
+    regions.add(part)
+    return regions.features(grid)
 
-    parts: dict[int, list[Any]] = {}
-    for geom, value in rasterio.features.shapes(
-        labels, mask=labels > 0, connectivity=8, transform=grid.transform
-    ):
-        parts.setdefault(int(value), []).append(shape(geom))
 
-    features = []
-    for lab in index:
-        geom = unary_union(parts[int(lab)])
-        if grid.crs is None:
-            out_geom = geom
-            area = float(px[lab - 1]) * grid.pixel_area_m2
-            ndigits = 2
-        else:
-            out_geom = to_lonlat(geom, grid.crs)
-            area = geodesic_area_m2(out_geom)
-            ndigits = 7
-        c = out_geom.centroid
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": _round_coords(mapping(out_geom), ndigits),
-                "properties": {
-                    "area_m2": round(area, 1),
-                    "area_px": int(px[lab - 1]),
-                    "score_mean": round(float(mean[lab - 1]), 4),
-                    "score_max": round(float(peak[lab - 1]), 4),
-                    "centroid": [round(c.x, ndigits), round(c.y, ndigits)],
-                    "bbox": [round(v, ndigits) for v in out_geom.bounds],
-                    **{k: v[lab - 1] for k, v in extra.items()},
-                },
+class Regions:
+    """Per-region statistics and outlines gathered block by block, then dissolved.
+
+    The detection engine feeds it one block of rows at a time (labels already
+    global); :func:`vectorize_changes` feeds it one block, the whole image.
+
+    Parameters
+    ----------
+    n : int
+        Regions, labelled 1 .. n.
+    layers : tuple of str
+        Names of the per-pixel layers whose region means become properties.
+    context_px : int
+        Pixels a region is grown by for ``clear_fraction``.
+    """
+
+    def __init__(self, n: int, *, layers: tuple[str, ...] = (), context_px: int = 3) -> None:
+        self.n = n
+        self.layers = layers
+        self.context_px = context_px
+        self.px = np.zeros(n + 1)
+        self.ssum = np.zeros(n + 1)
+        self.smax = np.full(n + 1, -np.inf)
+        self.lsum = {k: np.zeros(n + 1) for k in layers}
+        self.lcnt = {k: np.zeros(n + 1) for k in layers}
+        self.ctx = np.zeros(n + 1)
+        self.obs = np.zeros(n + 1)
+        self.has_obs = False
+        self.parts: dict[int, list[Any]] = {}
+
+    def block(
+        self,
+        labels: np.ndarray,
+        core: slice,
+        score: np.ndarray,
+        row0: int,
+        grid: Grid,
+        *,
+        layers: Mapping[str, np.ndarray],
+        observed: np.ndarray | None,
+    ) -> dict[str, Any]:
+        """Statistics of one block (safe to run on several threads at once).
+
+        ``labels`` and ``observed`` hold the block's rows and up to ``context_px``
+        rows either side (``core`` selects the block's own); ``score`` and
+        ``layers`` hold the block's rows; ``row0`` is the grid row of its first row.
+        """
+        lab = labels[core]
+        out: dict[str, Any] = {}
+        ids = np.unique(lab[lab > 0])
+        if ids.size:
+            out["ids"] = ids
+            out["px"] = ndimage.sum_labels(np.ones(lab.shape), lab, ids)
+            out["ssum"] = ndimage.sum_labels(score.astype(np.float64), lab, ids)
+            out["smax"] = ndimage.maximum(score, lab, ids)
+            for name, layer in layers.items():
+                finite = np.isfinite(layer)
+                out["n_" + name] = ndimage.sum_labels(finite.astype(np.float64), lab, ids)
+                out["s_" + name] = ndimage.sum_labels(
+                    np.where(finite, layer, 0.0).astype(np.float64), lab, ids
+                )
+            t = grid.transform @ Affine.translation(0, row0)
+            parts: dict[int, list[Any]] = {}
+            with _SHAPES_LOCK:  # rasterio's in-memory datasets are not safe across threads
+                traced = list(
+                    rasterio.features.shapes(lab, mask=lab > 0, connectivity=8, transform=t)
+                )
+            for geom, value in traced:
+                parts.setdefault(int(value), []).append(shape(geom))
+            out["parts"] = parts
+        if observed is not None and (labels > 0).any():
+            c = self.context_px
+            grown = ndimage.grey_dilation(labels, size=(2 * c + 1,) * 2)
+            grown = np.where(labels > 0, labels, grown)[core]
+            cids = np.unique(grown[grown > 0])
+            if cids.size:
+                out["cids"] = cids
+                out["ctx"] = ndimage.sum_labels(np.ones(grown.shape), grown, cids)
+                out["obs"] = ndimage.sum_labels(observed[core].astype(np.float64), grown, cids)
+        out["observed"] = observed is not None
+        return out
+
+    def add(self, part: dict[str, Any]) -> None:
+        """Merge one block's statistics (in block order)."""
+        self.has_obs |= bool(part.get("observed"))
+        if "ids" in part:
+            ids = part["ids"]
+            self.px[ids] += part["px"]
+            self.ssum[ids] += part["ssum"]
+            self.smax[ids] = np.maximum(self.smax[ids], part["smax"])
+            for name in self.layers:
+                self.lcnt[name][ids] += part["n_" + name]
+                self.lsum[name][ids] += part["s_" + name]
+            for k, geoms in part["parts"].items():
+                self.parts.setdefault(k, []).extend(geoms)
+        if "cids" in part:
+            self.ctx[part["cids"]] += part["ctx"]
+            self.obs[part["cids"]] += part["obs"]
+
+    def features(self, grid: Grid) -> list[dict[str, Any]]:
+        """GeoJSON Features, largest first, ids ``c001`` ... (see :func:`vectorize_changes`)."""
+        features = []
+        for lab in range(1, self.n + 1):
+            if lab not in self.parts:
+                continue
+            # simplify(0) drops the collinear vertices a block edge leaves in an outline,
+            # so a region reads the same however the image was cut into blocks.
+            geom = unary_union(self.parts[lab]).simplify(0)
+            if grid.crs is None:
+                out_geom = geom
+                area = float(self.px[lab]) * grid.pixel_area_m2
+                ndigits = 2
+            else:
+                out_geom = to_lonlat(geom, grid.crs)
+                area = geodesic_area_m2(out_geom)
+                ndigits = 7
+            c = out_geom.centroid
+            props: dict[str, Any] = {
+                "area_m2": round(area, 1),
+                "area_px": int(self.px[lab]),
+                "score_mean": round(float(self.ssum[lab] / self.px[lab]), 4),
+                "score_max": round(float(self.smax[lab]), 4),
+                "centroid": [round(c.x, ndigits), round(c.y, ndigits)],
+                "bbox": [round(v, ndigits) for v in out_geom.bounds],
             }
-        )
-    features.sort(key=lambda f: -f["properties"]["area_m2"])
-    for i, f in enumerate(features, start=1):
-        f["id"] = f"c{i:03d}"
-        f["properties"] = {"id": f["id"], **f["properties"]}
-    return features
+            for name in self.layers:
+                k = self.lcnt[name][lab]
+                props[name] = round(float(self.lsum[name][lab] / k), 4) if k > 0 else None
+            if self.has_obs:
+                k = self.ctx[lab]
+                props["clear_fraction"] = round(float(self.obs[lab] / k), 4) if k > 0 else None
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": _round_coords(mapping(out_geom), ndigits),
+                    "properties": props,
+                }
+            )
+        features.sort(key=lambda f: -f["properties"]["area_m2"])
+        for i, f in enumerate(features, start=1):
+            f["id"] = f"c{i:03d}"
+            f["properties"] = {"id": f["id"], **f["properties"]}
+        return features

@@ -107,7 +107,15 @@ def register(sub: Any) -> None:
         metavar="SIZE",
         dest="max_memory",
         help="memory budget, e.g. 800MB or 4GB (default %(default)s); larger rasters are "
-        "processed block-wise in strips (IR-MAD only)",
+        "read and written block by block (every method)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads of the detection engine (default: every core, or SITEWATCH_THREADS); "
+        "results do not depend on it",
     )
     p.add_argument(
         "--no-report",
@@ -177,6 +185,7 @@ def main(args: argparse.Namespace) -> int:
         before_date=args.before_date,
         after_date=args.after_date,
         max_memory=parse_size(args.max_memory),
+        threads=args.threads,
         report=args.report,
         redact_paths=args.redact_paths,
         overwrite=args.overwrite,

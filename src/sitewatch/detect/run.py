@@ -12,28 +12,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from sitewatch.detect.cleanup import remove_small_regions
-from sitewatch.detect.methods import (
-    SMOOTHS_INSIDE,
-    band_roles,
-    construction_scores,
-    score_change,
-    smooth_masked,
-)
+from sitewatch.detect.methods import band_roles, smooth_masked
 from sitewatch.detect.options import (
     COREG_ORDER,
     COREG_UPSAMPLE,
     DEFAULT_MIN_AREA_M2,
-    SCORE_FLOOR,
     DetectOptions,
 )
-from sitewatch.detect.threshold import Threshold, threshold_scores
+from sitewatch.detect.threshold import Threshold
 from sitewatch.prepare.coregister import apply_shift, coregister
 from sitewatch.prepare.normalize import normalize_irmad
 
-__all__ = ["DEFAULT_MIN_AREA_M2", "DetectOptions", "Detection", "detect_arrays"]
+__all__ = [
+    "DEFAULT_MIN_AREA_M2",
+    "ArrayReader",
+    "DetectOptions",
+    "Detection",
+    "detect_arrays",
+    "smooth_masked",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +52,10 @@ class Detection:
         The after stack as scored, after co-registration (before normalisation).
     pixel_score : (H, W) ndarray or None
         The score before smoothing (IR-MAD: the χ² statistic).
+    features : list of dict or None
+        Change polygons (when a grid was given).
+    p_no_change : (H, W) float32 ndarray or None
+        IR-MAD P(no change) (NaN where unobserved), when evidence was asked for.
     """
 
     score: np.ndarray
@@ -63,6 +65,8 @@ class Detection:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     aligned_after: np.ndarray | None = None
     pixel_score: np.ndarray | None = None
+    features: list[dict[str, Any]] | None = None
+    p_no_change: np.ndarray | None = None
 
 
 def _reference_band(before: np.ndarray, band_names: Sequence[str] | None) -> int | None:
@@ -87,6 +91,19 @@ def _coregister(
     return np.nan_to_num(shifted, nan=0.0).astype(np.float32), valid & ok, info
 
 
+class ArrayReader:
+    """Two prepared stacks held in memory, read by rows (the engine's in-memory case)."""
+
+    def __init__(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
+        self.before, self.after, self.valid = before, after, valid
+        self.shape = (int(valid.shape[0]), int(valid.shape[1]))
+        self.bands = int(before.shape[0])
+
+    def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(before, after, valid) of rows ``r0:r1`` (views)."""
+        return self.before[:, r0:r1], self.after[:, r0:r1], self.valid[r0:r1]
+
+
 def detect_arrays(
     before: np.ndarray,
     after: np.ndarray,
@@ -95,8 +112,16 @@ def detect_arrays(
     band_names: Sequence[str] | None = None,
     pixel_area_m2: float = 100.0,
     options: DetectOptions | None = None,
+    grid: Any = None,
+    evidence: bool = False,
+    threads: int | None = None,
+    block_rows: int | None = None,
 ) -> Detection:
     """Co-register, normalise, score, threshold and clean change between two stacks.
+
+    The scoring, threshold and clean-up run in the block engine
+    (:func:`~sitewatch.detect.engine.run_engine`) with in-memory sinks; the
+    result does not depend on ``threads`` or ``block_rows``.
 
     Parameters
     ----------
@@ -110,12 +135,27 @@ def detect_arrays(
     pixel_area_m2 : float
         Ground area of a pixel, for the minimum mapping unit.
     options : DetectOptions, optional
+    grid : Grid, optional
+        With a grid the change polygons are traced (``features``).
+    evidence : bool
+        Also compute IR-MAD P(no change) (``p_no_change``, and its polygon means).
+    threads, block_rows : int, optional
+        Threads of the block pool and rows per block (defaults: every core; about
+        four blocks per thread).
 
     Returns
     -------
     Detection
+
+    Raises
+    ------
+    ValueError
+        Shapes disagree, no valid pixels, constant or non-finite bands.
     """
+    from sitewatch.detect.engine import ArraySink, run_engine
+
     opts = options or DetectOptions()
+    _check_stacks(before, after, valid)
     diagnostics: dict[str, Any] = {"options": opts.as_dict()}
     if opts.coregister:
         after, valid, diagnostics["coregistration"] = _coregister(before, after, valid, band_names)
@@ -124,48 +164,46 @@ def detect_arrays(
         norm = normalize_irmad(before, after, valid, band_names=band_names)
         after = norm.after
         diagnostics["normalization"] = norm.as_dict()
-    if opts.method in SMOOTHS_INSIDE:
-        score, pixel_score = construction_scores(
-            before, after, valid, band_names=band_names, smooth=opts.smooth
-        )
-    else:
-        pixel_score = score_change(before, after, valid, method=opts.method, band_names=band_names)
-        score = smooth_masked(pixel_score, valid, opts.smooth)
-    p_nochange = None
-    if opts.threshold_rule == "share" and opts.threshold is None:
-        from sitewatch.detect.irmad import irmad
-
-        p_nochange = irmad(before, after, valid).p_nochange[valid]
-    thr = threshold_scores(
-        score[valid],
-        rule=opts.threshold_rule,
-        value=opts.threshold,
-        dof=before.shape[0],
-        p=opts.chi2_p,
-        k=opts.k,
-        floor=SCORE_FLOOR if opts.method in SMOOTHS_INSIDE else None,
-        p_nochange=p_nochange,
+    shape = (int(valid.shape[0]), int(valid.shape[1]))
+    res = run_engine(
+        ArrayReader(before, after, valid),
+        band_names=band_names,
+        pixel_area_m2=pixel_area_m2,
+        options=opts,
+        sinks=lambda name, dtype, fill: ArraySink(shape, dtype, fill),
+        threads=threads,
+        block_rows=block_rows,
+        grid=grid,
+        evidence=evidence,
     )
-    raw = (score > thr.value) & valid
-    if opts.smooth > 0 and opts.edge > 0:
-        raw &= pixel_score > opts.edge * thr.value
-    if opts.opening:
-        raw = ndimage.binary_opening(raw, structure=_disk(opts.opening))
-    min_px = opts.min_pixels(pixel_area_m2)
-    mask, removed = remove_small_regions(raw, min_px)
-    diagnostics.update(
-        {
-            "threshold": thr.as_dict(),
-            "changed_pixels_raw": int(raw.sum()),
-            "changed_pixels": int(mask.sum()),
-            "regions_removed_below_mmu": removed,
-            "min_area_m2": round(min_px * pixel_area_m2, 1),
-            "min_area_px": min_px,
-        }
+    diagnostics.update(res.diagnostics)
+    mask_code = res.mask.array
+    valid = mask_code != 255
+    p_nc = None
+    if res.evidence is not None:
+        from scipy import special
+
+        p_nc = np.full(shape, np.nan, dtype=np.float32)
+        p_nc[valid] = special.chdtrc(res.evidence_dof, res.evidence.array[valid])
+    return Detection(
+        res.score.array,
+        mask_code == 1,
+        valid,
+        res.threshold,
+        diagnostics,
+        aligned,
+        res.pixel.array if res.pixel is not None else res.score.array,
+        features=res.features,
+        p_no_change=p_nc,
     )
-    return Detection(score, mask, valid, thr, diagnostics, aligned, pixel_score)
 
 
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    return (x * x + y * y) <= radius * radius
+def _check_stacks(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
+    if before.shape != after.shape:
+        raise ValueError(f"after shape {after.shape} != before {before.shape}")
+    if before.ndim != 3:
+        raise ValueError(f"expected (bands, H, W) stacks; got {before.shape}")
+    if valid.shape != before.shape[1:]:
+        raise ValueError(f"valid mask {valid.shape} != image {before.shape[1:]}")
+    if not valid.any():
+        raise ValueError("no valid pixels to score")

@@ -1,0 +1,149 @@
+"""The block engine: blocks, threads and one block give one result, for every method."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import shape
+
+from sitewatch.detect import methods
+from sitewatch.detect.engine import block_plan
+from sitewatch.detect.options import METHODS
+from sitewatch.detect.run import DetectOptions, detect_arrays
+from sitewatch.grid import Grid
+
+S2 = ["B02", "B03", "B04", "B08"]
+H, W = 333, 217  # not a multiple of the 64-row block
+
+
+def _pair(seed: int = 5, bands: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0.2, 0.05, (bands, H // 3 + 1, W // 3 + 1)).repeat(3, 1).repeat(3, 2)
+    before = (base[:, :H, :W] + rng.normal(0, 0.01, (bands, H, W))).astype(np.float32)
+    after = (before * 1.05 + 0.01 + rng.normal(0, 0.01, (bands, H, W))).astype(np.float32)
+    after[:, 58:75, 30:60] += 0.25  # straddles the edge between rows 63 and 64
+    after[:, 120:200, 100:104] -= 0.12  # a long thin strip across two edges
+    after[:, 250:262, 150:170] += 0.3
+    after[2, 300:310, 10:40] += 0.2
+    valid = np.ones((H, W), bool)
+    valid[:, 200:] = False  # an unobserved edge
+    valid[140:150, 20:30] = False  # a cloud
+    return before, after, valid
+
+
+GRID = Grid("EPSG:32652", Affine(10.0, 0, 500000, 0, -10.0, 4400000), W, H)
+
+
+def _run(method: str, *, threads: int, rows: int | None, **kw: object):
+    b, a, v = _pair()
+    opts = DetectOptions(method=method, coregister=False, min_area_m2=100.0, **kw)  # type: ignore[arg-type]
+    return detect_arrays(
+        b,
+        a,
+        v,
+        band_names=S2,
+        options=opts,
+        grid=GRID,
+        evidence=True,
+        threads=threads,
+        block_rows=rows,
+    )
+
+
+def _same(one, many) -> None:
+    np.testing.assert_array_equal(one.valid, many.valid)
+    np.testing.assert_allclose(one.score, many.score, rtol=1e-5, atol=1e-6)
+    assert one.threshold.value == pytest.approx(many.threshold.value, rel=1e-6)
+    np.testing.assert_array_equal(one.mask, many.mask)
+    assert one.diagnostics["changed_pixels"] == many.diagnostics["changed_pixels"]
+    assert (
+        one.diagnostics["regions_removed_below_mmu"]
+        == many.diagnostics["regions_removed_below_mmu"]
+    )
+    # Seams neither split nor duplicate a polygon: the same polygons, the same numbers.
+    assert len(one.features) == len(many.features)
+    for f, g in zip(one.features, many.features, strict=True):
+        pf, pg = f["properties"], g["properties"]
+        assert pf["area_px"] == pg["area_px"]
+        assert pf["area_m2"] == pytest.approx(pg["area_m2"], abs=0.2)
+        assert pf["score_max"] == pytest.approx(pg["score_max"], rel=1e-4)
+        assert pf["clear_fraction"] == pg["clear_fraction"]
+        assert shape(f["geometry"]).symmetric_difference(shape(g["geometry"])).area < 1e-10  # ~1 m²
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_blocks_equal_one_block_for_every_method(method):
+    one = _run(method, threads=1, rows=None)
+    assert one.diagnostics["engine"]["blocks"] == 1
+    blocks = _run(method, threads=1, rows=64)
+    assert blocks.diagnostics["engine"]["blocks"] == 6
+    assert one.features, "the planted changes are found"
+    _same(one, blocks)
+
+
+@pytest.mark.parametrize("method", ["construction", "irmad", "index"])
+def test_thread_pool_equals_one_thread(method):
+    one = _run(method, threads=1, rows=64)
+    pool = _run(method, threads=2, rows=64)
+    np.testing.assert_array_equal(one.score, pool.score)
+    np.testing.assert_array_equal(one.mask, pool.mask)
+    assert [f["geometry"] for f in one.features] == [f["geometry"] for f in pool.features]
+
+
+def test_a_region_across_a_seam_is_one_polygon():
+    det = _run("construction", threads=2, rows=64)
+    # The planted roof at rows 58-75 crosses the edge between blocks 0 and 1.
+    point = {"type": "Point", "coordinates": _lonlat(45, 66)}
+    hits = [f for f in det.features if shape(f["geometry"]).intersects(shape(point))]
+    assert len(hits) == 1
+    assert hits[0]["properties"]["area_px"] >= 17 * 30 * 0.8
+
+
+def _lonlat(col: float, row: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    x, y = GRID.transform @ (col, row)
+    lon, lat = Transformer.from_crs("EPSG:32652", "EPSG:4326", always_xy=True).transform(x, y)
+    return lon, lat
+
+
+def test_opening_and_share_rule_blockwise():
+    for kw in ({"opening": 1}, {"threshold_rule": "share"}, {"smooth": 0.0}):
+        _same(_run("cva", threads=1, rows=None, **kw), _run("cva", threads=2, rows=64, **kw))
+
+
+@pytest.mark.parametrize("method", ["cva", "diff", "ratio", "index", "structural", "irmad", "mad"])
+def test_engine_scores_are_the_reference_scorers(method):
+    """One block of the engine computes what the whole-array scorers of methods.py do."""
+    b, a, v = _pair()
+    det = detect_arrays(
+        b,
+        a,
+        v,
+        band_names=S2,
+        options=DetectOptions(method=method, coregister=False, smooth=0.0),
+        threads=1,
+    )
+    ref = methods.score_change(b, a, v, method=method, band_names=S2)
+    np.testing.assert_allclose(det.pixel_score, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_construction_is_the_reference_construction_score():
+    b, a, v = _pair()
+    det = detect_arrays(b, a, v, band_names=S2, options=DetectOptions(coregister=False))
+    smoothed, pixel = methods.construction_scores(b, a, v, band_names=S2, smooth=2.0)
+    np.testing.assert_allclose(det.score, smoothed, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(det.pixel_score, pixel, rtol=1e-4, atol=1e-4)
+
+
+def test_block_plan_covers_every_row_once():
+    for h in (1, 63, 64, 65, 333, 4097):
+        for threads in (1, 2, 8):
+            for rows in (None, 1, 64, 100):
+                plan = block_plan(h, threads=threads, rows=rows)
+                assert plan[0][0] == 0 and plan[-1][1] == h
+                assert all(p[1] == q[0] for p, q in itertools.pairwise(plan))
+                assert all((r1 - r0) % 64 == 0 for r0, r1 in plan[:-1])
