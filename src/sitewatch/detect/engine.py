@@ -50,6 +50,7 @@ from sitewatch.detect.cleanup import STRUCTURE_8
 from sitewatch.detect.irmad import IRMADFit, irmad_fit, sample_ordinals
 from sitewatch.detect.methods import (
     S2_10M,
+    SCORERS,
     SMOOTHS_INSIDE,
     WATER_NDWI,
     _indices,
@@ -380,6 +381,8 @@ def _views(
         eps = ctx.eps[:, None, None]
         bf, af = b.astype(np.float64), a.astype(np.float64)
         return list(np.log((np.abs(af) + eps) / (np.abs(bf) + eps)))
+    if method in SCORERS and method not in BUILT_IN:  # a registered scorer: one block
+        return [SCORERS[method](b, a, v, band_names=ctx.names)]
     if method == "index":
         roles = band_roles(ctx.names, ctx.nb)
         ib, ia = _indices(b, roles), _indices(a, roles)
@@ -389,6 +392,13 @@ def _views(
         return [ia[k] - ib[k] for k in ib]
     raise ValueError(f"unknown method {method!r}")
 
+
+BUILT_IN = frozenset(
+    {"construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad"}
+)
+"""Methods the engine scores block by block. A scorer registered in
+:data:`~sitewatch.detect.methods.SCORERS` under another name may use whole-image
+statistics, so it runs as one block."""
 
 ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0}
 """Methods whose views are standardised by median and MAD (value: the least scale)."""
@@ -554,6 +564,10 @@ def run_engine(
     h, w = reader.shape
     nb = reader.bands
     threads = threads or default_threads()
+    if method not in BUILT_IN:
+        if method not in SCORERS:
+            raise ValueError(f"unknown method {method!r}; choose from {sorted(SCORERS)}")
+        block_rows = h  # a registered scorer may use whole-image statistics
     blocks = block_plan(h, threads=threads, rows=block_rows)
     names = list(band_names) if band_names is not None else None
     diag: dict[str, Any] = {
