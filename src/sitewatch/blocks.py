@@ -297,8 +297,8 @@ def detect_blockwise(
     diagnostics.update(res.diagnostics)
 
     t = time.perf_counter()
-    _to_cog(workdir / ".score.tmp.tif", workdir / "score.tif")
-    _to_cog(workdir / ".mask.tmp.tif", workdir / "mask.tif")
+    _to_cog(workdir / ".score.tmp.tif", workdir / "score.tif", floats=True)
+    _to_cog(workdir / ".mask.tmp.tif", workdir / "mask.tif", floats=False)
     for s in made:
         s.path.unlink(missing_ok=True)
     timings["write_rasters"] = time.perf_counter() - t
@@ -326,7 +326,9 @@ def detect_blockwise(
     )
 
 
-def _to_cog(src: Path, dst: Path) -> None:
+def _to_cog(src: Path, dst: Path, *, floats: bool) -> None:
+    """Copy a temporary raster to a COG, compressed as ``report.write`` compresses its own."""
     from rasterio.shutil import copy as rio_copy
 
-    rio_copy(src, dst, driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+    how = {"compress": "ZSTD", "level": 1} if floats else {"compress": "DEFLATE"}
+    rio_copy(src, dst, driver="COG", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", **how)

@@ -61,7 +61,8 @@ class ChangeResult:
         Red, green, blue as analysed (after co-registration; NaN where unobserved),
         for quicklooks and chips; None without recognisable RGB bands.
     p_no_change : (H, W) float32 ndarray or None
-        IR-MAD probability of no change per pixel (NaN where unobserved).
+        IR-MAD probability of no change on the change mask (NaN elsewhere: the
+        polygons' ``p_no_change`` is its mean over each).
     """
 
     score: np.ndarray

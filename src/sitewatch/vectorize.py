@@ -132,17 +132,24 @@ class Regions:
         """
         lab = labels[core]
         out: dict[str, Any] = {}
-        ids = np.unique(lab[lab > 0])
+        at = lab > 0
+        lab_at = lab[at]  # statistics over the labelled pixels only (few, in a 1-D array)
+        ids = np.unique(lab_at)
         if ids.size:
+            pos = np.searchsorted(ids, lab_at)
             out["ids"] = ids
-            out["px"] = ndimage.sum_labels(np.ones(lab.shape), lab, ids)
-            out["ssum"] = ndimage.sum_labels(score.astype(np.float64), lab, ids)
-            out["smax"] = ndimage.maximum(score, lab, ids)
+            out["px"] = np.bincount(pos, minlength=ids.size).astype(np.float64)
+            sc = np.asarray(score)[at]
+            out["ssum"] = np.bincount(pos, weights=sc.astype(np.float64), minlength=ids.size)
+            smax = np.full(ids.size, -np.inf)
+            np.maximum.at(smax, pos, sc.astype(np.float64))
+            out["smax"] = smax
             for name, layer in layers.items():
-                finite = np.isfinite(layer)
-                out["n_" + name] = ndimage.sum_labels(finite.astype(np.float64), lab, ids)
-                out["s_" + name] = ndimage.sum_labels(
-                    np.where(finite, layer, 0.0).astype(np.float64), lab, ids
+                vals = np.asarray(layer)[at].astype(np.float64)
+                finite = np.isfinite(vals)
+                out["n_" + name] = np.bincount(pos[finite], minlength=ids.size).astype(np.float64)
+                out["s_" + name] = np.bincount(
+                    pos[finite], weights=vals[finite], minlength=ids.size
                 )
             t = grid.transform @ Affine.translation(0, row0)
             parts: dict[int, list[Any]] = {}
@@ -157,11 +164,15 @@ class Regions:
             c = self.context_px
             grown = ndimage.grey_dilation(labels, size=(2 * c + 1,) * 2)
             grown = np.where(labels > 0, labels, grown)[core]
-            cids = np.unique(grown[grown > 0])
+            g_at = grown > 0
+            g = grown[g_at]
+            cids = np.unique(g)
             if cids.size:
+                cpos = np.searchsorted(cids, g)
                 out["cids"] = cids
-                out["ctx"] = ndimage.sum_labels(np.ones(grown.shape), grown, cids)
-                out["obs"] = ndimage.sum_labels(observed[core].astype(np.float64), grown, cids)
+                out["ctx"] = np.bincount(cpos, minlength=cids.size).astype(np.float64)
+                obs = observed[core][g_at].astype(np.float64)
+                out["obs"] = np.bincount(cpos, weights=obs, minlength=cids.size)
         out["observed"] = observed is not None
         return out
 

@@ -350,7 +350,7 @@ def _chi2(
     for s0 in range(0, flat.size, step):
         idx = flat[s0 : s0 + step]
         z = np.concatenate([bb[:, idx], aa[:, idx]]).astype(np.float64)
-        o[idx] = fit.apply(z)[1]
+        o[idx] = fit.chi2(z)
     return out
 
 
@@ -443,6 +443,18 @@ def _pixel_and_score(
     sm = [smooth_masked(x, v, smooth) for x in views]
     score = _combine(method, [_rz(x, *ctx.scales[k + i], v) for i, x in enumerate(sm)], v)
     return pixel, score
+
+
+def _scores_from_views(
+    method: str, views: list[np.ndarray], v: np.ndarray, ctx: _Context, smooth: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel score, smoothed score) from the kept views (and smoothed views)."""
+    k = len(views) // 2 if method in SMOOTHS_INSIDE and smooth > 0 else len(views)
+    pixel = _combine(method, [_rz(views[i], *ctx.scales[i], v) for i in range(k)], v)
+    if method in SMOOTHS_INSIDE and smooth > 0:
+        score = _combine(method, [_rz(views[k + i], *ctx.scales[k + i], v) for i in range(k)], v)
+        return pixel, score
+    return pixel, smooth_masked(pixel, v, smooth) if smooth > 0 else pixel
 
 
 def _robust_views(
@@ -664,27 +676,6 @@ def run_engine(
     shalo = int(4.0 * smooth + 0.5) if smooth > 0 else 0  # scipy's Gaussian radius
     robust_ords = _Ordinals(_sparse_ordinals(st.n, SAMPLE, 1), counts)
 
-    # 3. Robust scales of the views.
-    if method in ROBUST:
-        halo = shalo if method in SMOOTHS_INSIDE else 0
-
-        def robust_block(blk: tuple[int, int]) -> list[np.ndarray]:
-            r0, r1 = blk
-            b, a, v, k0 = halo_read(r0, r1, halo)
-            views = _robust_views(method, b, a, v, ctx, smooth)
-            vc = v[k0 : k0 + r1 - r0]
-            idx, _, _ = robust_ords.in_block(r0, r1)
-            return [x[k0 : k0 + r1 - r0][vc][idx] for x in views]
-
-        samples = list(_imap(robust_block, blocks, threads))
-        floor = ROBUST[method]
-        ctx.scales = [
-            _robust_scale(np.concatenate([s[i] for s in samples]), floor)
-            for i in range(len(samples[0]))
-        ]
-        del samples
-
-    # 4. Scores to the sinks; the threshold sample.
     edge = smooth > 0 and opts.edge > 0
     score_sink = sinks("score", "float32", 0.0)
     pixel_sink = sinks("pixel", "float32", 0.0) if edge else None
@@ -692,36 +683,90 @@ def run_engine(
     ev_sink = sinks("evidence", "float32", 0.0) if evidence and ctx.evidence is not None else None
     share = opts.threshold_rule == "share" and opts.threshold is None
 
+    def evidence_of(
+        b: np.ndarray,
+        a: np.ndarray,
+        vc: np.ndarray,
+        r0: int,
+        idx: np.ndarray,
+        own: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Write a block's evidence χ²; P(no change) at the sample (share rule)."""
+        if ev_sink is None and not share:
+            return None
+        assert ctx.evidence is not None
+        # IR-MAD's own χ² is the evidence: no second transform
+        chi2 = own if own is not None else _chi2(b, a, vc, ctx.evidence, ctx.evidence_keep)
+        if ev_sink is not None:
+            ev_sink.write(r0, chi2)
+        if not share:
+            return None
+        from scipy import special
+
+        return special.chdtrc(len(ctx.evidence_keep), chi2[vc][idx]).astype(np.float32)
+
+    # 3. Robust scales of the views; the views kept in sinks for the score pass.
+    view_sinks: list[Any] = []
+    if method in ROBUST:
+        halo = shalo if method in SMOOTHS_INSIDE else 0
+        b1, a1, v1 = reader.read(0, 1)
+        n_views = len(_robust_views(method, b1, a1, v1, ctx, smooth))
+        view_sinks = [sinks(f"view{i}", "float32", 0.0) for i in range(n_views)]
+
+        def robust_block(blk: tuple[int, int]) -> tuple[list[np.ndarray], np.ndarray | None]:
+            r0, r1 = blk
+            b, a, v, k0 = halo_read(r0, r1, halo)
+            views = _robust_views(method, b, a, v, ctx, smooth)
+            core = slice(k0, k0 + r1 - r0)
+            vc = v[core]
+            idx, _, _ = robust_ords.in_block(r0, r1)
+            for sink, x in zip(view_sinks, views, strict=True):
+                sink.write(r0, x[core].astype(np.float32))
+            mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
+            pv = evidence_of(b[:, core], a[:, core], vc, r0, idx)
+            return [x[core][vc][idx] for x in views], pv
+
+        parts = list(_imap(robust_block, blocks, threads))
+        floor = ROBUST[method]
+        ctx.scales = [
+            _robust_scale(np.concatenate([s[0][i] for s in parts]), floor) for i in range(n_views)
+        ]
+        p_parts = [s[1] for s in parts]
+        del parts
+
+    # 4. Scores to the sinks; the threshold sample.
     def score_block(blk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
         r0, r1 = blk
-        b, a, v, k0 = halo_read(r0, r1, shalo)
-        pixel, score = _pixel_and_score(method, b, a, v, ctx, smooth)
+        idx, _, _ = robust_ords.in_block(r0, r1)
+        pv = None
+        if view_sinks:  # the views are kept: no second read of the images
+            halo = 0 if method in SMOOTHS_INSIDE else shalo
+            a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+            v = mask_sink.read(a0, a1) != 255
+            k0 = r0 - a0
+            pixel, score = _scores_from_views(
+                method, [s.read(a0, a1) for s in view_sinks], v, ctx, smooth
+            )
+        else:
+            b, a, v, k0 = halo_read(r0, r1, shalo)
+            pixel, score = _pixel_and_score(method, b, a, v, ctx, smooth)
         core = slice(k0, k0 + r1 - r0)
         vc = v[core]
         score_sink.write(r0, np.where(vc, score[core], score_sink.fill).astype(np.float32))
         if pixel_sink is not None:
             pixel_sink.write(r0, pixel[core])
-        mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
-        chi2 = None
-        if ev_sink is not None or share:
-            assert ctx.evidence is not None
-            bc, ac = b[:, core], a[:, core]
-            chi2 = _chi2(bc, ac, vc, ctx.evidence, ctx.evidence_keep)
-            if ev_sink is not None:
-                ev_sink.write(r0, chi2)
-        idx, _, _ = robust_ords.in_block(r0, r1)
-        vals = score[core][vc][idx]
-        pvals = None
-        if share and chi2 is not None:
-            from scipy import special
-
-            pvals = special.chdtrc(len(ctx.evidence_keep), chi2[vc][idx]).astype(np.float32)
-        return vals, pvals
+        if not view_sinks:
+            mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
+            own = pixel[core] if method == "irmad" else None
+            pv = evidence_of(b[:, core], a[:, core], vc, r0, idx, own)
+        return score[core][vc][idx], pv
 
     parts2 = list(_imap(score_block, blocks, threads))
     thr_vals = np.concatenate([p[0] for p in parts2])
-    p_nc = np.concatenate([p[1] for p in parts2]) if share and ctx.evidence is not None else None
-    del parts2
+    if not view_sinks:
+        p_parts = [p[1] for p in parts2]
+    p_nc = np.concatenate(p_parts) if share and ctx.evidence is not None else None  # type: ignore[arg-type]
+    del parts2, p_parts
     if share and p_nc is None:
         raise ValueError("the share rule needs IR-MAD, which cannot run on these bands")
     thr = threshold_scores(

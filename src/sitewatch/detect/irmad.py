@@ -450,6 +450,10 @@ class IRMADFit:
         """Degrees of freedom of ``chi2`` (bands)."""
         return int(self.sigma.size)
 
+    def chi2(self, z: np.ndarray) -> np.ndarray:
+        """``chi2`` alone of pixels ``z = [X; Y]`` (2B, N)."""
+        return _mad_chi2(z, self.c_raw, self.offset, self.sigma)[1]
+
     def apply(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """MAD variates, ``chi2`` and ``P(no change)`` of pixels ``z = [X; Y]`` (2B, N)."""
         m, chi2_v = _mad_chi2(z, self.c_raw, self.offset, self.sigma)

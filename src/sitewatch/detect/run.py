@@ -55,7 +55,8 @@ class Detection:
     features : list of dict or None
         Change polygons (when a grid was given).
     p_no_change : (H, W) float32 ndarray or None
-        IR-MAD P(no change) (NaN where unobserved), when evidence was asked for.
+        IR-MAD P(no change) on the change mask (NaN elsewhere), when evidence was
+        asked for.
     """
 
     score: np.ndarray
@@ -183,8 +184,11 @@ def detect_arrays(
     if res.evidence is not None:
         from scipy import special
 
+        # Where the polygons read it (the change mask): every pixel would cost about
+        # 0.2 µs each (0.8 s on a 2048² image) for a map nothing shows.
         p_nc = np.full(shape, np.nan, dtype=np.float32)
-        p_nc[valid] = special.chdtrc(res.evidence_dof, res.evidence.array[valid])
+        at = mask_code == 1
+        p_nc[at] = special.chdtrc(res.evidence_dof, res.evidence.array[at])
     return Detection(
         res.score.array,
         mask_code == 1,

@@ -53,6 +53,8 @@ NODATA_GREY = 0.85
 SCORE_CMAP = "magma"
 CHIP_MIN_PX = 160
 CHIP_MAX_PX = 640
+STRETCH_SAMPLE = 1 << 20
+"""Pixels per image the display stretch's percentiles are taken from (a regular grid)."""
 
 _DARK_HALO = [patheffects.withStroke(linewidth=2.0, foreground="black")]
 
@@ -106,7 +108,7 @@ def stretch_rgb(
     lo_p, hi_p = (float(p) for p in percentiles)
     if not 0 <= lo_p < hi_p <= 100:
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
-    images = [None if im is None else np.asarray(im, dtype=np.float64) for im in (before, after)]
+    images = [None if im is None else np.asarray(im, dtype=np.float32) for im in (before, after)]
     shapes = {im.shape for im in images if im is not None}
     for name, im in zip(("before", "after"), images, strict=True):
         if im is not None and (im.ndim != 3 or im.shape[0] != 3):
@@ -119,8 +121,13 @@ def stretch_rgb(
 
     out: list[np.ndarray | None] = []
     limits = []
+    # Percentiles of a display stretch need no more than about a million pixels: a
+    # regular subsample of larger images (every pixel of smaller ones).
+    step = max(1, math.ceil(math.sqrt(present[0][0].size / STRETCH_SAMPLE)))
     for band in range(3):
-        values = np.concatenate([im[band][np.isfinite(im[band])] for im in present])
+        values = np.concatenate(
+            [v[np.isfinite(v)] for v in (im[band][::step, ::step] for im in present)]
+        )
         if values.size:
             lo, hi = np.percentile(values, [lo_p, hi_p])
         else:
