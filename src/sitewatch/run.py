@@ -488,6 +488,14 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
 
 
 def _write_pair(job: DetectJob, aoi: AOI | None) -> Run:
+    import rasterio
+
+    # GDAL decodes and encodes tiles on as many threads as the engine uses.
+    with rasterio.Env(GDAL_NUM_THREADS=str(job.threads) if job.threads else "ALL_CPUS"):
+        return _write_pair_now(job, aoi)
+
+
+def _write_pair_now(job: DetectJob, aoi: AOI | None) -> Run:
     from sitewatch.pipeline import detect_change
     from sitewatch.report import check_output_dir, input_paths, write_result
 

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
@@ -349,6 +350,24 @@ def coregister(
             f"only {frac:.0%} of pixels are valid in both images; need at least {_MIN_VALID:.0%}"
         )
 
+    with scipy.fft.set_workers(_workers()):  # whole-image FFTs on every core
+        return _coregister(ref, mov, ok, upsample, window, tolerance)
+
+
+def _workers() -> int:
+    from sitewatch.detect.engine import default_threads
+
+    return default_threads()
+
+
+def _coregister(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    ok: np.ndarray,
+    upsample: int,
+    window: int,
+    tolerance: float,
+) -> CoregResult:
     ref_hp, mov_hp = _highpass(ref, ok), _highpass(mov, ok)
     g_shift, corr_before = _correlate(ref_hp, mov_hp, ok, upsample)
     if corr_before < _MIN_PEAK:
@@ -495,19 +514,28 @@ def _tiepoints(
     """Shifts ``(n, 2)`` of the reliable tie-point windows (see :func:`coregister`)."""
     g_std = max(float(ref_hp[ok].std()), float(np.finfo(np.float64).tiny))
     m_std = max(float(mov_hp[ok].std()), float(np.finfo(np.float64).tiny))
-    found = []
-    for y in _window_starts(ref_hp.shape[0], window):
-        for x in _window_starts(ref_hp.shape[1], window):
-            sl = (slice(y, y + window), slice(x, x + window))
-            w_ok = ok[sl]
-            if w_ok.mean() < _TILE_MIN_VALID:
-                continue
-            a, b = ref_hp[sl], mov_hp[sl]
-            if min(a[w_ok].std() / g_std, b[w_ok].std() / m_std) < _TILE_MIN_TEXTURE:
-                continue
-            shift, corr = _correlate(a, b, w_ok, upsample)
-            if corr >= _MIN_PEAK and np.abs(shift).max() <= window / 4:
-                found.append(shift)
+
+    def tie(start: tuple[int, int]) -> np.ndarray | None:
+        y, x = start
+        sl = (slice(y, y + window), slice(x, x + window))
+        w_ok = ok[sl]
+        if w_ok.mean() < _TILE_MIN_VALID:
+            return None
+        a, b = ref_hp[sl], mov_hp[sl]
+        if min(a[w_ok].std() / g_std, b[w_ok].std() / m_std) < _TILE_MIN_TEXTURE:
+            return None
+        shift, corr = _correlate(a, b, w_ok, upsample)
+        return shift if corr >= _MIN_PEAK and np.abs(shift).max() <= window / 4 else None
+
+    starts = [
+        (y, x)
+        for y in _window_starts(ref_hp.shape[0], window)
+        for x in _window_starts(ref_hp.shape[1], window)
+    ]
+    # The windows are independent and the FFTs release the GIL: every core, same order.
+    from sitewatch.detect.engine import _imap, default_threads
+
+    found = [s for s in _imap(tie, starts, default_threads()) if s is not None]
     if not found:
         return np.empty((0, 2))
     ties = np.array(found)
