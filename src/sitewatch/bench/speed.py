@@ -894,6 +894,7 @@ def _big(
     )
     run_interleaved([s], 1, logs)
     facts = _run_facts(runs / "big")
+    facts["planted_found"] = _planted_found(runs / "big" / "mask.tif", pair.changes)
     shutil.rmtree(runs / "big", ignore_errors=True)
     for p in (pair.before, pair.after):
         if opts.workdir is None:
@@ -914,6 +915,20 @@ def _big(
         "peak_rss_over_target": _ratio(d["median_peak_rss_bytes"], BIG_TARGET_BYTES),
         "runs_note": "1 run (a 12k pair takes minutes)",
     }
+
+
+def _planted_found(mask_path: Path, changes: Sequence[tuple[int, int, int, int]]) -> list[int]:
+    """[found, planted]: planted roofs with at least half their pixels in ``mask.tif``."""
+    from rasterio.windows import Window
+
+    found = 0
+    try:
+        with rasterio.open(mask_path) as ds:
+            for r, c, h, w in changes:
+                found += int((ds.read(1, window=Window(c, r, w, h)) == 1).mean() >= 0.5)
+    except rasterio.errors.RasterioIOError:
+        return [0, len(changes)]
+    return [found, len(changes)]
 
 
 # HOOK(batch): the dask batch row. It runs only when `sitewatch batch` exists; the
@@ -1313,7 +1328,8 @@ def format_speed(doc: dict[str, Any]) -> str:
             f"* two {big['size']}² images, --max-memory {st['block_mode_memory']}, 1 run: "
             f"peak RSS {_mb(big['median_peak_rss_bytes'])} MB = "
             f"{big['peak_rss_over_target']:.2f}x the 1.5 GB target ({verdict}); "
-            f"{big.get('n_polygons')} change polygons (the pair has planted roofs)"
+            f"{big.get('n_polygons')} change polygons; planted roofs found (half their "
+            f"pixels flagged): {'/'.join(str(v) for v in big.get('planted_found', []))}"
         )
     b = doc["batch"]
     if "skipped" in b:

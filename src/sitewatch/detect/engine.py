@@ -780,6 +780,11 @@ def run_engine(
         p_nochange=p_nc,
     )
     del thr_vals, p_nc
+    if st.n > SAMPLE:  # the rule saw a sample: say so
+        why = thr.why.replace(
+            f"of {SAMPLE} valid pixels", f"of a sample of {SAMPLE:,} of the {st.n:,} valid pixels"
+        )
+        thr = Threshold(thr.value, thr.rule, why)
 
     # 5. Regions: threshold, edge rule, opening; labels per block joined across edges.
     ohalo = 2 * int(opts.opening)
