@@ -119,3 +119,39 @@ def test_an_opened_local_source_is_protected_as_an_input(planted_pair):
     with pytest.raises(OutputError, match="is an input"):
         detect(DetectJob(before=open_local(before), after=after, out=before, overwrite=True))
     assert any(before.iterdir())
+
+
+def test_threads_must_be_positive(tmp_path, planted_pair, capsys):
+    from sitewatch.cli.main import main
+    from sitewatch.errors import InputError
+    from sitewatch.run import DetectJob, detect
+
+    before, after, _ = planted_pair()
+    with pytest.raises(InputError, match="threads= 0 must be 1 or more"):
+        detect(DetectJob(before=before, after=after, out=tmp_path / "o", threads=0))
+    code = main(
+        ["detect", "--before", str(before), "--after", str(after), "--out", str(tmp_path / "c")]
+        + ["--threads", "0"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--threads 0 must be 1 or more" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists()
+
+
+def test_the_engine_threads_do_not_change_a_run(tmp_path, planted_pair):
+    """Whole runs on 1 and 2 threads write the same polygons."""
+    import json
+
+    from sitewatch.run import DetectJob, detect
+
+    before, after, _ = planted_pair()
+    out = {}
+    for threads in (1, 2):
+        detect(
+            DetectJob(
+                before=before, after=after, out=tmp_path / f"t{threads}", threads=threads, report=False
+            )
+        )
+        fc = json.loads((tmp_path / f"t{threads}" / "changes.geojson").read_text())
+        out[threads] = [(f["geometry"], f["properties"]["area_px"]) for f in fc["features"]]
+    assert out[1] and out[1] == out[2]

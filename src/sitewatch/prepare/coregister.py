@@ -368,7 +368,10 @@ def _coregister(
     window: int,
     tolerance: float,
 ) -> CoregResult:
-    ref_hp, mov_hp = _highpass(ref, ok), _highpass(mov, ok)
+    from sitewatch.detect.engine import _imap, default_threads
+
+    # The two high-passes are independent (and Gaussian filters release the GIL).
+    ref_hp, mov_hp = _imap(lambda im: _highpass(im, ok), (ref, mov), min(2, default_threads()))
     g_shift, corr_before = _correlate(ref_hp, mov_hp, ok, upsample)
     if corr_before < _MIN_PEAK:
         return CoregResult(
