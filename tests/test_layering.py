@@ -130,8 +130,17 @@ def test_threads_must_be_positive(tmp_path, planted_pair, capsys):
     with pytest.raises(InputError, match="threads= 0 must be 1 or more"):
         detect(DetectJob(before=before, after=after, out=tmp_path / "o", threads=0))
     code = main(
-        ["detect", "--before", str(before), "--after", str(after), "--out", str(tmp_path / "c")]
-        + ["--threads", "0"]
+        [
+            "detect",
+            "--before",
+            str(before),
+            "--after",
+            str(after),
+            "--out",
+            str(tmp_path / "c"),
+            "--threads",
+            "0",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2 and "--threads 0 must be 1 or more" in err and err.count("\n") == 1
@@ -149,7 +158,12 @@ def test_the_engine_threads_do_not_change_a_run(tmp_path, planted_pair):
     for threads in (1, 2):
         detect(
             DetectJob(
-                before=before, after=after, out=tmp_path / f"t{threads}", threads=threads, report=False
+                before=before,
+                after=after,
+                out=tmp_path / f"t{threads}",
+                threads=threads,
+                report=False,
+                bands="blue,green,red,nir",
             )
         )
         fc = json.loads((tmp_path / f"t{threads}" / "changes.geojson").read_text())
