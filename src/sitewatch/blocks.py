@@ -169,13 +169,16 @@ class SourceReader:
 
 
 def block_rows(width: int, bands: int, *, max_memory: int, threads: int) -> int:
-    """Rows per block so that every thread's block fits half the memory budget.
+    """Rows per block (a multiple of 64) so that the threads' blocks fit half the budget.
 
     About ``40 B + 150`` bytes a pixel of a block in flight (the two stacks as
     float32 and float64, the views, the smoothing buffers, the labels).
     """
+    from sitewatch.detect.engine import STAT_ROWS
+
     per_row = width * (40 * bands + 150)
-    return max(64, int(max_memory * 0.5 // (max(threads, 1) * per_row)))
+    rows = int(max_memory * 0.5 // (max(threads, 1) * per_row))
+    return max(STAT_ROWS, rows // STAT_ROWS * STAT_ROWS)  # down to a whole number of chunks
 
 
 def _coregistration(

@@ -65,6 +65,7 @@ from sitewatch.detect.threshold import Threshold, threshold_scores
 __all__ = [
     "SAMPLE",
     "STAT_ROWS",
+    "ArrayReader",
     "ArraySink",
     "BandStats",
     "EngineResult",
@@ -72,6 +73,7 @@ __all__ = [
     "block_plan",
     "default_threads",
     "run_engine",
+    "score_arrays",
 ]
 
 STAT_ROWS = 64
@@ -96,6 +98,19 @@ class Reader(Protocol):
     def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(before, after, valid) of rows ``r0:r1``: (B, h, W), (B, h, W), (h, W)."""
         ...
+
+
+class ArrayReader:
+    """Two prepared stacks held in memory, read by rows (the engine's in-memory case)."""
+
+    def __init__(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
+        self.before, self.after, self.valid = before, after, valid
+        self.shape = (int(valid.shape[0]), int(valid.shape[1]))
+        self.bands = int(before.shape[0])
+
+    def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(before, after, valid) of rows ``r0:r1`` (views)."""
+        return self.before[:, r0:r1], self.after[:, r0:r1], self.valid[r0:r1]
 
 
 class Sink(Protocol):
@@ -728,9 +743,14 @@ def run_engine(
 
         parts = list(_imap(robust_block, blocks, threads))
         floor = ROBUST[method]
-        ctx.scales = [
-            _robust_scale(np.concatenate([s[0][i] for s in parts]), floor) for i in range(n_views)
-        ]
+        # Medians (np.partition) release the GIL: one view per thread.
+        ctx.scales = list(
+            _imap(
+                lambda i: _robust_scale(np.concatenate([s[0][i] for s in parts]), floor),
+                range(n_views),
+                threads,
+            )
+        )
         p_parts = [s[1] for s in parts]
         del parts
 
@@ -892,6 +912,36 @@ def run_engine(
         diag,
         features,
     )
+
+
+def score_arrays(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    method: str,
+    band_names: Sequence[str] | None = None,
+    smooth: float = 0.0,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel score, smoothed score) of a pair held in memory, by the engine's passes.
+
+    What the public scorers of :mod:`sitewatch.detect.methods` return (float32, 0
+    where ``valid`` is False): the engine run with a threshold nothing passes.
+    """
+    shape = (int(valid.shape[0]), int(valid.shape[1]))
+    never = float(np.finfo(np.float32).max)
+    opts = DetectOptions(method=method, smooth=smooth, coregister=False, threshold=never)
+    res = run_engine(
+        ArrayReader(before, after, valid),
+        band_names=band_names,
+        pixel_area_m2=1.0,
+        options=opts,
+        sinks=lambda name, dtype, fill: ArraySink(shape, dtype, fill),
+        threads=threads,
+    )
+    score = res.score.array
+    return (res.pixel.array if res.pixel is not None else score), score
 
 
 def _components(n: int, edges: list[np.ndarray]) -> np.ndarray:

@@ -1,10 +1,16 @@
-"""Change scores: pure array functions over co-registered (B, H, W) stacks.
+"""Change scores: array functions over co-registered (B, H, W) stacks.
 
 Every scorer has the signature ``fn(before, after, valid, *, band_names=None)`` and
 returns an (H, W) float32 score that is 0 where ``valid`` is False; higher means more
 change. Scorers that need particular bands (indices, construction) find them by name
 (Sentinel-2 ``B02``..., Landsat ``SR_B1``..., role names ``red``, ``nir``... or a
 3-band RGB image).
+
+The built-in scorers are the detection engine (:mod:`sitewatch.detect.engine`) run on
+the pair in memory, so a scorer called here and ``sitewatch detect`` compute the same
+score; the per-pixel helpers (band roles, indices, masked smoothing) live here. A
+scorer registered in :data:`SCORERS` under a new name is run by the engine as one
+block.
 """
 
 from __future__ import annotations
@@ -14,8 +20,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
-
-from sitewatch.detect.irmad import irmad, score_irmad
 
 __all__ = [
     "SCORERS",
@@ -173,12 +177,6 @@ def robust_z(stack: np.ndarray, valid: np.ndarray, *, floor: float = 0.0) -> np.
     return out[0] if stack.ndim == 2 else out
 
 
-def _finish(score: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    out = np.asarray(score, dtype=np.float32).copy()
-    out[~valid] = 0.0
-    return out
-
-
 def score_cva(
     before: np.ndarray,
     after: np.ndarray,
@@ -205,9 +203,7 @@ def score_cva(
     >>> bool(s[1, 1] > s[0, 1])
     True
     """
-    _check(before, after, valid)
-    d = standardise(after, valid).astype(np.float64) - standardise(before, valid)
-    return _finish(np.sqrt((d**2).sum(axis=0) / d.shape[0]), valid)
+    return _engine("cva", before, after, valid, band_names)[0]
 
 
 def score_diff(
@@ -218,10 +214,7 @@ def score_diff(
     band_names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Mean absolute difference of the standardised bands (an L1 CVA)."""
-    _check(before, after, valid)
-    return _finish(
-        np.abs(standardise(after, valid) - standardise(before, valid)).mean(axis=0), valid
-    )
+    return _engine("diff", before, after, valid, band_names)[0]
 
 
 def score_ratio(
@@ -234,16 +227,10 @@ def score_ratio(
     """Log-ratio per band, robust-standardised, combined as RMS over bands.
 
     The ratio is insensitive to multiplicative illumination differences; each band's
-    log-ratio is centred on its median and scaled by its MAD over the valid pixels.
+    log-ratio is centred on its median and scaled by its MAD over the valid pixels
+    (a 1 % ratio spread is the least that counts as variation: sensor noise).
     """
-    _check(before, after, valid)
-    a = before.astype(np.float64)
-    b = after.astype(np.float64)
-    eps = np.maximum(np.median(np.abs(a[:, valid]), axis=1), 1e-6)[:, None, None] * 1e-3
-    lr = np.log((np.abs(b) + eps) / (np.abs(a) + eps))
-    # A 1% ratio spread is the least that counts as variation (sensor noise level).
-    z = robust_z(lr, valid, floor=0.01).astype(np.float64)
-    return _finish(np.sqrt((z**2).mean(axis=0)), valid)
+    return _engine("ratio", before, after, valid, band_names)[0]
 
 
 def _nd(x: np.ndarray, i: int, j: int) -> np.ndarray:
@@ -286,15 +273,7 @@ def score_index(
     Zha, Y., Gao, J., Ni, S. (2003). Use of normalized difference built-up index in
     automatically mapping urban areas from TM imagery. IJRS 24(3), 583-594.
     """
-    _check(before, after, valid)
-    roles = band_roles(band_names, before.shape[0])
-    ia, ib = _indices(before, roles), _indices(after, roles)
-    if not ia:  # unknown bands: overall brightness is the only index left
-        ia = {"brightness": before.astype(np.float64).mean(axis=0)}
-        ib = {"brightness": after.astype(np.float64).mean(axis=0)}
-    deltas = np.stack([ib[k] - ia[k] for k in ia])
-    z = robust_z(deltas, valid).astype(np.float64)
-    return _finish(np.sqrt((z**2).mean(axis=0)), valid)
+    return _engine("index", before, after, valid, band_names)[0]
 
 
 def _sigmoid(x: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -319,19 +298,7 @@ def score_structural(
     band; water on both dates (NDWI > :data:`WATER_NDWI` before and after: waves,
     ships, tides) is suppressed, while land reclaimed from water is kept.
     """
-    _check(before, after, valid)
-    names = [n.upper() for n in band_names] if band_names is not None else []
-    struct = [names.index(b) for b in S2_10M if b in names]
-    if len(struct) < 2:
-        struct = list(range(before.shape[0]))
-    magnitude = score_cva(before[struct], after[struct], valid).astype(np.float64)
-    roles = band_roles(band_names, before.shape[0])
-    if {"green", "nir"} <= roles.keys():
-        both_water = np.minimum(
-            _nd(before, roles["green"], roles["nir"]), _nd(after, roles["green"], roles["nir"])
-        )
-        magnitude *= 1.0 - _sigmoid(both_water, WATER_NDWI, 0.05)
-    return _finish(magnitude, valid)
+    return _engine("structural", before, after, valid, band_names)[0]
 
 
 def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
@@ -373,20 +340,7 @@ def construction_scores(
         Gaussian of ``smooth`` pixels, and the same from the unsmoothed views (used
         to keep region outlines tight).
     """
-    structural = score_structural(before, after, valid, band_names=band_names)
-    spectral = np.sqrt(score_mad(before, after, valid))
-
-    def agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        za = np.clip(robust_z(a, valid), 0, None)
-        zb = np.clip(robust_z(b, valid), 0, None)
-        return _finish(np.sqrt(za * zb), valid)
-
-    pixel = agree(structural, spectral)
-    if smooth <= 0:
-        return pixel, pixel
-    smoothed = agree(
-        smooth_masked(structural, valid, smooth), smooth_masked(spectral, valid, smooth)
-    )
+    pixel, smoothed = _engine("construction", before, after, valid, band_names, smooth=smooth)
     return smoothed, pixel
 
 
@@ -427,7 +381,6 @@ def score_construction(
     (H, W) float32 ndarray
         In robust-σ units (0 = not anomalous in at least one view).
     """
-    _check(before, after, valid)
     return construction_scores(before, after, valid, band_names=band_names, smooth=smooth)[0]
 
 
@@ -450,26 +403,7 @@ def score_mad(
     detection (MAD) and MAF postprocessing in multispectral, bitemporal image data.
     Remote Sensing of Environment 64(1), 1-19.
     """
-    keep = _varying_bands(before, after, valid)
-    return _finish(irmad(before[keep], after[keep], valid, max_iter=1).chi2, valid)
-
-
-def _varying_bands(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> list[int]:
-    """Bands that vary over the valid pixels on both dates (MAD cannot use constant ones).
-
-    Raises
-    ------
-    ValueError
-        If no band varies.
-    """
-    keep = [
-        i
-        for i in range(before.shape[0])
-        if np.ptp(before[i][valid]) > 0 and np.ptp(after[i][valid]) > 0
-    ]
-    if not keep:
-        raise ValueError("every band is constant over the valid pixels; nothing to compare")
-    return keep
+    return _engine("mad", before, after, valid, band_names)[0]
 
 
 def _score_irmad(
@@ -479,8 +413,23 @@ def _score_irmad(
     *,
     band_names: Sequence[str] | None = None,
 ) -> np.ndarray:
-    keep = _varying_bands(before, after, valid)
-    return score_irmad(before[keep], after[keep], valid)
+    return _engine("irmad", before, after, valid, band_names)[0]
+
+
+def _engine(
+    method: str,
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    band_names: Sequence[str] | None,
+    *,
+    smooth: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel score, smoothed score) from the detection engine, the pair in memory."""
+    from sitewatch.detect.engine import score_arrays
+
+    _check(before, after, valid)
+    return score_arrays(before, after, valid, method=method, band_names=band_names, smooth=smooth)
 
 
 SMOOTHS_INSIDE = frozenset({"construction"})

@@ -26,7 +26,6 @@ from sitewatch.prepare.normalize import normalize_irmad
 
 __all__ = [
     "DEFAULT_MIN_AREA_M2",
-    "ArrayReader",
     "DetectOptions",
     "Detection",
     "detect_arrays",
@@ -92,19 +91,6 @@ def _coregister(
     return np.nan_to_num(shifted, nan=0.0).astype(np.float32), valid & ok, info
 
 
-class ArrayReader:
-    """Two prepared stacks held in memory, read by rows (the engine's in-memory case)."""
-
-    def __init__(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
-        self.before, self.after, self.valid = before, after, valid
-        self.shape = (int(valid.shape[0]), int(valid.shape[1]))
-        self.bands = int(before.shape[0])
-
-    def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(before, after, valid) of rows ``r0:r1`` (views)."""
-        return self.before[:, r0:r1], self.after[:, r0:r1], self.valid[r0:r1]
-
-
 def detect_arrays(
     before: np.ndarray,
     after: np.ndarray,
@@ -153,7 +139,7 @@ def detect_arrays(
     ValueError
         Shapes disagree, no valid pixels, constant or non-finite bands.
     """
-    from sitewatch.detect.engine import ArraySink, run_engine
+    from sitewatch.detect.engine import ArrayReader, ArraySink, run_engine
 
     opts = options or DetectOptions()
     _check_stacks(before, after, valid)
