@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sitewatch.detect.methods import band_roles, smooth_masked
+from sitewatch.detect.methods import _check, band_roles, smooth_masked
 from sitewatch.detect.options import (
     COREG_ORDER,
     COREG_UPSAMPLE,
@@ -142,7 +142,7 @@ def detect_arrays(
     from sitewatch.detect.engine import ArrayReader, ArraySink, run_engine
 
     opts = options or DetectOptions()
-    _check_stacks(before, after, valid)
+    _check(before, after, valid)
     diagnostics: dict[str, Any] = {"options": opts.as_dict()}
     if opts.coregister:
         after, valid, diagnostics["coregistration"] = _coregister(before, after, valid, band_names)
@@ -186,14 +186,3 @@ def detect_arrays(
         features=res.features,
         p_no_change=p_nc,
     )
-
-
-def _check_stacks(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
-    if before.shape != after.shape:
-        raise ValueError(f"after shape {after.shape} != before {before.shape}")
-    if before.ndim != 3:
-        raise ValueError(f"expected (bands, H, W) stacks; got {before.shape}")
-    if valid.shape != before.shape[1:]:
-        raise ValueError(f"valid mask {valid.shape} != image {before.shape[1:]}")
-    if not valid.any():
-        raise ValueError("no valid pixels to score")
