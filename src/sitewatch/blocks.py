@@ -76,15 +76,15 @@ def gdal_cache_mb(max_memory: int) -> int:
 
 
 def estimate_memory(height: int, width: int, bands: int) -> int:
-    """Bytes an in-memory detection of a (bands, height, width) pair needs, roughly.
+    """Bytes a whole in-memory ``detect`` of a (bands, height, width) pair needs, roughly.
 
-    Two float32 stacks, the shifted copy, and about twelve (H, W) work arrays
-    (scores, masks, smoothing buffers, labels). It is a lower bound: it leaves out
-    the interpreter and libraries (about 110 MB) and the report's images. The whole
-    ``detect`` process on the 2048 px benchmark pair (352 MB by this estimate)
-    peaked at 972 MB.
+    The two stacks as read and as shifted (float32), the co-registration's float64
+    work images, the engine's sinks (scores, views, labels, mask) and the report's
+    images: measured, the whole process on the 3-band 2048 px benchmark pair peaked at
+    845 MB, which this gives as 805 MB (the interpreter and libraries, about 110 MB,
+    are left out).
     """
-    return int(height) * int(width) * (12 * bands + 48)
+    return int(height) * int(width) * (24 * bands + 120)
 
 
 @dataclass(frozen=True, eq=False)
