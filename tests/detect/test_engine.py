@@ -155,3 +155,33 @@ def test_block_plan_covers_every_row_once():
                 assert plan[0][0] == 0 and plan[-1][1] == h
                 assert all(p[1] == q[0] for p, q in itertools.pairwise(plan))
                 assert all((r1 - r0) % 64 == 0 for r0, r1 in plan[:-1])
+
+
+def test_a_source_that_reads_a_row_differently_does_not_break_the_samples():
+    """Sample ordinals past a block's valid count (a row read differently) are dropped."""
+    from sitewatch.detect.engine import ArrayReader, ArraySink, run_engine
+
+    b, a, v = _pair()
+
+    class Flaky(ArrayReader):
+        calls = 0
+
+        def read(self, r0, r1):
+            bb, aa, vv = super().read(r0, r1)
+            Flaky.calls += 1
+            if Flaky.calls > 6:  # after the statistics pass: a row comes back unobserved
+                vv = vv.copy()
+                vv[: min(3, vv.shape[0])] = False
+            return bb, aa, vv
+
+    shape = v.shape
+    res = run_engine(
+        Flaky(b, a, v),
+        band_names=S2,
+        pixel_area_m2=100.0,
+        options=DetectOptions(coregister=False),
+        sinks=lambda name, dtype, fill: ArraySink(shape, dtype, fill),
+        threads=1,
+        block_rows=64,
+    )
+    assert res.diagnostics["changed_pixels"] > 0

@@ -535,12 +535,17 @@ class _Ordinals:
         self.ords = ords
         self.start = np.concatenate([[0], np.cumsum(chunk_counts)])
 
-    def in_block(self, r0: int, r1: int) -> tuple[np.ndarray, int, int]:
-        """(ordinals within the block's valid pixels, first index, last index + 1)."""
+    def in_block(self, r0: int, r1: int, n: int) -> np.ndarray:
+        """Ordinals within the block's ``n`` valid pixels (row-major) the sample takes.
+
+        ``n`` is the block's valid count as read now; it equals the statistics pass's
+        count, and an ordinal past it (a source that read a row differently) is dropped.
+        """
         lo = int(self.start[r0 // STAT_ROWS])
         hi = int(self.start[math.ceil(r1 / STAT_ROWS)])
         i0, i1 = np.searchsorted(self.ords, [lo, hi])
-        return self.ords[i0:i1] - lo, int(i0), int(i1)
+        idx = self.ords[i0:i1] - lo
+        return idx[idx < n]
 
 
 def run_engine(
@@ -642,14 +647,13 @@ def run_engine(
             r0, r1 = blk
             b, a, v = reader.read(r0, r1)
             flat = np.flatnonzero(v)
-            idx, _, _ = fit_ords.in_block(r0, r1)
-            px = flat[idx]
+            px = flat[fit_ords.in_block(r0, r1, flat.size)]
             z = np.concatenate([b.reshape(nb, -1)[:, px], a.reshape(nb, -1)[:, px]]).astype(
                 np.float64
             )
             raw = None
             if rob_ords is not None:
-                ridx, _, _ = rob_ords.in_block(r0, r1)
+                ridx = rob_ords.in_block(r0, r1, flat.size)
                 raw = np.abs(b.reshape(nb, -1)[:, flat[ridx]].astype(np.float64))
             return z, raw
 
@@ -734,7 +738,7 @@ def run_engine(
             views = _robust_views(method, b, a, v, ctx, smooth)
             core = slice(k0, k0 + r1 - r0)
             vc = v[core]
-            idx, _, _ = robust_ords.in_block(r0, r1)
+            idx = robust_ords.in_block(r0, r1, int(vc.sum()))
             for sink, x in zip(view_sinks, views, strict=True):
                 sink.write(r0, x[core].astype(np.float32))
             mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
@@ -757,7 +761,6 @@ def run_engine(
     # 4. Scores to the sinks; the threshold sample.
     def score_block(blk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
         r0, r1 = blk
-        idx, _, _ = robust_ords.in_block(r0, r1)
         pv = None
         if view_sinks:  # the views are kept: no second read of the images
             halo = 0 if method in SMOOTHS_INSIDE else shalo
@@ -772,6 +775,7 @@ def run_engine(
             pixel, score = _pixel_and_score(method, b, a, v, ctx, smooth)
         core = slice(k0, k0 + r1 - r0)
         vc = v[core]
+        idx = robust_ords.in_block(r0, r1, int(vc.sum()))
         score_sink.write(r0, np.where(vc, score[core], score_sink.fill).astype(np.float32))
         if pixel_sink is not None:
             pixel_sink.write(r0, pixel[core])
