@@ -140,3 +140,18 @@ def test_sizes():
     with pytest.raises(InputError):
         parse_size("lots")
     assert estimate_memory(12_000, 12_000, 3) > 8 << 30  # why 12k pairs go block-wise
+
+
+def test_in_memory_and_blocks_estimate_the_shift_on_one_central_window(tmp_path, monkeypatch):
+    """Above COREG_WINDOW both paths estimate co-registration on the same central window."""
+    import sitewatch.detect.run as run_mod
+
+    monkeypatch.setattr(run_mod, "COREG_WINDOW", 320)
+    before, after = _pair(tmp_path, shift_px=1.6)
+    _, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB")
+    _, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB")
+    co_mem = man_mem["diagnostics"]["coregistration"]
+    co_blk = man_blk["diagnostics"]["coregistration"]
+    assert co_mem["window"] == co_blk["window"] == [165, 190, 320, 320]
+    assert co_mem["applied"] and co_mem["shift"] == pytest.approx(co_blk["shift"], abs=1e-9)
+    assert abs(co_mem["shift"][0]) == pytest.approx(1.6, abs=0.1)

@@ -6,7 +6,8 @@ float32) runs through the same engine as an in-memory pair
 
 * the images are read from their sources block by block, each block with a halo of
   rows, and the co-registration shift (estimated once, on a central window of at
-  most :data:`COREG_WINDOW` pixels) is applied to every block as it is read;
+  most :data:`~sitewatch.detect.options.COREG_WINDOW` pixels, as in memory) is applied
+  to every block as it is read;
 * the engine's scores, labels and mask go to temporary tiled GeoTIFFs in the
   output folder instead of arrays; ``score.tif`` and ``mask.tif`` are copied from
   them as COGs.
@@ -29,12 +30,11 @@ import rasterio.features
 from affine import Affine
 
 from sitewatch.aoi import AOI
-from sitewatch.detect.methods import band_roles
-from sitewatch.detect.options import COREG_ORDER, COREG_UPSAMPLE, DetectOptions
+from sitewatch.detect.options import COREG_ORDER, DetectOptions
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import DataError, InputError
 from sitewatch.grid import Grid, from_lonlat
-from sitewatch.prepare.coregister import apply_shift, coregister
+from sitewatch.prepare.coregister import apply_shift
 
 __all__ = [
     "BlockResult",
@@ -44,9 +44,6 @@ __all__ = [
     "estimate_memory",
     "parse_size",
 ]
-
-COREG_WINDOW = 2048
-"""Side of the central window the global co-registration shift is estimated on."""
 
 
 def parse_size(text: str) -> int:
@@ -184,22 +181,13 @@ def block_rows(width: int, bands: int, *, max_memory: int, threads: int) -> int:
 def _coregistration(
     reader: SourceReader, names: list[str]
 ) -> tuple[tuple[float, float] | None, dict[str, Any]]:
+    """The shift on the central window, as an in-memory run estimates it."""
+    from sitewatch.detect.run import central_window, estimate_shift
+
     h, w = reader.shape
-    wh, ww = min(h, COREG_WINDOW), min(w, COREG_WINDOW)
-    r0, c0 = (h - wh) // 2, (w - ww) // 2
+    r0, c0, wh, ww = central_window(h, w)
     b, a, v = reader.read_raw(r0, r0 + wh, c0, c0 + ww)
-    roles = band_roles(names, len(names))
-    i = roles.get("nir", roles.get("red"))
-    ref = b[i] if i is not None else b.mean(axis=0)
-    mov = a[i] if i is not None else a.mean(axis=0)
-    shift = None
-    try:
-        res = coregister(ref, mov, v, upsample=COREG_UPSAMPLE)
-        info = res.as_dict()
-        if res.applied:
-            shift = (float(res.shift[0]), float(res.shift[1]))
-    except ValueError as err:
-        info = {"applied": False, "flagged": False, "note": f"skipped: {err}"}
+    shift, info = estimate_shift(b, a, v, names)
     if (wh, ww) != (h, w):
         info["window"] = [int(c0), int(r0), int(ww), int(wh)]
     return shift, info

@@ -17,6 +17,7 @@ from sitewatch.detect.methods import _check, band_roles, smooth_masked
 from sitewatch.detect.options import (
     COREG_ORDER,
     COREG_UPSAMPLE,
+    COREG_WINDOW,
     DEFAULT_MIN_AREA_M2,
     DetectOptions,
 )
@@ -74,20 +75,45 @@ def _reference_band(before: np.ndarray, band_names: Sequence[str] | None) -> int
     return roles.get("nir", roles.get("red"))
 
 
-def _coregister(
+def central_window(h: int, w: int) -> tuple[int, int, int, int]:
+    """(row, col, height, width) of the central co-registration window (:data:`COREG_WINDOW`)."""
+    wh, ww = min(h, COREG_WINDOW), min(w, COREG_WINDOW)
+    return (h - wh) // 2, (w - ww) // 2, wh, ww
+
+
+def estimate_shift(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray, band_names: Sequence[str] | None
-) -> tuple[np.ndarray, np.ndarray, dict]:
+) -> tuple[tuple[float, float] | None, dict]:
+    """The co-registration shift of two stacks (None if not applied) and its evidence.
+
+    Estimated on the NIR band, else red, else the band mean (see
+    :func:`~sitewatch.prepare.coregister.coregister`).
+    """
     i = _reference_band(before, band_names)
     ref = before[i] if i is not None else before.mean(axis=0)
     mov = after[i] if i is not None else after.mean(axis=0)
     try:
         res = coregister(ref, mov, valid, upsample=COREG_UPSAMPLE)
     except ValueError as err:
-        return after, valid, {"applied": False, "flagged": False, "note": f"skipped: {err}"}
-    info = res.as_dict()
-    if not res.applied:
+        return None, {"applied": False, "flagged": False, "note": f"skipped: {err}"}
+    shift = (float(res.shift[0]), float(res.shift[1])) if res.applied else None
+    return shift, res.as_dict()
+
+
+def _coregister(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, band_names: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    h, w = valid.shape
+    r0, c0, wh, ww = central_window(h, w)
+    win = (slice(r0, r0 + wh), slice(c0, c0 + ww))
+    shift, info = estimate_shift(
+        before[:, win[0], win[1]], after[:, win[0], win[1]], valid[win], band_names
+    )
+    if (wh, ww) != (h, w):
+        info["window"] = [int(c0), int(r0), int(ww), int(wh)]
+    if shift is None:
         return after, valid, info
-    shifted, ok = apply_shift(after, valid, res.shift, order=COREG_ORDER)
+    shifted, ok = apply_shift(after, valid, shift, order=COREG_ORDER)
     return np.nan_to_num(shifted, nan=0.0).astype(np.float32), valid & ok, info
 
 
