@@ -1,8 +1,9 @@
 """Whole-array reference formulas of the scores: the oracle the block engine is tested against.
 
 These are the scorers as they were written before the engine (each band standardised
-over the whole image at once, medians over every valid pixel); the package scores
-only through :mod:`sitewatch.detect.engine`.
+over the whole image at once with ``methods.standardise``, medians over every valid
+pixel with ``methods.robust_z``); the package scores only through
+:mod:`sitewatch.detect.engine`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from sitewatch.detect.methods import (
     _nd,
     _sigmoid,
     band_roles,
+    robust_z,
     smooth_masked,
+    standardise,
 )
 
 Arr = np.ndarray
@@ -27,28 +30,6 @@ def _finish(score: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.asarray(score, dtype=np.float32).copy()
     out[~valid] = 0.0
     return out
-
-
-def standardise(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    pix = stack[:, valid].astype(np.float64)
-    mean, std = pix.mean(axis=1), pix.std(axis=1)
-    std[std == 0] = 1.0
-    out = (stack - mean[:, None, None]) / std[:, None, None]
-    out[:, ~valid] = 0.0
-    return out.astype(np.float32)
-
-
-def robust_z(stack: np.ndarray, valid: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
-    x = stack[None] if stack.ndim == 2 else stack
-    pix = x[:, valid].astype(np.float64)
-    med = np.median(pix, axis=1)
-    mad = 1.4826 * np.median(np.abs(pix - med[:, None]), axis=1)
-    std = pix.std(axis=1)
-    scale = np.where(mad > 0, mad, np.where(std > 0, std, 1.0))
-    scale = np.maximum(scale, floor) if floor > 0 else scale
-    out = ((x - med[:, None, None]) / scale[:, None, None]).astype(np.float32)
-    out[:, ~valid] = 0.0
-    return out[0] if stack.ndim == 2 else out
 
 
 def cva(b: Arr, a: Arr, v: Arr, names: list[str] | None = None) -> Arr:

@@ -57,7 +57,9 @@ from sitewatch.detect.methods import (
     _nd,
     _sigmoid,
     band_roles,
+    robust_scale,
     smooth_masked,
+    standardise_with,
 )
 from sitewatch.detect.options import SCORE_FLOOR, DetectOptions
 from sitewatch.detect.threshold import Threshold, threshold_scores
@@ -293,14 +295,6 @@ def _merge_stats(chunks: list[np.ndarray], counts: np.ndarray) -> BandStats:
     return BandStats(int(n[0]), mean, std, lo, hi, counts)
 
 
-def _standardise(stack: np.ndarray, mean: np.ndarray, std: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """As :func:`~sitewatch.detect.methods.standardise`, with the whole image's statistics."""
-    std = np.where(std == 0, 1.0, std)
-    out = (stack - mean[:, None, None]) / std[:, None, None]
-    out[:, ~v] = 0.0
-    return out.astype(np.float32)
-
-
 def _finish(score: np.ndarray, v: np.ndarray) -> np.ndarray:
     out = np.asarray(score, dtype=np.float32).copy()
     out[~v] = 0.0
@@ -328,7 +322,7 @@ class _Context:
 def _cva(b: np.ndarray, a: np.ndarray, v: np.ndarray, st: BandStats, idx: list[int]) -> np.ndarray:
     nb = st.mean.size // 2
     ai = [nb + i for i in idx]
-    d = _standardise(a[idx], st.mean[ai], st.std[ai], v).astype(np.float64) - _standardise(
+    d = standardise_with(a[idx], st.mean[ai], st.std[ai], v).astype(np.float64) - standardise_with(
         b[idx], st.mean[idx], st.std[idx], v
     )
     return _finish(np.sqrt((d**2).sum(axis=0) / d.shape[0]), v)
@@ -379,8 +373,8 @@ def _views(
     if method == "diff":
         nb = ctx.nb
         d = np.abs(
-            _standardise(a, st.mean[nb:], st.std[nb:], v)
-            - _standardise(b, st.mean[:nb], st.std[:nb], v)
+            standardise_with(a, st.mean[nb:], st.std[nb:], v)
+            - standardise_with(b, st.mean[:nb], st.std[:nb], v)
         )
         return [_finish(d.mean(axis=0), v)]
     if method == "structural":
@@ -419,16 +413,6 @@ ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0}
 """Methods whose views are standardised by median and MAD (value: the least scale)."""
 
 
-def _robust_scale(x: np.ndarray, floor: float) -> tuple[float, float]:
-    """(median, scale) of a sample as :func:`~sitewatch.detect.methods.robust_z` computes them."""
-    x = x.astype(np.float64)
-    med = float(np.median(x))
-    mad = 1.4826 * float(np.median(np.abs(x - med)))
-    std = float(x.std())
-    scale = mad if mad > 0 else (std if std > 0 else 1.0)
-    return med, (max(scale, floor) if floor > 0 else scale)
-
-
 def _rz(x: np.ndarray, med: float, scale: float, v: np.ndarray) -> np.ndarray:
     out = ((x - med) / scale).astype(np.float32)
     out[~v] = 0.0
@@ -446,18 +430,13 @@ def _combine(method: str, z: list[np.ndarray], v: np.ndarray) -> np.ndarray:
 def _pixel_and_score(
     method: str, b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context, smooth: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pixel score, smoothed score) of a block read with its halo."""
-    views = _views(method, b, a, v, ctx)
-    if method not in ROBUST:
-        pixel = views[0]
-        return pixel, smooth_masked(pixel, v, smooth) if smooth > 0 else pixel
-    k = len(views)
-    pixel = _combine(method, [_rz(x, *ctx.scales[i], v) for i, x in enumerate(views)], v)
-    if method not in SMOOTHS_INSIDE or smooth <= 0:
-        return pixel, smooth_masked(pixel, v, smooth) if smooth > 0 else pixel
-    sm = [smooth_masked(x, v, smooth) for x in views]
-    score = _combine(method, [_rz(x, *ctx.scales[k + i], v) for i, x in enumerate(sm)], v)
-    return pixel, score
+    """(pixel score, smoothed score) of a block read with its halo (a method of one view).
+
+    Methods in :data:`ROBUST` keep their views in sinks and go through
+    :func:`_scores_from_views` instead.
+    """
+    pixel = _views(method, b, a, v, ctx)[0]
+    return pixel, smooth_masked(pixel, v, smooth) if smooth > 0 else pixel
 
 
 def _scores_from_views(
@@ -750,7 +729,7 @@ def run_engine(
         # Medians (np.partition) release the GIL: one view per thread.
         ctx.scales = list(
             _imap(
-                lambda i: _robust_scale(np.concatenate([s[0][i] for s in parts]), floor),
+                lambda i: robust_scale(np.concatenate([s[0][i] for s in parts]), floor),
                 range(n_views),
                 threads,
             )

@@ -25,6 +25,7 @@ __all__ = [
     "SCORERS",
     "band_roles",
     "construction_scores",
+    "robust_scale",
     "robust_z",
     "score_change",
     "score_construction",
@@ -36,6 +37,7 @@ __all__ = [
     "score_structural",
     "smooth_masked",
     "standardise",
+    "standardise_with",
 ]
 
 Scorer = Callable[..., np.ndarray]
@@ -146,9 +148,17 @@ def standardise(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
             [ 0.447,  1.342]]], dtype=float32)
     """
     pix = stack[:, valid].astype(np.float64)
-    mean = pix.mean(axis=1)
-    std = pix.std(axis=1)
-    std[std == 0] = 1.0
+    return standardise_with(stack, pix.mean(axis=1), pix.std(axis=1), valid)
+
+
+def standardise_with(
+    stack: np.ndarray, mean: np.ndarray, std: np.ndarray, valid: np.ndarray
+) -> np.ndarray:
+    """:func:`standardise` with given per-band means and standard deviations.
+
+    The detection engine passes the whole image's statistics to each block.
+    """
+    std = np.where(std == 0, 1.0, std)
     out = (stack - mean[:, None, None]) / std[:, None, None]
     out[:, ~valid] = 0.0
     return out.astype(np.float32)
@@ -166,15 +176,32 @@ def robust_z(stack: np.ndarray, valid: np.ndarray, *, floor: float = 0.0) -> np.
     array([[-1.01, -0.34,  0.34, 65.76]], dtype=float32)
     """
     x = stack[None] if stack.ndim == 2 else stack
-    pix = x[:, valid].astype(np.float64)
-    med = np.median(pix, axis=1)
-    mad = 1.4826 * np.median(np.abs(pix - med[:, None]), axis=1)
-    std = pix.std(axis=1)
-    scale = np.where(mad > 0, mad, np.where(std > 0, std, 1.0))
-    scale = np.maximum(scale, floor) if floor > 0 else scale
+    med, scale = np.array([robust_scale(band[valid], floor) for band in x]).T
     out = ((x - med[:, None, None]) / scale[:, None, None]).astype(np.float32)
     out[:, ~valid] = 0.0
     return out[0] if stack.ndim == 2 else out
+
+
+def robust_scale(values: np.ndarray, floor: float = 0.0) -> tuple[float, float]:
+    """(median, 1.4826·MAD) of values; the standard deviation if the MAD is 0, else 1.
+
+    ``floor`` is the smallest scale returned. The engine applies it to a sample of
+    each view, :func:`robust_z` to every valid pixel of each band.
+
+    Examples
+    --------
+    >>> robust_scale(np.array([1.0, 2.0, 3.0, 100.0]))
+    (2.5, 1.4826)
+    """
+    x = np.asarray(values, dtype=np.float64)
+    med = float(np.median(x))
+    mad = 1.4826 * float(np.median(np.abs(x - med)))
+    if mad > 0:
+        scale = mad
+    else:
+        std = float(x.std())
+        scale = std if std > 0 else 1.0
+    return med, (max(scale, floor) if floor > 0 else scale)
 
 
 def score_cva(
