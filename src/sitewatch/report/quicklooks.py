@@ -187,6 +187,27 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text) or "feature"
 
 
+def _chip_window(
+    run: RunData, feature: dict[str, Any], pad_px: int
+) -> tuple[list[np.ndarray], tuple[int, int, int, int]] | None:
+    """A polygon's pixel rings and its bounding box plus ``pad_px``, clipped to the grid.
+
+    ``(rings, (r0, r1, c0, c1))``, or None for a polygon outside the grid.
+    """
+    rings = _pixel_rings(run, feature.get("geometry"))
+    if not rings:
+        return None
+    h, w = run.shape
+    pts = np.concatenate(rings)
+    c0 = max(0, math.floor(float(pts[:, 0].min())) - pad_px)
+    c1 = min(w, math.ceil(float(pts[:, 0].max())) + pad_px)
+    r0 = max(0, math.floor(float(pts[:, 1].min())) - pad_px)
+    r1 = min(h, math.ceil(float(pts[:, 1].max())) + pad_px)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return rings, (r0, r1, c0, c1)
+
+
 def _pixel_rings(run: RunData, geometry: dict[str, Any] | None) -> list[np.ndarray]:
     """Every ring of a (Multi)Polygon as an (N, 2) array of (col, row)."""
     if not geometry:
@@ -799,19 +820,12 @@ def render_chips(
             ("score", run.score, _span(run), {"cmap": cmap, "vmin": limits[0], "vmax": limits[1]})
         )
     layers += _radar_layers(run)
-    h, w = run.shape
     written: dict[str, dict[str, Path]] = {}
     for i, feature in enumerate(run.features[:max_chips], start=1):
-        rings = _pixel_rings(run, feature.get("geometry"))
-        if not rings:
+        found = _chip_window(run, feature, pad_px)
+        if found is None:
             continue
-        pts = np.concatenate(rings)
-        c0 = max(0, math.floor(float(pts[:, 0].min())) - pad_px)
-        c1 = min(w, math.ceil(float(pts[:, 0].max())) + pad_px)
-        r0 = max(0, math.floor(float(pts[:, 1].min())) - pad_px)
-        r1 = min(h, math.ceil(float(pts[:, 1].max())) + pad_px)
-        if c1 <= c0 or r1 <= r0:
-            continue
+        rings, (r0, r1, c0, c1) = found
         fid = _feature_id(feature, i)
         folder.mkdir(parents=True, exist_ok=True)
         written[fid] = {
@@ -900,19 +914,12 @@ def render_thumbs(
         norm = (run.score - limits[0]) / (limits[1] - limits[0])
         layers.append(("score", cmap(np.ma.masked_invalid(norm))[..., :3].astype(np.float32)))
     folder = Path(out_dir) / "chips"
-    h, w = run.shape
     written: dict[str, dict[str, Path]] = {}
     for i, feature in enumerate(features, start=1):
-        rings = _pixel_rings(run, feature.get("geometry"))
-        if not rings:
+        found = _chip_window(run, feature, pad_px)
+        if found is None:
             continue
-        pts = np.concatenate(rings)
-        c0 = max(0, math.floor(float(pts[:, 0].min())) - pad_px)
-        c1 = min(w, math.ceil(float(pts[:, 0].max())) + pad_px)
-        r0 = max(0, math.floor(float(pts[:, 1].min())) - pad_px)
-        r1 = min(h, math.ceil(float(pts[:, 1].max())) + pad_px)
-        if c1 <= c0 or r1 <= r0:
-            continue
+        rings, (r0, r1, c0, c1) = found
         scale = max(1, round(size_px / max(c1 - c0, r1 - r0)))
         fid = _feature_id(feature, i)
         folder.mkdir(parents=True, exist_ok=True)
