@@ -465,7 +465,7 @@ def detect_change(
     pixel_area = grid.pixel_area_m2
     timings["detect"] = time.perf_counter() - t
 
-    t = time.perf_counter()
+    # Polygons were traced by the engine, inside "detect"; only their dates and method here.
     aligned = det.aligned_after if det.aligned_after is not None else sa.data
     p_nc = det.p_no_change
     features = det.features or []
@@ -473,7 +473,6 @@ def detect_change(
     if p_nc is None:
         for f in features:
             f["properties"]["p_no_change"] = None
-    timings["vectorize"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
     area_px = int(inside.sum()) if inside is not None else grid.width * grid.height

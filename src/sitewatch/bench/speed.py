@@ -1279,7 +1279,7 @@ def format_speed(doc: dict[str, Any]) -> str:
         share = "–" if r["share"] is None else f"{r['share']:.0%}"
         lines.append(f"{label:<36}{r['function']:<34}{r['calls']:>6}{r['cum_s']:>8.2f}{share:>7}")
     stage_s = p["plain_stage_s"]
-    known = ("read", "detect", "vectorize", "write")
+    known = ("read", "detect", "write")
     lines.append(
         "plain run, pipeline's own timings (s): "
         + ", ".join(f"{k} {stage_s[k]:.2f}" for k in known if k in stage_s)
