@@ -208,6 +208,8 @@ def timeline_fused(job: Any, aoi: Any, start: str, end: str, *, progress: Any = 
         options=job.options,
         resolution=job.resolution,
         min_persistence=job.min_persistence,
+        model=job.model,
+        fdr=job.fdr,
     )
     info = result.diagnostics["timeline"]
     tracks = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sitewatch.detect.options import DetectOptions
+from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS, DetectOptions
 from sitewatch.detect.sar_options import RADAR_SOURCES, RadarOptions
 from sitewatch.errors import DataError, InputError, arg
 
@@ -178,6 +178,12 @@ class TimelineJob:
         Acquisition dates of the ``images``, one each.
     min_persistence : float
         Drop regions flagged on less than this share of the later clear dates.
+    model : {"auto", "step", "pairs"}
+        How the series decides (:func:`sitewatch.timeline.track_changes`): ``auto`` tests
+        one lasting step per pixel over the whole series when it has at least 12 dates,
+        and compares every date with the first otherwise.
+    fdr : float
+        False-discovery share of the step model's threshold.
     options, scenes, resolution, bands, redact_paths, overwrite, command, radar
         As for :class:`DetectJob`; ``scenes.source`` ``"s1"`` (radar) or ``"s2,s1"``
         (optical and radar, fused) runs :func:`sitewatch.radar.timeline_radar`.
@@ -191,6 +197,8 @@ class TimelineJob:
     every: str = "3M"
     dates: str | Sequence[str] | None = None
     min_persistence: float = 0.5
+    model: str = "auto"
+    fdr: float = STEP_FDR
     options: DetectOptions = field(default_factory=DetectOptions)
     scenes: SceneQuery = field(default_factory=SceneQuery)
     resolution: float | None = None
@@ -639,6 +647,10 @@ def timeline(job: TimelineJob, *, progress: Progress | None = None) -> Run:
         )
     if not 0 < job.min_persistence <= 1:
         raise InputError(f"{arg('min_persistence')} must be in (0, 1]")
+    if job.model not in TIMELINE_MODELS:
+        raise InputError(f"{arg('model')} {job.model!r} is not one of {', '.join(TIMELINE_MODELS)}")
+    if not 0 < job.fdr < 1:
+        raise InputError(f"{arg('fdr')} must be between 0 and 1 (e.g. 0.01); got {job.fdr}")
     check_output_dir(
         job.out,
         overwrite=job.overwrite,
@@ -688,6 +700,8 @@ def timeline(job: TimelineJob, *, progress: Progress | None = None) -> Run:
         resolution=job.resolution,
         min_persistence=job.min_persistence,
         dates=job.dates,
+        model=job.model,
+        fdr=job.fdr,
     )
     out = write_result(
         result,

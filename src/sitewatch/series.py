@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sitewatch.aoi import AOI
+from sitewatch.detect.options import STEP_FDR
 from sitewatch.detect.run import DetectOptions
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import AOIError, DataError, InputError, arg
@@ -135,6 +136,8 @@ def detect_series(
     min_persistence: float = 0.5,
     labels: Sequence[str] | None = None,
     dates: str | Sequence[str] | None = None,
+    model: str = "auto",
+    fdr: float = STEP_FDR,
 ) -> tuple[ChangeResult, Timeline]:
     """Track change through a dated series of images, over an AOI or their overlap.
 
@@ -162,6 +165,10 @@ def detect_series(
         Acquisition dates of local images in the order given (``YYYY-MM-DD`` or a
         month ``YYYY-MM``; a sequence or one comma-separated string). They replace
         the dates the files give; the manifest records that they were given.
+    model : {"auto", "step", "pairs"}
+        How the series decides; see :func:`~sitewatch.timeline.track_changes`.
+    fdr : float
+        False-discovery share of the step model's threshold.
 
     Returns
     -------
@@ -240,6 +247,8 @@ def detect_series(
         pixel_area_m2=grid.pixel_area_m2,
         options=opts,
         min_persistence=min_persistence,
+        model=model,
+        fdr=fdr,
     )
     compared = [t for t, d in enumerate(tl.diagnostics) if d and "threshold" in d]
     if not compared:
@@ -308,6 +317,7 @@ def detect_series(
             "n_unconfirmed": sum(r.status == "unconfirmed" for r in tl.regions),
             "n_transient": tl.n_transient,
             "min_persistence": min_persistence,
+            "model": diag.get("timeline_model", "pairs"),
             "polygon_of_region": polygon_of_region,
         },
     }
@@ -327,6 +337,8 @@ def detect_series(
             "pixel_size": None,
             "grid_rule": grid_rule,
             "min_persistence": min_persistence,
+            "timeline_model": model,
+            "fdr": fdr,
         },
     }
     rgb = _rgb_indices(names, scenes[0].data.shape[0])

@@ -1,9 +1,19 @@
 """Change through time: when a region first appeared, and whether it stayed.
 
 Construction is abrupt and persistent; clouds the mask missed, crops, snow and parked
-ships are not. :func:`track_changes` compares every date of a series with the first
-(the baseline) on one grid, unites the flagged pixels into regions, and follows each
-region through the series:
+ships are not. :func:`track_changes` decides with one of two models:
+
+* **step** (series of at least :data:`~sitewatch.detect.steps.MIN_DATES` dates): every
+  pixel is tested for one lasting step at every split of the series, with at least
+  :data:`~sitewatch.detect.steps.MIN_AFTER` clear dates after it, and the step size a
+  pixel must reach is the one time-shuffled copies of the series seldom reach
+  (:mod:`sitewatch.detect.steps`). Every clear date is evidence, so a building too
+  faint to stand out of one pair of monthly mosaics stands out of twenty.
+* **pairs** (shorter series, or ``model="pairs"``): every date is compared with the
+  first (the baseline) by the pair detector.
+
+The flagged pixels are united into regions, and each region is followed through the
+series:
 
 * **first seen**: the first date on which at least a minimum mapping unit, and a
   quarter of the region's largest flagged extent, is flagged;
@@ -29,11 +39,19 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from sitewatch.detect.cleanup import label_regions
+from sitewatch.detect.cleanup import label_regions, remove_small_regions
+from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS
 from sitewatch.detect.run import DetectOptions, detect_arrays
+from sitewatch.detect.steps import (
+    MIN_AFTER,
+    MIN_DATES,
+    prepare_series,
+    step_scores,
+    threshold_steps,
+)
 from sitewatch.errors import InputError
 
-__all__ = ["RegionTrack", "Timeline", "time_steps", "track_changes"]
+__all__ = ["TIMELINE_MODELS", "RegionTrack", "Timeline", "time_steps", "track_changes"]
 
 OBSERVED_SHARE = 0.5
 """A region is observed on a date when at least this share of its pixels is clear."""
@@ -151,40 +169,14 @@ class Timeline:
         return np.isin(self.labels, keep) if keep else np.zeros(self.labels.shape, bool)
 
 
-def track_changes(
+def _pair_evidence(
     stacks: Sequence[np.ndarray],
     valids: Sequence[np.ndarray],
-    dates: Sequence[str],
-    *,
-    band_names: Sequence[str] | None = None,
-    pixel_area_m2: float = 100.0,
-    options: DetectOptions | None = None,
-    min_persistence: float = 0.5,
-) -> Timeline:
-    """Follow change regions through a series of images on one grid.
-
-    Parameters
-    ----------
-    stacks : sequence of (B, H, W) ndarray
-        The images, oldest first; the first is the baseline.
-    valids : sequence of (H, W) bool ndarray
-        Clear, observed pixels of each image.
-    dates : sequence of str
-        A label per image (ISO date or date range).
-    band_names : sequence of str, optional
-    pixel_area_m2 : float
-    options : DetectOptions, optional
-        The detector used for every comparison with the baseline.
-    min_persistence : float
-        Regions flagged on a smaller share of the later clear dates are transient.
-
-    Returns
-    -------
-    Timeline
-    """
-    if not (len(stacks) == len(valids) == len(dates)) or len(stacks) < 2:
-        raise InputError("a timeline needs at least two dated images (one per step)")
-    opts = options or DetectOptions()
+    band_names: Sequence[str] | None,
+    pixel_area_m2: float,
+    opts: DetectOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any] | None], np.ndarray]:
+    """Every date against the first with the pair detector."""
     base, base_valid = stacks[0], valids[0]
     shape = base_valid.shape
     n = len(stacks)
@@ -211,7 +203,125 @@ def track_changes(
         masks[t] = det.mask
         valid[t] = det.valid
         diags.append(det.diagnostics)
-    labels, n_regions = label_regions(masks[1:].any(axis=0))
+    return scores, masks, valid, diags, masks[1:].any(axis=0)
+
+
+def _half_maximum(flagged: np.ndarray, stat: np.ndarray) -> np.ndarray:
+    """Trim each flagged region to its pixels with at least half the region's peak step.
+
+    Pixels on a region's edge are partly the new roof and partly the old ground, so
+    their step is a fraction of the inside's; half the peak is where the roof covers
+    about half the pixel, the outline a pair of images would give.
+    """
+    labels, n = label_regions(flagged)
+    if n == 0:
+        return flagged
+    peak = np.asarray(ndimage.maximum(stat, labels, np.arange(1, n + 1)), dtype=np.float64)
+    return flagged & (stat >= 0.5 * np.r_[0.0, peak][labels])
+
+
+def _step_evidence(
+    stacks: Sequence[np.ndarray],
+    valids: Sequence[np.ndarray],
+    pixel_area_m2: float,
+    opts: DetectOptions,
+    fdr: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any] | None], np.ndarray]:
+    """One lasting step per pixel over the whole series (:mod:`sitewatch.detect.steps`).
+
+    A pixel is flagged on date t when its step is at or before t, its step size passes
+    the threshold, and on t it is nearer its level after the step than before.
+    """
+    n = len(stacks)
+    shape = valids[0].shape
+    valid = np.stack([np.asarray(v, dtype=bool) for v in valids])
+    x = prepare_series(stacks, valid).reshape(n, stacks[0].shape[0], -1)
+    v = valid.reshape(n, -1)
+    steps = step_scores(x, v)
+    testable = v[0] & (v[1:].sum(axis=0) >= MIN_AFTER + 1) & (steps.split > 0)
+    thr = threshold_steps(x, v, steps.stat, testable, fdr=fdr)
+    flagged = (steps.stat > thr.value) & testable
+    min_px = opts.min_pixels(pixel_area_m2)
+    stat = steps.stat.reshape(shape)
+    flagged = _half_maximum(flagged.reshape(shape), stat)
+    flagged, removed = remove_small_regions(flagged, min_px)
+    split = steps.split.reshape(shape)
+    scores = np.zeros((n, *shape), dtype=np.float32)
+    masks = np.zeros((n, *shape), dtype=bool)
+    for t in range(1, n):
+        after = (split > 0) & (split <= t)
+        scores[t] = np.where(after & valid[t], stat, 0.0)
+        xt = x[t]
+        nearer = ((xt - steps.after) ** 2).sum(axis=0) < ((xt - steps.before) ** 2).sum(axis=0)
+        masks[t] = flagged & after & valid[t] & nearer.reshape(shape)
+    n_test = int(testable.sum())
+    diag = {
+        "threshold": thr.as_dict(),
+        "timeline_model": "step",
+        "changed_pixels": int(flagged.sum()),
+        "regions_removed_below_mmu": removed,
+        "min_area_m2": round(min_px * pixel_area_m2, 1),
+        "min_area_px": min_px,
+        "valid_pixels": n_test,
+    }
+    return scores, masks, valid, [None] + [diag] * (n - 1), flagged
+
+
+def track_changes(
+    stacks: Sequence[np.ndarray],
+    valids: Sequence[np.ndarray],
+    dates: Sequence[str],
+    *,
+    band_names: Sequence[str] | None = None,
+    pixel_area_m2: float = 100.0,
+    options: DetectOptions | None = None,
+    min_persistence: float = 0.5,
+    model: str = "auto",
+    fdr: float = STEP_FDR,
+) -> Timeline:
+    """Follow change regions through a series of images on one grid.
+
+    Parameters
+    ----------
+    stacks : sequence of (B, H, W) ndarray
+        The images, oldest first; the first is the baseline.
+    valids : sequence of (H, W) bool ndarray
+        Clear, observed pixels of each image.
+    dates : sequence of str
+        A label per image (ISO date or date range).
+    band_names : sequence of str, optional
+    pixel_area_m2 : float
+    options : DetectOptions, optional
+        The pair detector (``pairs`` model) and the minimum mapping unit (both).
+    min_persistence : float
+        Regions flagged on a smaller share of the later clear dates are transient.
+    model : {"auto", "step", "pairs"}
+        ``auto``: the step model for at least :data:`~sitewatch.detect.steps.MIN_DATES`
+        dates (and no fixed threshold in ``options``), pairs otherwise.
+    fdr : float
+        False-discovery share of the step model's threshold
+        (:func:`~sitewatch.detect.steps.threshold_steps`).
+
+    Returns
+    -------
+    Timeline
+    """
+    if not (len(stacks) == len(valids) == len(dates)) or len(stacks) < 2:
+        raise InputError("a timeline needs at least two dated images (one per step)")
+    if model not in TIMELINE_MODELS:
+        raise InputError(f"timeline model {model!r} is not one of {', '.join(TIMELINE_MODELS)}")
+    opts = options or DetectOptions()
+    n = len(stacks)
+    if model == "step" and n < 3:
+        raise InputError("the step model needs at least three dated images")
+    step = model == "step" or (model == "auto" and n >= MIN_DATES and opts.threshold is None)
+    if step:
+        evidence = _step_evidence(stacks, valids, pixel_area_m2, opts, fdr)
+    else:
+        evidence = _pair_evidence(stacks, valids, band_names, pixel_area_m2, opts)
+    scores, masks, valid, diags, flagged = evidence
+    shape = flagged.shape
+    labels, n_regions = label_regions(flagged)
     min_px = opts.min_pixels(pixel_area_m2)
     regions = []
     index = np.arange(1, n_regions + 1)

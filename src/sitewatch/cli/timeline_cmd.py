@@ -18,6 +18,7 @@ from sitewatch.cli._common import (
 )
 from sitewatch.cli._radar import RADAR_SOURCES, add_radar_options, print_radar, radar_options
 from sitewatch.cli.detect_cmd import progress_printer, scene_query
+from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS
 from sitewatch.run import TimelineJob, resolve_aoi, timeline
 
 __all__ = ["register"]
@@ -75,6 +76,22 @@ def register(sub: Any) -> None:
         metavar="F",
         help="drop regions flagged on less than this share of the later clear dates (default 0.5)",
     )
+    p.add_argument(
+        "--model",
+        choices=TIMELINE_MODELS,
+        default="auto",
+        help="step: test one lasting step per pixel over the whole series, with a threshold "
+        "from time-shuffled copies of it; pairs: compare every date with the first; auto "
+        "(default): step for series of 12 dates or more",
+    )
+    p.add_argument(
+        "--fdr",
+        type=float,
+        default=STEP_FDR,
+        metavar="Q",
+        help="step model: share of the flags that time-shuffled copies of the series may "
+        f"make at the threshold (default {STEP_FDR}; higher finds more and fainter changes)",
+    )
     add_scene_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument(
@@ -113,6 +130,8 @@ def main(args: argparse.Namespace) -> int:
         every=args.every,
         dates=args.dates,
         min_persistence=args.min_persistence,
+        model=args.model,
+        fdr=args.fdr,
         options=detector_options(args),
         scenes=scene_query(args),
         resolution=args.resolution,

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_MIN_AREA_M2",
     "METHODS",
     "THRESHOLD_RULES",
+    "TIMELINE_MODELS",
     "DetectOptions",
 ]
 
@@ -23,6 +24,14 @@ METHODS = ("construction", "structural", "cva", "diff", "ratio", "index", "irmad
 """Change scores (:data:`sitewatch.detect.methods.SCORERS` implements each)."""
 THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
 """Threshold rules (:func:`sitewatch.detect.threshold.threshold_scores`)."""
+
+TIMELINE_MODELS = ("auto", "step", "pairs")
+"""How a timeline decides (:func:`sitewatch.timeline.track_changes`): ``step`` tests one
+lasting step per pixel over the whole series, ``pairs`` compares every date with the
+first, ``auto`` takes ``step`` for series of at least
+:data:`sitewatch.detect.steps.MIN_DATES` dates."""
+STEP_FDR = 0.01
+"""Default false-discovery share of the step model's threshold."""
 
 DEFAULT_MIN_AREA_M2 = 50.0
 """Default minimum mapping unit in m²; the default is also at least
