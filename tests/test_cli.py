@@ -72,7 +72,10 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     assert 127 < lon < 128 and 39 < lat < 41  # EPSG:4326, lon first
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"]["before"]["files"][0]["sha256"]
-    assert manifest["parameters"]["method"] == "construction"
+    assert manifest["parameters"]["method"] == "auto"  # chosen from the input:
+    chain = manifest["diagnostics"]["chain"]
+    assert chain["method"] in ("construction", "irmad") and chain["why"]
+    assert props["method"] == chain["method"]
     assert manifest["diagnostics"]["coregistration"]["applied"] in (True, False)
     assert manifest["versions"]["rasterio"] and manifest["versions"]["gdal"]
     assert manifest["timings_s"]["total"] > 0
@@ -373,7 +376,7 @@ def test_manifest_records_registration_and_normalisation(planted_pair, tmp_path,
     fits = d["normalization"]["bands"]
     assert len(fits) == 6 and all("rmse_test" in f for f in fits)
     assert manifest["parameters"]["normalize"] is True
-    assert d["threshold"]["rule"] == "precision" and d["threshold"]["why"]
+    assert d["threshold"]["rule"] == d["chain"]["threshold_rule"] and d["threshold"]["why"]
     fc = json.loads((tmp_path / "out" / "changes.geojson").read_text())
     assert "coregistration" in fc["sitewatch"]
 

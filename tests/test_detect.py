@@ -51,7 +51,11 @@ def test_planted_building_is_one_polygon(planted_pair, bands, dtype):
     area = feat["properties"]["area_m2"]
     assert abs(area - PLANTED_AREA_M2) / PLANTED_AREA_M2 <= 0.10
     assert feat["properties"]["score_max"] >= feat["properties"]["score_mean"] > 0
-    assert result.diagnostics["threshold"]["rule"] == DetectOptions().threshold_rule
+    # Unnamed bands, 10 m, no SWIR: the default chain is IR-MAD with the Kittler rule.
+    chain = result.diagnostics["chain"]
+    assert (chain["method"], chain["threshold_rule"]) == ("irmad", "kittler")
+    assert result.diagnostics["threshold"]["rule"] == chain["threshold_rule"]
+    assert DetectOptions().threshold_rule == "auto"
 
 
 def test_planted_building_band_folder(planted_pair):

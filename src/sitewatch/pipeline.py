@@ -578,7 +578,7 @@ def annotate_features(
                 "before_date": before_date,
                 "after_date": after_date,
                 "coreg_residual_px": None if residual is None else round(residual, 3),
-                "method": options.method,
+                "method": (diagnostics.get("chain") or {}).get("method", options.method),
                 "threshold": round(float(thr.value), 4),
             }
         )

@@ -14,7 +14,7 @@ Examples
 >>> job = DetectJob(before="2020-06", after="2024-10", out="f11", aoi="feb11-plant",
 ...                 scenes=SceneQuery(composite=True))
 >>> job.scenes.source, job.options.method
-('s2', 'construction')
+('s2', 'auto')
 """
 
 from __future__ import annotations

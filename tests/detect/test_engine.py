@@ -138,7 +138,8 @@ def test_engine_scores_are_the_whole_array_formulas(method):
 
 def test_construction_is_the_whole_array_construction_score():
     b, a, v = _pair()
-    det = detect_arrays(b, a, v, band_names=S2, options=DetectOptions(coregister=False))
+    opts = DetectOptions(method="construction", coregister=False)
+    det = detect_arrays(b, a, v, band_names=S2, options=opts)
     smoothed, pixel = reference_scores.construction(b, a, v, S2, 2.0)
     np.testing.assert_allclose(det.score, smoothed, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(det.pixel_score, pixel, rtol=1e-4, atol=1e-4)

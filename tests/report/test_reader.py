@@ -357,7 +357,9 @@ def many_run(tmp_path_factory):
         after[:, r : r + side, c : c + side] += np.linspace(0.12, 0.2, 4)[:, None, None]
     b = write_raster(root / "b.tif", (base * 10000).astype("uint16"))
     a = write_raster(root / "a.tif", (after * 10000).astype("uint16"))
-    result = sw.detect_change(b, a, bands="blue,green,red,nir", threshold=3.0, min_area_m2=1000)
+    result = sw.detect_change(
+        b, a, bands="blue,green,red,nir", method="construction", threshold=3.0, min_area_m2=1000
+    )
     out = sw.write_result(result, root / "run")
     return out, result
 

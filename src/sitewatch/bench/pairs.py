@@ -48,6 +48,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 
 from sitewatch.bench.metrics import PixelCounts, average_precision
 from sitewatch.detect import methods as _methods
+from sitewatch.detect.options import AUTO
 from sitewatch.detect.run import DetectOptions, detect_arrays
 from sitewatch.errors import DataError, InputError
 from sitewatch.sources.local import open_local, read_scene
@@ -340,7 +341,7 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     if methods is None:
         return (DetectOptions().method,)
     names = tuple(dict.fromkeys(methods))
-    known = list(_methods.SCORERS)
+    known = [AUTO, *_methods.SCORERS]
     bad = [m for m in names if m not in known]
     if bad or not names:
         raise InputError(

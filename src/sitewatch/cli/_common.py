@@ -199,22 +199,24 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
 
 def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:
     """Add the options of the numeric chain (shared by ``detect`` and ``bench``)."""
-    from sitewatch.detect.options import METHODS, THRESHOLD_RULES, DetectOptions
+    from sitewatch.detect.options import AUTO, METHODS, THRESHOLD_RULES, DetectOptions
 
     d = DetectOptions()
     if with_method:
         p.add_argument(
             "--method",
             default=d.method,
-            choices=sorted(METHODS),
-            help=f"change score (default: {d.method})",
+            choices=[AUTO, *sorted(METHODS)],
+            help=f"change score (default: {d.method}: the construction score for Sentinel-2-like "
+            "images with SWIR at 5-20 m pixels, IR-MAD otherwise; the manifest says which)",
         )
     p.add_argument(
         "--threshold-rule",
         default=d.threshold_rule,
-        choices=THRESHOLD_RULES,
+        choices=[AUTO, *THRESHOLD_RULES],
         dest="threshold_rule",
-        help=f"how the threshold is chosen (default: {d.threshold_rule})",
+        help=f"how the threshold is chosen (default: {d.threshold_rule}: precision for the "
+        "construction score, kittler for the others)",
     )
     p.add_argument(
         "--k",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sitewatch.cli._common import add_detector_options, detector_options, positive_float
-from sitewatch.detect.options import METHODS, DetectOptions
+from sitewatch.detect.options import AUTO, METHODS, DetectOptions
 from sitewatch.errors import OutputError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def _method_arg(text: str) -> str:
     """Argparse type: a name in the detector's SCORERS (looked up now), or ``all``."""
     from sitewatch.detect import methods as _methods
 
-    known = [*_methods.SCORERS, ALL]
+    known = [AUTO, *_methods.SCORERS, ALL]
     if text not in known:
         raise argparse.ArgumentTypeError(f"unknown method {text!r}; choose from {', '.join(known)}")
     return text
@@ -321,7 +321,7 @@ def _register_suite(bsub: Any) -> None:
     s.add_argument(
         "--threshold-rule",
         dest="threshold_rule",
-        choices=THRESHOLD_RULES,
+        choices=[AUTO, *THRESHOLD_RULES],
         help="run the suite with this threshold rule instead of the default (to compare rules)",
     )
     s.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")

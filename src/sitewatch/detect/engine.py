@@ -46,8 +46,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from scipy import ndimage
 
+from sitewatch.detect.chain import resolve_options
 from sitewatch.detect.cleanup import STRUCTURE_8
-from sitewatch.detect.irmad import IRMADFit, irmad_fit, sample_ordinals
+from sitewatch.detect.irmad import IRMADFit, chi2_quantile, irmad_fit, sample_ordinals
 from sitewatch.detect.methods import (
     S2_10M,
     SCORERS,
@@ -527,6 +528,20 @@ class _Ordinals:
         return idx[idx < n]
 
 
+def _floor(method: str, opts: DetectOptions, bands: int) -> float | None:
+    """Lowest threshold allowed to the rule, or None.
+
+    3 robust σ for the construction score; for IR-MAD and MAD under the Kittler rule, the
+    χ² quantile ``chi2_p`` of no change (a pair with no change then gets nothing flagged,
+    where a histogram split would cut its noise in two).
+    """
+    if method in SMOOTHS_INSIDE:
+        return SCORE_FLOOR
+    if method in ("irmad", "mad") and opts.threshold_rule == "kittler":
+        return chi2_quantile(bands, opts.chi2_p)
+    return None
+
+
 def run_engine(
     reader: Reader,
     *,
@@ -570,10 +585,10 @@ def run_engine(
     ValueError
         Too few valid pixels, constant or non-finite bands, an unknown method.
     """
-    opts = options
-    method = opts.method
     h, w = reader.shape
     nb = reader.bands
+    opts, chain = resolve_options(options, band_names, nb, pixel_area_m2)
+    method = opts.method
     threads = threads or default_threads()
     if method not in BUILT_IN:
         if method not in SCORERS:
@@ -588,6 +603,8 @@ def run_engine(
             "threads": threads,
         }
     }
+    if chain is not None:
+        diag["chain"] = chain
 
     def halo_read(r0: int, r1: int, halo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
@@ -779,7 +796,7 @@ def run_engine(
         dof=nb,
         p=opts.chi2_p,
         k=opts.k,
-        floor=SCORE_FLOOR if method in SMOOTHS_INSIDE else None,
+        floor=_floor(method, opts, nb),
         p_nochange=p_nc,
     )
     del thr_vals, p_nc

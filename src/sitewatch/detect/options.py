@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AUTO",
     "DEFAULT_MIN_AREA_M2",
     "METHODS",
     "THRESHOLD_RULES",
@@ -20,6 +21,8 @@ __all__ = [
     "DetectOptions",
 ]
 
+AUTO = "auto"
+"""Method and threshold rule chosen from the input (:mod:`sitewatch.detect.chain`)."""
 METHODS = ("construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad")
 """Change scores (:data:`sitewatch.detect.methods.SCORERS` implements each)."""
 THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
@@ -38,8 +41,8 @@ DEFAULT_MIN_AREA_M2 = 50.0
 :data:`DEFAULT_MIN_PIXELS` pixels, so 500 m² at Sentinel-2's 10 m and 50 m² (a
 small house) in sub-metre imagery."""
 DEFAULT_MIN_PIXELS = 5
-DEFAULT_METHOD = "construction"
-DEFAULT_THRESHOLD_RULE = "precision"
+DEFAULT_METHOD = AUTO
+DEFAULT_THRESHOLD_RULE = AUTO
 DEFAULT_K = 6.5
 DEFAULT_SMOOTH = 2.0
 DEFAULT_EDGE = 0.5
@@ -63,11 +66,14 @@ class DetectOptions:
     Attributes
     ----------
     method : str
-        Change score name (see :data:`sitewatch.detect.methods.SCORERS`).
-    threshold_rule : {"precision", "kittler", "otsu", "chi2", "share"}
+        Change score name (see :data:`sitewatch.detect.methods.SCORERS`), or ``"auto"``
+        (the default): chosen from the bands and pixel size of the input
+        (:func:`sitewatch.detect.chain.resolve_options`).
+    threshold_rule : {"auto", "precision", "kittler", "otsu", "chi2", "share"}
         Rule that picks the threshold when ``threshold`` is None (``"share"``: the
         changed share IR-MAD estimates, see
-        :func:`~sitewatch.detect.threshold.threshold_share`).
+        :func:`~sitewatch.detect.threshold.threshold_share`; ``"auto"``: ``precision``
+        for the construction score, ``kittler`` for any other).
     threshold : float or None
         Fixed threshold.
     k : float
@@ -103,12 +109,14 @@ class DetectOptions:
     normalize: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
+        if self.method not in METHODS and self.method != AUTO:
             from sitewatch.detect.methods import SCORERS  # a scorer registered at run time
 
             if self.method not in SCORERS:
-                raise ValueError(f"unknown method {self.method!r}; choose one of {sorted(SCORERS)}")
-        if self.threshold_rule not in THRESHOLD_RULES:
+                raise ValueError(
+                    f"unknown method {self.method!r}; choose {AUTO!r} or one of {sorted(SCORERS)}"
+                )
+        if self.threshold_rule not in THRESHOLD_RULES and self.threshold_rule != AUTO:
             raise ValueError(
                 f"unknown threshold rule {self.threshold_rule!r}; choose one of {THRESHOLD_RULES}"
             )

@@ -82,12 +82,18 @@ def threshold_otsu(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
     return Threshold(value, "otsu", f"Otsu split of the score histogram; {_share(s, value)}")
 
 
-def threshold_kittler(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
+def threshold_kittler(
+    scores: np.ndarray, *, nbins: int = 512, floor: float | None = None
+) -> Threshold:
     """Kittler-Illingworth minimum-error threshold (two Gaussian classes).
 
     Minimises ``J(t) = 1 + 2 (P1 ln σ1 + P2 ln σ2) - 2 (P1 ln P1 + P2 ln P2)`` over
     the histogram; unlike Otsu it lets the two classes have different spreads and
     sizes, which suits a small change class beside a large no-change class.
+
+    A histogram split always finds two classes, even in a pair with no change at all;
+    ``floor`` is the lowest threshold allowed, for scores with a known no-change law
+    (IR-MAD's χ² quantile), so such a pair gets nothing flagged.
 
     References
     ----------
@@ -104,7 +110,8 @@ def threshold_kittler(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
     s = _clean(scores)
     lo, hi = float(s.min()), float(s.max())
     if lo == hi:
-        return Threshold(hi, "kittler", "all scores are equal: nothing is flagged")
+        value = hi if floor is None else max(hi, float(floor))
+        return Threshold(value, "kittler", "all scores are equal: nothing is flagged")
     # Clip the far tail so a few extreme values do not squash the histogram.
     top = float(np.quantile(s, 0.9999))
     counts, edges = np.histogram(np.clip(s, lo, top), bins=nbins, range=(lo, top))
@@ -119,19 +126,20 @@ def threshold_kittler(scores: np.ndarray, *, nbins: int = 512) -> Threshold:
     v1 = np.divide(q1, p1, out=np.zeros_like(q1), where=p1 > 0) - mu1**2
     v2 = np.divide(q1[-1] - q1, p2, out=np.zeros_like(q1), where=p2 > 0) - mu2**2
     ok = (p1 > 1e-6) & (p2 > 1e-6) & (v1 > 1e-12) & (v2 > 1e-12)
-    if not ok.any():
-        return threshold_otsu(s, nbins=nbins)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        j = 1 + (p1 * np.log(v1) + p2 * np.log(v2)) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
-    j[~ok] = np.inf
-    # Skip the degenerate minimum at the histogram's low edge (one-bin class).
-    i = int(np.argmin(j))
-    value = float(edges[i + 1])
-    return Threshold(
-        value,
-        "kittler",
-        f"Kittler-Illingworth minimum-error split of the score histogram; {_share(s, value)}",
-    )
+    if not ok.any():  # no two classes with a spread: Otsu's split
+        value = float(_otsu(s, nbins=nbins))
+        why = "Otsu split of the score histogram (no two classes with a spread for Kittler)"
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j = 1 + (p1 * np.log(v1) + p2 * np.log(v2)) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
+        j[~ok] = np.inf
+        i = int(np.argmin(j))
+        value = float(edges[i + 1])
+        why = "Kittler-Illingworth minimum-error split of the score histogram"
+    if floor is not None and value < floor:
+        why = f"the no-change floor {floor:.4g} (above the {why} at {value:.4g})"
+        value = float(floor)
+    return Threshold(value, "kittler", f"{why}; {_share(s, value)}")
 
 
 def threshold_chi2(scores: np.ndarray, *, dof: int, p: float = 0.999) -> Threshold:
@@ -302,7 +310,7 @@ def threshold_scores(
     p, k : float
         Quantile for ``"chi2"``; robust-σ multiplier for ``"precision"``.
     floor : float, optional
-        Lowest threshold of the ``"precision"`` rule.
+        Lowest threshold of the ``"precision"`` and ``"kittler"`` rules.
     p_nochange : ndarray, optional
         IR-MAD P(no change) of the same pixels, for the ``"share"`` rule.
     """
@@ -312,7 +320,7 @@ def threshold_scores(
     if rule == "otsu":
         return threshold_otsu(scores)
     if rule == "kittler":
-        return threshold_kittler(scores)
+        return threshold_kittler(scores, floor=floor)
     if rule == "chi2":
         if dof is None:
             raise ValueError("the chi2 rule needs dof (the number of bands)")

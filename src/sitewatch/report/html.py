@@ -607,6 +607,13 @@ RADAR_CAVEATS = [
 ]
 
 
+def _method_text(method: Any, chain: dict[str, Any] | None) -> str:
+    """The method run; when chosen from the input (``auto``), which one and why."""
+    if not chain:
+        return _e(method)
+    return f"{_e(chain.get('method'))} (chosen from the input: {_e(chain.get('why'))})"
+
+
 def _method(run: RunData) -> str:
     man = run.manifest
     diag = man.get("diagnostics") or {}
@@ -615,7 +622,7 @@ def _method(run: RunData) -> str:
     params = man.get("parameters") or {}
     cloud = diag.get("cloud_masked_m2") or {}
     rows = [
-        ("method", _e(params.get("method"))),
+        ("method", _method_text(params.get("method"), diag.get("chain"))),
         ("threshold", f"{_fmt(thr.get('value'), '.3f')}: {_e(thr.get('why'))}"),
         ("minimum mapping unit", f"{_fmt(diag.get('min_area_m2'), ',.0f')} m²"),
         ("grid", f"{_e((man.get('grid') or {}).get('crs'))}, {_fmt(run.pixel_size_m, '.1f')} m"),

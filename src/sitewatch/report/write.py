@@ -42,7 +42,9 @@ def _feature_collection(result: Any) -> dict[str, Any]:
             "aoi_geometry_kind": aoi.geometry_kind if aoi is not None else None,
             "before": prov["before"]["acquired"],
             "after": prov["after"]["acquired"],
-            "method": prov["parameters"]["method"],
+            "method": (result.diagnostics.get("chain") or {}).get(
+                "method", prov["parameters"]["method"]
+            ),
             "threshold": result.threshold.as_dict(),
             "coregistration": result.diagnostics.get("coregistration"),
             "coordinates": "EPSG:4326 lon/lat"

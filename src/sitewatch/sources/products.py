@@ -839,9 +839,11 @@ def check_products(sources: Sequence[Any], *, method: str | None = None) -> None
             f"{l1c.label} is Sentinel-2 L1C (top-of-atmosphere) but {l2a.label} is L2A "
             "(surface reflectance): they cannot be compared; download L2A for both"
         )
-    needs = METHOD_NEEDS.get(method or "", ())
     for s in products:
         info = s._info
+        # The default (auto) is the construction score on Sentinel-2's 10-20 m bands.
+        chosen = "construction" if method == "auto" and info.mission == "sentinel-2" else method
+        needs = METHOD_NEEDS.get(chosen or "", ())
         if info.mission == "sentinel-2":
             table = _S2_ROLES
         else:
@@ -849,7 +851,7 @@ def check_products(sources: Sequence[Any], *, method: str | None = None) -> None
         missing = [f"{table[r]} ({r})" for r in needs if table[r] not in s.band_names]
         if missing:
             raise DataError(
-                f"{info.label} has no {', '.join(missing)}, which {arg('method')} {method} "
+                f"{info.label} has no {', '.join(missing)}, which {arg('method')} {chosen} "
                 "needs: the download is incomplete (download the product again) or choose "
                 f"another {arg('method')} (irmad, cva)"
             )
