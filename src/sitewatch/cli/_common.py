@@ -167,7 +167,7 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
     where = f"{aoi.name} ({aoi.id})" if aoi is not None else "the overlap of the two images"
     georef = result.grid.crs is not None
     lines = [
-        f"sitewatch detect: {where}, {dates}, method {prov['parameters']['method']}",
+        f"sitewatch detect: {where}, {dates}, method {_method_name(prov, d)}",
         f"  grid {result.grid.width}×{result.grid.height} px of "
         f"{result.grid.pixel_area_m2:.1f} m² ({result.grid.crs or 'no CRS: pixel coordinates'})"
         f", {d['valid_fraction']:.1%} observed in both images",
@@ -195,6 +195,15 @@ def summarise_result(result: Any, out: Path, *, top: int = 5) -> str:
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(out).iterdir())
     lines.append(f"  took {result.timings['total']:.2f} s; wrote {out}/ ({', '.join(files)})")
     return "\n".join(lines)
+
+
+def _method_name(prov: dict[str, Any], diagnostics: dict[str, Any]) -> str:
+    """``irmad`` / ``construction (auto)``: the method run, and whether it was chosen."""
+    if diagnostics.get("timeline_model") == "step":
+        return "step model (one lasting step per pixel over the series)"
+    chain = diagnostics.get("chain")
+    method = prov["parameters"]["method"]
+    return f"{chain['method']} ({method})" if chain and method == "auto" else str(method)
 
 
 def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:
