@@ -70,7 +70,8 @@ print(aoi.properties["geometry_note"])""",
         """## Detect change
 
 `detect_change` resamples both dates onto the AOI's UTM grid, co-registers them,
-scores change (default method `construction`), thresholds, cleans up below the
+scores change (default method `auto`: the `construction` score for Sentinel-2 with
+its SWIR bands, IR-MAD for other images), thresholds, cleans up below the
 minimum mapping unit and vectorises.""",
     ),
     (
@@ -453,13 +454,13 @@ threshold. This notebook compares them
 
 | method | score |
 |---|---|
-| `construction` (default) | structural change that the whole spectrum (MAD) confirms |
+| `construction` (Sentinel-2 default) | structural change the whole spectrum (MAD) confirms |
 | `structural` | change vector over the 10 m bands, water on both dates suppressed |
 | `cva` | change-vector magnitude of the standardised bands |
 | `diff` | mean absolute difference of the standardised bands |
 | `ratio` | per-band log-ratio, robust-standardised, RMS over bands |
 | `index` | change of NDVI, NDBI, NDWI, built-up index, brightness |
-| `irmad` | IR-MAD χ² statistic (iteratively reweighted MAD) |
+| `irmad` (default for other images) | IR-MAD χ² statistic (iteratively reweighted MAD) |
 | `mad` | χ² of the plain MAD transformation (one step) |""",
     ),
     (
