@@ -174,6 +174,18 @@ images = {json.dumps([str(f) for f in series.folders])}
             '[[job]]\naoi = "x"\nbefore = "a"\nafter = "b"\nk = "four"\n',
             "job 1: k = 'four' must be a number",
         ),
+        (
+            '[[job]]\naoi = "x"\nfrom = "2020-01"\nto = "2021-01"\ntimeline_model = "s"\n',
+            "job 1: timeline_model = 's' must be one of auto, step, pairs",
+        ),
+        (
+            '[[job]]\naoi = "x"\nfrom = "2020-01"\nto = "2021-01"\nfdr = 2\n',
+            "job 1: fdr = 2 must be between 0 and 1",
+        ),
+        (
+            '[[job]]\naoi = "x"\nbefore = "a"\nafter = "b"\nfdr = 0.05\n',
+            "key 'fdr' is for timeline jobs",
+        ),
         ('out = "runs"\n', "no jobs"),
         ("[[job]\n", "not valid TOML"),
     ],
@@ -206,6 +218,8 @@ aoi = "feb11-plant"
 from = "2020-01"
 to = "2024-12"
 every = "6M"
+timeline_model = "step"
+fdr = 0.05
 """,
     )
     parsed = load_watchlist(wl)
@@ -221,6 +235,7 @@ every = "6M"
     assert timeline.name == "feb11-plant_2020-01_2024-12"
     assert (timeline.start, timeline.end, timeline.every) == ("2020-01", "2024-12", "6M")
     assert timeline.options["method"] == "cva"
+    assert (timeline.options["timeline_model"], timeline.options["fdr"]) == ("step", 0.05)
 
 
 def test_run_job_never_raises(tmp_path):

@@ -5,7 +5,7 @@ A watch list is a TOML file::
     out = "runs"                      # result folders, relative to this file
 
     [defaults]                        # options of every job (each job may override)
-    method = "construction"
+    method = "auto"                   # chosen from the input (construction for Sentinel-2)
     max_cloud = 40
 
     [[job]]                           # a pair: before/after paths or date windows
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS
 from sitewatch.errors import InputError, SitewatchError, SitewatchWarning, SourceError
 
 __all__ = [
@@ -89,6 +90,8 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     "cache": (str, bool),
     # timeline jobs
     "min_persistence": _NUMBER,
+    "timeline_model": (str,),  # "auto", "step" or "pairs"
+    "fdr": _NUMBER,
     # radar (source = "s1" or "s2,s1", see sitewatch.radar)
     "alpha": _NUMBER,
     "enl": _NUMBER,
@@ -245,6 +248,13 @@ def _check_values(options: Mapping[str, Any], where: str) -> None:
             raise InputError(f"{where}: {key} = {options[key]!r} must be > 0")
     if "min_persistence" in options and not 0 < options["min_persistence"] <= 1:
         raise InputError(f"{where}: min_persistence must be in (0, 1]")
+    if "timeline_model" in options and options["timeline_model"] not in TIMELINE_MODELS:
+        raise InputError(
+            f"{where}: timeline_model = {options['timeline_model']!r} must be one of "
+            f"{', '.join(TIMELINE_MODELS)}"
+        )
+    if "fdr" in options and not 0 < options["fdr"] < 1:
+        raise InputError(f"{where}: fdr = {options['fdr']!r} must be between 0 and 1")
     if "bands" in options:
         from sitewatch.sources.local import parse_band_names
 
@@ -314,8 +324,9 @@ def _parse_job(
             raise InputError(
                 f"{where}: key {series_keys[0]!r} is for timeline jobs; a pair job has before/after"
             )
-        if "min_persistence" in own:
-            raise InputError(f"{where}: key 'min_persistence' is for timeline jobs")
+        for key in ("min_persistence", "timeline_model", "fdr"):
+            if key in own:
+                raise InputError(f"{where}: key {key!r} is for timeline jobs")
         for key in ("before", "after"):
             if key not in raw:
                 raise InputError(
@@ -483,6 +494,8 @@ def job_spec(spec: Mapping[str, Any]) -> Any:
         end=spec.get("end"),
         every=spec.get("every") or "3M",
         min_persistence=opts.get("min_persistence", 0.5),
+        model=opts.get("timeline_model", "auto"),
+        fdr=opts.get("fdr", STEP_FDR),
         **common,
     )
 
