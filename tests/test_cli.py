@@ -76,6 +76,10 @@ def test_detect_writes_outputs(planted_pair, tmp_path, capsys):
     chain = manifest["diagnostics"]["chain"]
     assert chain["method"] in ("construction", "irmad") and chain["why"]
     assert props["method"] == chain["method"]
+    # The summary and the report say which detector the input chose, and why.
+    assert f"method {chain['method']} (auto)" in out
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "chosen from the input" in page and manifest["diagnostics"]["threshold"]["rule"] in page
     assert manifest["diagnostics"]["coregistration"]["applied"] in (True, False)
     assert manifest["versions"]["rasterio"] and manifest["versions"]["gdal"]
     assert manifest["timings_s"]["total"] > 0
