@@ -19,9 +19,9 @@ score histogram (:func:`~sitewatch.detect.threshold.threshold_kittler`), so the 
 share follows the change in front of it rather than a constant.
 
 Measured with ``sitewatch bench suite ../shared/data`` (pooled F1; see the README): this
-chain against the construction score with the precision rule on SZTAKI 0.321 vs 0.187,
-DSIFN 0.388 vs 0.041, LEVIR 0.072 vs 0.004, Taizhou/Nanjing Landsat 0.906 vs 0.571, and
-SpaceNet 7 (first to last month) 0.109 vs 0.146, the one dataset where it is worse; on
+chain against the construction score with the precision rule on SZTAKI 0.341 vs 0.187,
+DSIFN 0.337 vs 0.041, LEVIR 0.023 vs 0.004, Taizhou/Nanjing Landsat 0.901 vs 0.571, and
+SpaceNet 7 (first to last month) 0.131 vs 0.146, the one dataset where it is worse; on
 the Sentinel-2 OSCD cities the construction score is 0.463 and IR-MAD 0.265.
 """
 
