@@ -162,6 +162,9 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert b["id"] == 7 and b["labelled"] == "2018-02"
     assert "leave_one_out" not in doc and doc["seconds"] > 0
     assert "macro-F1" in stdout and "spacenet7 timeline" in stdout and "note: levir" in stdout
+    # The detector each dataset's input chose is printed and recorded.
+    assert doc["datasets"]["sztaki_airchange"]["detector"] == "irmad + kittler"  # RGB, no CRS
+    assert "sztaki_airchange irmad + kittler" in stdout
 
 
 def test_spacenet7_timeline_finds_and_dates_the_new_building(tmp_path):

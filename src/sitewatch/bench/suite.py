@@ -76,6 +76,7 @@ from sitewatch.bench.pairs import (
     find_pairs,
     read_pair,
 )
+from sitewatch.detect.chain import resolve_options
 from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import DataError, InputError
 from sitewatch.grid import Grid
@@ -944,12 +945,16 @@ class DatasetRun:
     configs : dict
         ``{Config: Scored}``.
     read_seconds : float
+    chain : str
+        The detector the default options chose for the dataset's first entry
+        (``method + rule``), or the method named.
     """
 
     dataset: SuiteDataset
     baseline: Scored
     configs: dict[Config, Scored]
     read_seconds: float
+    chain: str = ""
 
     @property
     def name(self) -> str:
@@ -973,6 +978,7 @@ def _run_dataset(
     store: list[np.ndarray] = []  # distinct score vectors (k leaves the score unchanged)
     picks: dict[Config | None, list[int]] = {k: [] for k in runs}
     truths: list[np.ndarray] = []
+    first: LabelledPair | None = None
     read_s = 0.0
     it = ds.read()
     while True:
@@ -981,6 +987,7 @@ def _run_dataset(
         read_s += time.perf_counter() - t
         if pair is None:
             break
+        first = pair if first is None else first
         truths.append(pair.truth.ravel() if pair.labelled is None else pair.truth[pair.labelled])
         mine: list[int] = []
         for key, opts in runs.items():
@@ -995,6 +1002,14 @@ def _run_dataset(
             picks[key].append(i)
             seconds[key] += time.perf_counter() - t
     truth = np.concatenate(truths)
+    chain = ""
+    if first is not None:
+        opts = next((o for k, o in runs.items() if k is not None), None)
+        if opts is not None:
+            chosen, _ = resolve_options(
+                opts, first.band_names, first.before.shape[0], first.pixel_area_m2
+            )
+            chain = f"{chosen.method} + {chosen.threshold_rule}"
     scored = {}
     for key in runs:
         t = time.perf_counter()
@@ -1005,7 +1020,7 @@ def _run_dataset(
     base = scored.pop(None)
     total = read_s + sum(seconds.values())
     progress(f"{ds.name}: {len(ds.entries)} {ds.entry_key}, {len(runs)} runs, {total:.1f} s")
-    return DatasetRun(ds, base, {k: v for k, v in scored.items() if k is not None}, read_s)
+    return DatasetRun(ds, base, {k: v for k, v in scored.items() if k is not None}, read_s, chain)
 
 
 @dataclass(frozen=True)
@@ -1078,6 +1093,7 @@ class SuiteResult:
                 "baseline": r.baseline.pooled(),
                 "ratio": None if ratio is None else round(ratio, 4),
                 "pixels": r.pixels,
+                "detector": r.chain,
                 r.dataset.entry_key: {
                     n: {**{k: round(v, 6) for k, v in c.metrics().items()}, "counts": c.as_dict()}
                     for n, c in rep.entries.items()
@@ -1274,6 +1290,10 @@ def format_suite(result: SuiteResult) -> str:
         macro += f"{result.macro_f1 / base_macro:>6.2f}x"
     lines.append(macro)
     lines.append(f"baseline: {BASELINE_NAME}, same pixels and run")
+    lines.append(
+        "detector chosen by the default options: "
+        + "; ".join(f"{r.name} {r.chain}" for r in result.runs if r.chain)
+    )
     if loo:
         lines.append(
             "F1/prec./recall/AUC-PR: each dataset scored with the configuration of best "
