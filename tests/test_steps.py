@@ -9,6 +9,7 @@ import pytest
 
 import sitewatch as sw
 from sitewatch.cli.main import main
+from sitewatch.detect.options import DetectOptions
 from sitewatch.detect.steps import MIN_DATES, prepare_series, step_scores, threshold_steps
 from sitewatch.errors import InputError
 from sitewatch.timeline import track_changes
@@ -119,3 +120,26 @@ def test_timeline_cli_model_and_fdr(long_series, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--fdr" in err
     assert not bad.exists()
+
+
+def test_dates_are_registered_onto_the_first_before_the_steps():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    ground = ndimage.gaussian_filter(rng.normal(0, 1, (3, 90, 110)), (0, 2, 2)) * 0.2 + 0.3
+    stacks, valids, dates = [], [], MONTHS
+    for t in range(14):  # the mosaic moves by 1.5 px from the eighth month on
+        img = ground + rng.normal(0, 0.003, ground.shape)
+        if t >= 7:
+            img = ndimage.shift(img, (0, 1.5, -1.0), order=3, mode="nearest")
+        stacks.append(img.astype(np.float32))
+        valids.append(np.ones((90, 110), bool))
+    tl = track_changes(stacks, valids, dates, pixel_area_m2=100.0)
+    shifts = tl.diagnostics[1]["shifts_px"]
+    assert shifts[0] is None and all(s is not None for s in shifts[7:])
+    inner = (slice(6, -6), slice(6, -6))  # near the edge the shifted image is padding
+    assert tl.kept_mask()[inner].mean() < 0.001
+    off = track_changes(
+        stacks, valids, dates, pixel_area_m2=100.0, options=DetectOptions(coregister=False)
+    )
+    assert off.kept_mask()[inner].mean() > 0.01  # unregistered, the move is a lasting step

@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from sitewatch.detect.cleanup import label_regions, remove_small_regions
 from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS
-from sitewatch.detect.run import DetectOptions, detect_arrays
+from sitewatch.detect.run import DetectOptions, align_after, detect_arrays
 from sitewatch.detect.steps import (
     MIN_AFTER,
     MIN_DATES,
@@ -223,6 +223,7 @@ def _half_maximum(flagged: np.ndarray, stat: np.ndarray) -> np.ndarray:
 def _step_evidence(
     stacks: Sequence[np.ndarray],
     valids: Sequence[np.ndarray],
+    band_names: Sequence[str] | None,
     pixel_area_m2: float,
     opts: DetectOptions,
     fdr: float,
@@ -234,7 +235,17 @@ def _step_evidence(
     """
     n = len(stacks)
     shape = valids[0].shape
+    stacks = list(stacks)
     valid = np.stack([np.asarray(v, dtype=bool) for v in valids])
+    shifts: list[list[float] | None] = [None] * n
+    if opts.coregister:  # every date onto the first, as the pairs model does
+        for t in range(1, n):
+            both = valid[0] & valid[t]
+            if both.sum() < 64:
+                continue
+            stacks[t], ok, info = align_after(stacks[0], stacks[t], both, band_names)
+            valid[t] &= ok | ~both
+            shifts[t] = info.get("shift") if info.get("applied") else None
     x = prepare_series(stacks, valid).reshape(n, stacks[0].shape[0], -1)
     v = valid.reshape(n, -1)
     steps = step_scores(x, v)
@@ -263,6 +274,7 @@ def _step_evidence(
         "min_area_m2": round(min_px * pixel_area_m2, 1),
         "min_area_px": min_px,
         "valid_pixels": n_test,
+        "shifts_px": shifts,
     }
     return scores, masks, valid, [None] + [diag] * (n - 1), flagged
 
@@ -316,7 +328,7 @@ def track_changes(
         raise InputError("the step model needs at least three dated images")
     step = model == "step" or (model == "auto" and n >= MIN_DATES and opts.threshold is None)
     if step:
-        evidence = _step_evidence(stacks, valids, pixel_area_m2, opts, fdr)
+        evidence = _step_evidence(stacks, valids, band_names, pixel_area_m2, opts, fdr)
     else:
         evidence = _pair_evidence(stacks, valids, band_names, pixel_area_m2, opts)
     scores, masks, valid, diags, flagged = evidence

@@ -1036,7 +1036,7 @@ def _batch(
 # gives the row; several candidates keep the table working while the code moves.
 _STAGES: tuple[tuple[str, int, tuple[tuple[str, str], ...]], ...] = (
     ("read both images (float32)", 0, (("sources/local.py", "read_scene"),)),
-    ("co-registration", 0, (("detect/run.py", "_coregister"),)),
+    ("co-registration", 0, (("detect/run.py", "align_after"),)),
     ("detection engine", 0, (("detect/engine.py", "run_engine"),)),
     ("statistics pass", 1, (("detect/engine.py", "stats_block"),)),
     ("fit sample pass", 1, (("detect/engine.py", "gather_block"),)),

@@ -100,9 +100,14 @@ def estimate_shift(
     return shift, res.as_dict()
 
 
-def _coregister(
+def align_after(
     before: np.ndarray, after: np.ndarray, valid: np.ndarray, band_names: Sequence[str] | None
 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The after stack shifted onto the before one (estimated on the central window).
+
+    Returns the (possibly) shifted stack, ``valid`` less what the shift moved out, and the
+    co-registration record; the stack is returned as is when no shift is applied.
+    """
     h, w = valid.shape
     r0, c0, wh, ww = central_window(h, w)
     win = (slice(r0, r0 + wh), slice(c0, c0 + ww))
@@ -171,7 +176,7 @@ def detect_arrays(
     _check(before, after, valid)
     diagnostics: dict[str, Any] = {"options": opts.as_dict()}
     if opts.coregister:
-        after, valid, diagnostics["coregistration"] = _coregister(before, after, valid, band_names)
+        after, valid, diagnostics["coregistration"] = align_after(before, after, valid, band_names)
     aligned = after
     if opts.normalize:
         norm = normalize_irmad(before, after, valid, band_names=band_names)
