@@ -114,6 +114,12 @@ def test_timeline_cli_model_and_fdr(long_series, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((out / "manifest.json").read_text())
     assert "step-fdr" not in json.dumps(manifest)
+    step = tmp_path / "step"
+    assert main(["timeline", "--images", *folders, "--fdr", "0.05", "--out", str(step)]) == 0
+    manifest = json.loads((step / "manifest.json").read_text())
+    assert manifest["diagnostics"]["threshold"]["rule"] == "step-fdr"
+    assert manifest["parameters"]["fdr"] == 0.05
+    assert "step model" in (step / "report.html").read_text()
     capsys.readouterr()
     bad = tmp_path / "bad"
     code = main(["timeline", "--images", *folders, "--fdr", "1.5", "--out", str(bad)])

@@ -622,7 +622,12 @@ def _method(run: RunData) -> str:
     params = man.get("parameters") or {}
     cloud = diag.get("cloud_masked_m2") or {}
     rows = [
-        ("method", _method_text(params.get("method"), diag.get("chain"))),
+        (
+            "method",
+            "step model: one lasting step per pixel over the whole series"
+            if diag.get("timeline_model") == "step"
+            else _method_text(params.get("method"), diag.get("chain")),
+        ),
         ("threshold", f"{_fmt(thr.get('value'), '.3f')}: {_e(thr.get('why'))}"),
         ("minimum mapping unit", f"{_fmt(diag.get('min_area_m2'), ',.0f')} m²"),
         ("grid", f"{_e((man.get('grid') or {}).get('crs'))}, {_fmt(run.pixel_size_m, '.1f')} m"),
