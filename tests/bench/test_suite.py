@@ -160,6 +160,7 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert tl["new_buildings"] == 1 and set(tl["crops"]) == {"L15-0000E-0000N_r0_c0"}
     (b,) = tl["crops"]["L15-0000E-0000N_r0_c0"]["buildings"]
     assert b["id"] == 7 and b["labelled"] == "2018-02"
+    assert tl["fdr"] == 0.01  # the step model's default false-discovery share
     assert "leave_one_out" not in doc and doc["seconds"] > 0
     assert "macro-F1" in stdout and "spacenet7 timeline" in stdout and "note: levir" in stdout
     # The detector each dataset's input chose is printed and recorded.
@@ -183,6 +184,11 @@ def test_empty_root_is_one_input_error_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "bench", "suite", tmp_path / "nope")
     assert code == 2
     one_line_error(err, "nope", "not a folder")
+    with pytest.raises(SystemExit) as exc:  # a usage error, from the argument parser
+        run_cli(capsys, "bench", "suite", tmp_path, "--fdr", "1.5")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--fdr" in err and "between 0 and 1" in err
 
 
 def test_missing_datasets_are_skipped_with_a_note(tmp_path):

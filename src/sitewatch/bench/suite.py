@@ -77,6 +77,7 @@ from sitewatch.bench.pairs import (
     read_pair,
 )
 from sitewatch.detect.chain import resolve_options
+from sitewatch.detect.options import STEP_FDR
 from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import DataError, InputError
 from sitewatch.grid import Grid
@@ -746,7 +747,7 @@ def _to_grid(geom: dict[str, Any], src: Grid, dst: Grid) -> dict[str, Any]:
 
 
 def run_spacenet7_timeline(
-    crop: SpaceNet7Crop, *, options: DetectOptions | None = None
+    crop: SpaceNet7Crop, *, options: DetectOptions | None = None, fdr: float = STEP_FDR
 ) -> TimelineScore:
     """Run :func:`sitewatch.series.detect_series` on a crop's months and score it.
 
@@ -766,7 +767,7 @@ def run_spacenet7_timeline(
     from sitewatch.series import detect_series
 
     t0 = time.perf_counter()
-    result, tl = detect_series(list(crop.images), aoi=None, options=options)
+    result, tl = detect_series(list(crop.images), aoi=None, options=options, fdr=fdr)
     grid = result.grid
     with rasterio.open(crop.images[0]) as ds:
         src = Grid(ds.crs.to_string() if ds.crs else None, ds.transform, ds.width, ds.height, 1.0)
@@ -1045,6 +1046,8 @@ class SuiteResult:
         Skipped datasets and tunables.
     seconds : float
         Wall time.
+    fdr : float
+        False-discovery share of the timelines' step model.
     """
 
     root: Path
@@ -1056,6 +1059,7 @@ class SuiteResult:
     timeline: tuple[TimelineScore, ...] = ()
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    fdr: float = STEP_FDR
 
     def reported(self, run: DatasetRun) -> Scored:
         """The figure quoted for a dataset: leave-one-out when run, else the default."""
@@ -1131,6 +1135,7 @@ class SuiteResult:
             pooled = TimelineScore.pooled(self.timeline)
             out["spacenet7_timeline"] = {
                 **pooled.as_dict(details=False),
+                "fdr": self.fdr,
                 "crops": {c.name: c.as_dict() for c in self.timeline},
                 "rules": {
                     "found": f">= {FOUND_SHARE:.0%} of the footprint flagged, flagged mask "
@@ -1160,6 +1165,7 @@ def run_suite(
     tunables: Sequence[str] | None = None,
     options: DetectOptions | None = None,
     timeline: bool = True,
+    fdr: float = STEP_FDR,
     progress: Callable[[str], None] | None = None,
 ) -> SuiteResult:
     """Run the detector and the baseline on every dataset under ROOT.
@@ -1178,6 +1184,8 @@ def run_suite(
         The default options (default: the detector's).
     timeline : bool
         Also run the SpaceNet 7 timelines (default options).
+    fdr : float
+        False-discovery share of the timelines' step model (``timeline --fdr``).
     progress : callable, optional
         Called with one line per finished dataset.
 
@@ -1221,7 +1229,7 @@ def run_suite(
             if d.kind != "spacenet7":
                 continue
             for crop in d.entries:
-                scores.append(run_spacenet7_timeline(crop, options=base))
+                scores.append(run_spacenet7_timeline(crop, options=base, fdr=fdr))
                 say(f"spacenet7 timeline {crop.name}: {scores[-1].seconds:.1f} s")
     return SuiteResult(
         Path(root).expanduser(),
@@ -1233,6 +1241,7 @@ def run_suite(
         tuple(scores),
         tuple(notes),
         time.perf_counter() - t0,
+        fdr,
     )
 
 
@@ -1306,8 +1315,8 @@ def format_suite(result: SuiteResult) -> str:
         p = TimelineScore.pooled(result.timeline)
         lines.append("")
         lines.append(
-            f"spacenet7 timeline (default options, {len(result.timeline)} crops, "
-            f"{p.seconds:.1f} s):"
+            f"spacenet7 timeline (default options, fdr {result.fdr:g}, "
+            f"{len(result.timeline)} crops, {p.seconds:.1f} s):"
         )
         for s in (*result.timeline, p):
             lines.append(

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sitewatch.cli._common import add_detector_options, detector_options, positive_float
-from sitewatch.detect.options import AUTO, METHODS, DetectOptions
+from sitewatch.detect.options import AUTO, METHODS, STEP_FDR, DetectOptions
 from sitewatch.errors import OutputError
 
 if TYPE_CHECKING:
@@ -324,6 +324,13 @@ def _register_suite(bsub: Any) -> None:
         choices=[AUTO, *THRESHOLD_RULES],
         help="run the suite with this threshold rule instead of the default (to compare rules)",
     )
+    s.add_argument(
+        "--fdr",
+        type=_fdr_arg,
+        default=STEP_FDR,
+        metavar="Q",
+        help=f"false-discovery share of the timelines' step model (default {STEP_FDR})",
+    )
     s.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     s.set_defaults(func=main_suite)
@@ -347,6 +354,7 @@ def main_suite(args: argparse.Namespace) -> int:
         tunables=args.tune,
         progress=progress,
         options=options,
+        fdr=args.fdr,
     )
     if out is not None:
         write_json_atomic(out, result.as_dict())
@@ -354,6 +362,17 @@ def main_suite(args: argparse.Namespace) -> int:
     if out is not None:
         print(f"wrote {out}")
     return 0
+
+
+def _fdr_arg(text: str) -> float:
+    """Argparse type: a share strictly between 0 and 1."""
+    try:
+        q = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < q < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a share between 0 and 1, e.g. 0.01")
+    return q
 
 
 def _sizes_arg(text: str) -> tuple[int, ...]:
