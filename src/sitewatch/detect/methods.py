@@ -25,6 +25,7 @@ __all__ = [
     "SCORERS",
     "band_roles",
     "construction_scores",
+    "normalised_gaussian",
     "robust_scale",
     "robust_z",
     "score_change",
@@ -340,14 +341,23 @@ def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndar
     """
     if sigma <= 0:
         return np.asarray(score, dtype=np.float32)
-    w = valid.astype(np.float64)
-    num = ndimage.gaussian_filter(
-        np.where(valid, score, 0.0).astype(np.float64), sigma, mode="nearest"
-    )
-    den = ndimage.gaussian_filter(w, sigma, mode="nearest")
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
+    out = normalised_gaussian(score, valid, sigma)
     out[~valid] = 0.0
     return out.astype(np.float32)
+
+
+def normalised_gaussian(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian of ``values`` over the pixels where ``weight`` is True, at every pixel.
+
+    The normalised convolution :func:`smooth_masked` uses (float64; 0 where no weighted
+    pixel is within reach), without zeroing the unweighted pixels, so it also fills them
+    from their neighbours.
+    """
+    num = ndimage.gaussian_filter(
+        np.where(weight, values, 0.0).astype(np.float64), sigma, mode="nearest"
+    )
+    den = ndimage.gaussian_filter(weight.astype(np.float64), sigma, mode="nearest")
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
 
 
 def construction_scores(

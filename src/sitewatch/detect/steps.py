@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from sitewatch.detect.methods import normalised_gaussian, robust_scale
 from sitewatch.detect.threshold import Threshold
 
 __all__ = [
@@ -79,13 +79,6 @@ class StepScores:
     after: np.ndarray
 
 
-def _smooth_everywhere(a: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised Gaussian convolution of ``a`` weighted by ``w``, defined at every pixel."""
-    num = ndimage.gaussian_filter(np.where(w, a, 0.0), sigma, mode="nearest")
-    den = ndimage.gaussian_filter(w.astype(np.float64), sigma, mode="nearest")
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
-
-
 def _background(a: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian background of ``a`` over ``m`` that outliers (buildings) do not pull.
 
@@ -93,12 +86,10 @@ def _background(a: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
     out of the second, so a new roof does not raise its surroundings' background (which
     would make a halo of negative change around it).
     """
-    first = _smooth_everywhere(a, m, sigma)
-    r = (a - first)[m]
-    med = float(np.median(r))
-    mad = 1.4826 * float(np.median(np.abs(r - med))) or float(r.std()) or 1.0
+    first = normalised_gaussian(a, m, sigma)
+    med, mad = robust_scale((a - first)[m])
     inlier = m & (np.abs(a - first - med) <= 3.0 * mad)
-    return _smooth_everywhere(a, inlier, sigma) if inlier.any() else first
+    return normalised_gaussian(a, inlier, sigma) if inlier.any() else first
 
 
 def prepare_series(
@@ -119,9 +110,7 @@ def prepare_series(
             a = np.where(m, np.asarray(stacks[t][b], dtype=np.float64), 0.0)
             if background > 0:
                 a = np.where(m, a - _background(a, m, background), 0.0)
-            v = a[m]
-            med = float(np.median(v))
-            sd = 1.4826 * float(np.median(np.abs(v - med))) or float(v.std()) or 1.0
+            med, sd = robust_scale(a[m])
             out[t, b] = np.where(m, (a - med) / sd, 0.0)
     return out
 
