@@ -15,6 +15,7 @@ import numpy as np
 import rasterio.features
 
 from sitewatch.aoi import AOI, _swapped, load_aoi
+from sitewatch.detect.chain import method_run
 from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arrays
 from sitewatch.detect.threshold import Threshold
 from sitewatch.errors import (
@@ -578,7 +579,7 @@ def annotate_features(
                 "before_date": before_date,
                 "after_date": after_date,
                 "coreg_residual_px": None if residual is None else round(residual, 3),
-                "method": (diagnostics.get("chain") or {}).get("method", options.method),
+                "method": method_run(options.method, diagnostics),
                 "threshold": round(float(thr.value), 4),
             }
         )

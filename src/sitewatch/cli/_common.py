@@ -201,9 +201,11 @@ def _method_name(prov: dict[str, Any], diagnostics: dict[str, Any]) -> str:
     """``irmad`` / ``construction (auto)``: the method run, and whether it was chosen."""
     if diagnostics.get("timeline_model") == "step":
         return "step model (one lasting step per pixel over the series)"
-    chain = diagnostics.get("chain")
-    method = prov["parameters"]["method"]
-    return f"{chain['method']} ({method})" if chain and method == "auto" else str(method)
+    from sitewatch.detect.chain import method_run
+
+    method = str(prov["parameters"]["method"])
+    run = method_run(method, diagnostics)
+    return f"{run} ({method})" if method == "auto" and run != method else method
 
 
 def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:

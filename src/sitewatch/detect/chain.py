@@ -28,13 +28,13 @@ the Sentinel-2 OSCD cities the construction score is 0.463 and IR-MAD 0.265.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from sitewatch.detect.options import AUTO, DetectOptions
 
-__all__ = ["CONSTRUCTION_PIXEL_M", "choose_method", "resolve_options"]
+__all__ = ["CONSTRUCTION_PIXEL_M", "choose_method", "method_run", "resolve_options"]
 
 CONSTRUCTION_PIXEL_M = (5.0, 20.0)
 """Pixel sizes (m) at which the construction score is the default, with SWIR bands."""
@@ -113,3 +113,16 @@ def resolve_options(
         why += f"; threshold rule {rule}"
     resolved = replace(options, method=method, threshold_rule=rule)
     return resolved, {"method": method, "threshold_rule": rule, "why": why}
+
+
+def method_run(method: str, diagnostics: Mapping[str, Any]) -> str:
+    """The method a run scored with.
+
+    The one chosen for ``"auto"`` (``diagnostics["chain"]``), else ``method`` as given.
+
+    Examples
+    --------
+    >>> method_run("auto", {"chain": {"method": "irmad"}}), method_run("cva", {})
+    ('irmad', 'cva')
+    """
+    return str((diagnostics.get("chain") or {}).get("method", method))

@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
+from sitewatch.detect.chain import method_run
 from sitewatch.report.exports import write_changes_csv, write_changes_kml
 from sitewatch.report.gpkg import write_gpkg
 from sitewatch.report.html import build_report
@@ -42,9 +43,7 @@ def _feature_collection(result: Any) -> dict[str, Any]:
             "aoi_geometry_kind": aoi.geometry_kind if aoi is not None else None,
             "before": prov["before"]["acquired"],
             "after": prov["after"]["acquired"],
-            "method": (result.diagnostics.get("chain") or {}).get(
-                "method", prov["parameters"]["method"]
-            ),
+            "method": method_run(prov["parameters"]["method"], result.diagnostics),
             "threshold": result.threshold.as_dict(),
             "coregistration": result.diagnostics.get("coregistration"),
             "coordinates": "EPSG:4326 lon/lat"
