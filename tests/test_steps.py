@@ -134,18 +134,59 @@ def test_dates_are_registered_onto_the_first_before_the_steps():
     rng = np.random.default_rng(2)
     ground = ndimage.gaussian_filter(rng.normal(0, 1, (3, 90, 110)), (0, 2, 2)) * 0.2 + 0.3
     stacks, valids, dates = [], [], MONTHS
-    for t in range(14):  # the mosaic moves by 1.5 px from the eighth month on
+    for t in range(14):  # the mosaic moves by 2.5 px from the eighth month on
         img = ground + rng.normal(0, 0.003, ground.shape)
         if t >= 7:
-            img = ndimage.shift(img, (0, 1.5, -1.0), order=3, mode="nearest")
+            img = ndimage.shift(img, (0, 2.5, -1.5), order=3, mode="nearest")
         stacks.append(img.astype(np.float32))
         valids.append(np.ones((90, 110), bool))
     tl = track_changes(stacks, valids, dates, pixel_area_m2=100.0)
     shifts = tl.diagnostics[1]["shifts_px"]
     assert shifts[0] is None and all(s is not None for s in shifts[7:])
-    inner = (slice(6, -6), slice(6, -6))  # near the edge the shifted image is padding
+    inner = (slice(8, -8), slice(8, -8))  # near the edge the shifted image is padding
     assert tl.kept_mask()[inner].mean() < 0.001
     off = track_changes(
         stacks, valids, dates, pixel_area_m2=100.0, options=DetectOptions(coregister=False)
     )
-    assert off.kept_mask()[inner].mean() > 0.01  # unregistered, the move is a lasting step
+    # unregistered, a move of more than a pixel is a lasting step (one of a pixel is
+    # dropped as a displacement, see test_a_moved_edge_is_a_displacement_not_a_change)
+    assert off.kept_mask()[inner].mean() > 0.01
+
+
+def test_a_moved_edge_is_a_displacement_not_a_change():
+    """A roof whose outline moves by a pixel (view angle, a shadow) is not new material;
+    a new roof beside a strong change keeps its own outline (one basin per peak)."""
+    from sitewatch.detect.steps import StepScores, displacement_ratio
+
+    rng = np.random.default_rng(5)
+    h, w = 90, 110
+    ground = rng.normal(0.2, 0.03, (3, h, w))
+    stacks, valids = [], []
+    for t in range(14):
+        img = ground + rng.normal(0, 0.01, (3, h, w))
+        x0 = 20 if t < 7 else 21  # an existing roof leans one pixel east from month 8
+        img[:, 20:30, x0 : x0 + 10] = 0.6
+        if t >= 7:
+            img[:, 60:70, 60:70] += 0.35  # a strong new change
+            img[:, 62:68, 70:76] += 0.12  # a faint new roof against it
+        stacks.append(img.astype(np.float32))
+        valids.append(np.ones((h, w), bool))
+    tl = track_changes(stacks, valids, MONTHS, pixel_area_m2=100.0)
+    kept = tl.kept_mask()
+    assert not kept[15:35, 15:35].any()  # the moved roof
+    assert kept[60:70, 60:70].mean() > 0.8
+    assert kept[62:68, 71:76].mean() > 0.5  # the faint roof, not trimmed by its neighbour's peak
+    assert tl.diagnostics[1]["regions_dropped_as_displacements"] >= 1
+
+    # the ratio itself: a step that a neighbour's old level explains is near 0
+    before = np.zeros((1, 4, 4), np.float32)
+    before[0, :, 1] = 1.0
+    after = np.zeros_like(before)
+    after[0, :, 2] = 1.0  # the bright column moved east
+    after[0, 3, 0] = 1.0  # new in its neighbourhood? no: (2, 1) was bright before
+    after[0, 0, 3] = 0.0
+    s = StepScores(
+        np.ones(16, np.float32), np.ones(16, np.int16), before.reshape(1, -1), after.reshape(1, -1)
+    )
+    r = displacement_ratio(s, (4, 4))
+    assert (r[:, 2] < 0.01).all() and r[3, 0] < 0.01

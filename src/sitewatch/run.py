@@ -650,7 +650,7 @@ def timeline(job: TimelineJob, *, progress: Progress | None = None) -> Run:
     if job.model not in TIMELINE_MODELS:
         raise InputError(f"{arg('model')} {job.model!r} is not one of {', '.join(TIMELINE_MODELS)}")
     if not 0 < job.fdr < 1:
-        raise InputError(f"{arg('fdr')} must be between 0 and 1 (e.g. 0.01); got {job.fdr}")
+        raise InputError(f"{arg('fdr')} must be between 0 and 1 (e.g. 0.05); got {job.fdr}")
     check_output_dir(
         job.out,
         overwrite=job.overwrite,

@@ -8,7 +8,9 @@ ships are not. :func:`track_changes` decides with one of two models:
   :data:`~sitewatch.detect.steps.MIN_AFTER` clear dates after it, and the step size a
   pixel must reach is the one time-shuffled copies of the series seldom reach
   (:mod:`sitewatch.detect.steps`). Every clear date is evidence, so a building too
-  faint to stand out of one pair of monthly mosaics stands out of twenty.
+  faint to stand out of one pair of monthly mosaics stands out of twenty. Flagged
+  pixels are cut into one region per peak, outlined at half of it, and a region that
+  is an edge moved by a pixel is dropped (:func:`_step_regions`).
 * **pairs** (shorter series, or ``model="pairs"``): every date is compared with the
   first (the baseline) by the pair detector.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -43,8 +46,10 @@ from sitewatch.detect.cleanup import label_regions, remove_small_regions
 from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS
 from sitewatch.detect.run import DetectOptions, align_after, detect_arrays
 from sitewatch.detect.steps import (
+    DISPLACED,
     MIN_AFTER,
     MIN_DATES,
+    displacement_ratio,
     prepare_series,
     step_scores,
     threshold_steps,
@@ -206,18 +211,46 @@ def _pair_evidence(
     return scores, masks, valid, diags, masks[1:].any(axis=0)
 
 
-def _half_maximum(flagged: np.ndarray, stat: np.ndarray) -> np.ndarray:
-    """Trim each flagged region to its pixels with at least half the region's peak step.
+def _step_regions(
+    flagged: np.ndarray, stat: np.ndarray, displaced: np.ndarray, min_px: int
+) -> tuple[np.ndarray, int]:
+    """Cut flagged pixels into one region per step peak, trimmed to half that peak.
 
-    Pixels on a region's edge are partly the new roof and partly the old ground, so
-    their step is a fraction of the inside's; half the peak is where the roof covers
-    about half the pixel, the outline a pair of images would give.
+    * **One basin per peak.** Neighbouring changes join into one connected blob, so the
+      blob is split by a watershed of the step size from its local maxima (no closer
+      than the radius of a minimum mapping unit), and each basin is trimmed on its own:
+      a faint new house beside a strong change keeps its outline.
+    * **Half the peak.** Pixels on a change's edge are partly the new roof and partly
+      the old ground, so their step is a fraction of the inside's; half the peak is
+      where the roof covers about half the pixel, the outline a pair of images gives.
+    * **Displacements dropped.** A basin most of whose pixels took a level a neighbour
+      already had before the step (``displaced`` below
+      :data:`~sitewatch.detect.steps.DISPLACED`, see
+      :func:`~sitewatch.detect.steps.displacement_ratio`) is an edge or a shadow that
+      moved, not new material.
+
+    Returns
+    -------
+    kept : bool ndarray
+    n_displaced : int
+        Basins dropped as displacements.
     """
-    labels, n = label_regions(flagged)
-    if n == 0:
-        return flagged
-    peak = np.asarray(ndimage.maximum(stat, labels, np.arange(1, n + 1)), dtype=np.float64)
-    return flagged & (stat >= 0.5 * np.r_[0.0, peak][labels])
+    if not flagged.any():
+        return flagged, 0
+    from skimage.segmentation import watershed
+
+    radius = max(1, math.ceil(math.sqrt(min_px / math.pi)))
+    where = np.where(flagged, stat, 0.0)
+    peaks = flagged & (where >= ndimage.maximum_filter(where, size=2 * radius + 1))
+    markers, _ = ndimage.label(peaks)
+    basins = watershed(-where, markers, mask=flagged)
+    index = np.arange(1, int(basins.max()) + 1)
+    peak = np.r_[0.0, np.asarray(ndimage.maximum(stat, basins, index), dtype=np.float64)]
+    kept = flagged & (stat >= 0.5 * peak[basins])
+    trimmed = np.where(kept, basins, 0)
+    share = np.asarray(ndimage.mean(displaced < DISPLACED, trimmed, index), dtype=np.float64)
+    moved = np.r_[False, np.nan_to_num(share) > 0.5]
+    return kept & ~moved[trimmed], int(moved.sum())
 
 
 def _step_evidence(
@@ -254,7 +287,8 @@ def _step_evidence(
     flagged = (steps.stat > thr.value) & testable
     min_px = opts.min_pixels(pixel_area_m2)
     stat = steps.stat.reshape(shape)
-    flagged = _half_maximum(flagged.reshape(shape), stat)
+    displaced = displacement_ratio(steps, shape)
+    flagged, n_displaced = _step_regions(flagged.reshape(shape), stat, displaced, min_px)
     flagged, removed = remove_small_regions(flagged, min_px)
     split = steps.split.reshape(shape)
     scores = np.zeros((n, *shape), dtype=np.float32)
@@ -271,6 +305,7 @@ def _step_evidence(
         "timeline_model": "step",
         "changed_pixels": int(flagged.sum()),
         "regions_removed_below_mmu": removed,
+        "regions_dropped_as_displacements": n_displaced,
         "min_area_m2": round(min_px * pixel_area_m2, 1),
         "min_area_px": min_px,
         "valid_pixels": n_test,

@@ -17,6 +17,7 @@ from conftest import SHARED, needs_shared, write_raster
 from sitewatch.bench import pairs as pairs_mod
 from sitewatch.bench import suite
 from sitewatch.bench.metrics import PixelCounts
+from sitewatch.detect.options import STEP_FDR
 from sitewatch.detect.run import DetectOptions
 from sitewatch.errors import InputError
 
@@ -160,7 +161,7 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert tl["new_buildings"] == 1 and set(tl["crops"]) == {"L15-0000E-0000N_r0_c0"}
     (b,) = tl["crops"]["L15-0000E-0000N_r0_c0"]["buildings"]
     assert b["id"] == 7 and b["labelled"] == "2018-02"
-    assert tl["fdr"] == 0.01  # the step model's default false-discovery share
+    assert tl["fdr"] == STEP_FDR  # the step model's default false-discovery share
     assert "leave_one_out" not in doc and doc["seconds"] > 0
     assert "macro-F1" in stdout and "spacenet7 timeline" in stdout and "note: levir" in stdout
     # The detector each dataset's input chose is printed and recorded.

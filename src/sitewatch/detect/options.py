@@ -33,8 +33,11 @@ TIMELINE_MODELS = ("auto", "step", "pairs")
 lasting step per pixel over the whole series, ``pairs`` compares every date with the
 first, ``auto`` takes ``step`` for series of at least
 :data:`sitewatch.detect.steps.MIN_DATES` dates."""
-STEP_FDR = 0.01
-"""Default false-discovery share of the step model's threshold."""
+STEP_FDR = 0.05
+"""Default false-discovery share of the step model's threshold: the conventional level of
+Benjamini & Hochberg (1995). The share of flags that time-shuffled copies of the series
+would make at the threshold; most of the rest is lasting change of some kind (a new
+roof, a cleared plot, a new road), see the README's SpaceNet 7 figures."""
 
 DEFAULT_MIN_AREA_M2 = 50.0
 """Default minimum mapping unit in m²; the default is also at least

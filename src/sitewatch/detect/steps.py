@@ -25,14 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from sitewatch.detect.methods import normalised_gaussian, robust_scale
+from sitewatch.detect.options import STEP_FDR
 from sitewatch.detect.threshold import Threshold
 
 __all__ = [
     "BACKGROUND_PX",
+    "DISPLACED",
     "FDR",
     "MIN_AFTER",
     "MIN_DATES",
     "StepScores",
+    "displacement_ratio",
     "prepare_series",
     "step_scores",
     "threshold_steps",
@@ -45,8 +48,9 @@ later dates of which four show a new roof still look like a step in most orders)
 the shuffled copies cannot tell a rare change from noise."""
 MIN_AFTER = 2
 """A step needs at least this many clear dates after it (multi-date confirmation)."""
-FDR = 0.01
-"""Share of the flags the time-shuffled series may make at the chosen threshold."""
+FDR = STEP_FDR
+"""Share of the flags the time-shuffled series may make at the chosen threshold
+(:data:`sitewatch.detect.options.STEP_FDR`)."""
 BACKGROUND_PX = 4.0
 """σ in pixels of the Gaussian background subtracted from every date and band."""
 PERMUTATIONS = 8
@@ -54,6 +58,10 @@ NULL_SAMPLE = 250_000
 """Pixels the shuffled series are scored on (all when fewer)."""
 CHUNK = 1 << 16
 """Pixels scored at once (bounds the working memory to a few arrays of this size)."""
+DISPLACED = 0.5
+"""A pixel's step is a displacement when a neighbour's level before the step is at most
+this fraction as far from the pixel's new level as its own old level was: the new level
+was already there, one pixel away (an edge or shadow that moved), not new material."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -268,3 +276,39 @@ def threshold_steps(
         f"{exceed_null[i] / exceed_real[i]:.1%}); {exceed_real[i]:.2%} of "
         f"{real.size} testable pixels lie above it",
     )
+
+
+def displacement_ratio(steps: StepScores, shape: tuple[int, int]) -> np.ndarray:
+    """How much of each pixel's step a neighbour's old level already explains, ``(H, W)``.
+
+    ``min_q ‖after(p) − before(q)‖ / ‖after(p) − before(p)‖`` over the 8 neighbours q
+    of p (edge pixels use the nearest inside). Near 1 where the new level is new to the
+    neighbourhood (a roof on open ground); near 0 where an edge, a shadow or a roof
+    outline moved by a pixel between the dates, as misregistration and the sun's
+    elevation make them do in monthly mosaics.
+
+    Examples
+    --------
+    >>> before = np.zeros((1, 9), np.float32); after = before.copy()
+    >>> before[0, [0, 3, 6]] = 5; after[0, [1, 4, 7]] = 5  # a column moved right by one
+    >>> after[0, 8] = 5  # and the corner pixel took a level new to it
+    >>> s = StepScores(np.ones(9, np.float32), np.ones(9, np.int16), before, after)
+    >>> np.round(displacement_ratio(s, (3, 3)), 1)[:, 1:]
+    array([[0., 0.],
+           [0., 0.],
+           [0., 1.]], dtype=float32)
+    """
+    b_n = steps.before.shape[0]
+    before = steps.before.reshape(b_n, *shape)
+    after = steps.after.reshape(b_n, *shape)
+    own = np.sqrt(((after - before) ** 2).sum(axis=0))
+    padded = np.pad(before, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = shape
+    nearest = np.full(shape, np.inf, dtype=np.float32)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            if dy == 1 and dx == 1:
+                continue
+            q = padded[:, dy : dy + h, dx : dx + w]
+            nearest = np.minimum(nearest, np.sqrt(((after - q) ** 2).sum(axis=0)))
+    return (nearest / np.maximum(own, 1e-6)).astype(np.float32)
