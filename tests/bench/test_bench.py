@@ -145,6 +145,23 @@ def test_average_precision_non_finite_rank_last():
     assert average_precision(s, t) == pytest.approx(1.0)
 
 
+def test_best_f1_is_the_best_threshold_and_groups_ties():
+    from sitewatch.bench.metrics import best_f1
+
+    rng = np.random.default_rng(3)
+    s = np.round(rng.normal(size=400), 1)  # many ties
+    t = rng.random(400) < 0.3 + 0.4 * (s > 0.5)
+    f1, share = best_f1(s, t)
+    by_hand = max(  # every distinct threshold, its tie entering whole
+        (2 * np.sum((s >= v) & t) / (np.sum(s >= v) + t.sum()), np.mean(s >= v))
+        for v in np.unique(s)
+    )
+    assert (f1, share) == pytest.approx(by_hand)
+    assert best_f1(s, np.zeros(400, bool)) == (0.0, 0.0)
+    # one class of scores only: the best is to flag everything
+    assert best_f1(np.ones(4), np.array([1, 0, 0, 0], bool)) == pytest.approx((0.4, 1.0))
+
+
 def _ap_reference(s: np.ndarray, t: np.ndarray) -> float:
     ap, prev_r = 0.0, 0.0
     for v in np.unique(s)[::-1]:

@@ -143,7 +143,10 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert doc["skipped"] == [f"levir_cd_samples: no levir_cd_samples/ folder under {full_root}; "
                               "skipped"]  # fmt: skip
     for name, d in doc["datasets"].items():
-        assert {"pooled", "baseline", "ratio", "pixels"} <= set(d), name
+        assert {"pooled", "baseline", "ratio", "pixels", "oracle_threshold"} <= set(d), name
+        oracle = d["oracle_threshold"]  # flagging everything is one of its thresholds
+        assert oracle["flag_all_f1"] - 1e-6 <= oracle["f1"] <= 1
+        assert 0 < oracle["flagged_share"] <= 1
         assert set(d["pooled"]) == {"precision", "recall", "f1", "iou", "auc_pr", "counts"}
         assert set(d["baseline"]) == set(d["pooled"])
         assert sum(d["pooled"]["counts"].values()) == d["pixels"]
@@ -164,6 +167,7 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert tl["fdr"] == STEP_FDR  # the step model's default false-discovery share
     assert "leave_one_out" not in doc and doc["seconds"] > 0
     assert "macro-F1" in stdout and "spacenet7 timeline" in stdout and "note: levir" in stdout
+    assert "oracle threshold (best F1 of one threshold" in stdout
     # The detector each dataset's input chose is printed and recorded.
     assert doc["datasets"]["sztaki_airchange"]["detector"] == "irmad + kittler"  # RGB, no CRS
     assert "sztaki_airchange irmad + kittler" in stdout

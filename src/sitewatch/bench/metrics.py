@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PixelCounts", "average_precision", "scores_to_metrics"]
+__all__ = ["PixelCounts", "average_precision", "best_f1", "scores_to_metrics"]
 
 
 def _ratio(num: float, den: float) -> float:
@@ -198,6 +198,41 @@ def average_precision(
     tp = (pos.size - starts).astype(np.float64)
     fp = (neg.size - np.searchsorted(neg, values, side="left")).astype(np.float64)
     return float(np.sum(n_equal / n_pos * (tp / (tp + fp))))
+
+
+def best_f1(
+    score: np.ndarray, truth: np.ndarray, *, where: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The best F1 one threshold on ``score`` can reach, and the share it flags.
+
+    The ceiling of any threshold rule on this score (an oracle: it knows the labels).
+    Pixels with equal scores enter together, as in :func:`average_precision`.
+
+    Returns
+    -------
+    f1 : float
+        0.0 when the reference holds no change.
+    flagged : float
+        Share of the evaluated pixels at or above that threshold.
+
+    Examples
+    --------
+    >>> best_f1(np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0], bool))
+    (0.8, 0.75)
+    """
+    s, t = _flat_pair(score, truth, where, name="score")
+    n_pos = int(np.count_nonzero(t))
+    if n_pos == 0 or s.size == 0:
+        return 0.0, 0.0
+    s = np.where(np.isfinite(s) | (s == np.inf), s.astype(np.float64), -np.inf)
+    order = np.argsort(-s, kind="stable")
+    ranked, hits = s[order], t[order]
+    last = np.r_[ranked[1:] != ranked[:-1], True]  # the end of each run of equal scores
+    tp = np.cumsum(hits)[last].astype(np.float64)
+    n = (np.flatnonzero(last) + 1).astype(np.float64)
+    f1 = 2 * tp / (n + n_pos)
+    i = int(np.argmax(f1))
+    return float(f1[i]), float(n[i] / s.size)
 
 
 def scores_to_metrics(

@@ -66,7 +66,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import RasterioError
 from scipy import ndimage
 
-from sitewatch.bench.metrics import PixelCounts, average_precision
+from sitewatch.bench.metrics import PixelCounts, average_precision, best_f1
 from sitewatch.bench.oscd import oscd_cities, read_city
 from sitewatch.bench.pairs import (
     BASELINE,
@@ -914,12 +914,18 @@ class Scored:
         ``{entry name: PixelCounts}``.
     seconds : float
         Detection and scoring time (reading excluded).
+    oracle : tuple of float
+        ``(F1, flagged share)`` of the best single threshold on the pooled scores, the
+        labels known (:func:`~sitewatch.bench.metrics.best_f1`): how well the score
+        ranks change, in F1 terms. Not a bound on the detector, whose thresholds are
+        per image and whose regions are cleaned after thresholding.
     """
 
     counts: PixelCounts
     auc_pr: float
     entries: dict[str, PixelCounts]
     seconds: float
+    oracle: tuple[float, float] = (0.0, 0.0)
 
     @property
     def f1(self) -> float:
@@ -1014,10 +1020,14 @@ def _run_dataset(
     scored = {}
     for key in runs:
         t = time.perf_counter()
-        ap = average_precision(np.concatenate([store[i] for i in picks[key]]), truth)
+        pooled = np.concatenate([store[i] for i in picks[key]])
+        ap = average_precision(pooled, truth)
+        oracle = best_f1(pooled, truth)
         seconds[key] += time.perf_counter() - t
         entries = counts[key]
-        scored[key] = Scored(sum(entries.values(), PixelCounts()), ap, entries, seconds[key])
+        scored[key] = Scored(
+            sum(entries.values(), PixelCounts()), ap, entries, seconds[key], oracle
+        )
     base = scored.pop(None)
     total = read_s + sum(seconds.values())
     progress(f"{ds.name}: {len(ds.entries)} {ds.entry_key}, {len(runs)} runs, {total:.1f} s")
@@ -1098,6 +1108,12 @@ class SuiteResult:
                 "ratio": None if ratio is None else round(ratio, 4),
                 "pixels": r.pixels,
                 "detector": r.chain,
+                "oracle_threshold": {
+                    "f1": round(rep.oracle[0], 6),
+                    "flagged_share": round(rep.oracle[1], 6),
+                    "flag_all_f1": round(_flag_all_f1(rep.counts), 6),
+                    "rule": "best single threshold on the pooled score, labels known",
+                },
                 r.dataset.entry_key: {
                     n: {**{k: round(v, 6) for k, v in c.metrics().items()}, "counts": c.as_dict()}
                     for n, c in rep.entries.items()
@@ -1249,6 +1265,12 @@ def run_suite(
 # Printing
 
 
+def _flag_all_f1(counts: PixelCounts) -> float:
+    """F1 of flagging every evaluated pixel."""
+    positives = counts.tp + counts.fn
+    return 2 * positives / (counts.total + positives) if counts.total else 0.0
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -1302,6 +1324,16 @@ def format_suite(result: SuiteResult) -> str:
     lines.append(
         "detector chosen by the default options: "
         + "; ".join(f"{r.name} {r.chain}" for r in result.runs if r.chain)
+    )
+    lines.append(
+        "oracle threshold (best F1 of one threshold on the pooled score, labels known; F1 of "
+        "flagging every pixel): "
+        + "; ".join(
+            f"{r.name} {result.reported(r).oracle[0]:.3f} at "
+            f"{_pct(result.reported(r).oracle[1])} flagged, all "
+            f"{_flag_all_f1(result.reported(r).counts):.3f}"
+            for r in result.runs
+        )
     )
     if loo:
         lines.append(

@@ -16,9 +16,12 @@ row per method, followed by a per-city/pair F1 table with one column per method.
 ``sitewatch bench suite ROOT`` runs every dataset found under ROOT (the layout of
 ``../shared/data``; see :mod:`sitewatch.bench.suite`) and prints one row per dataset
 (pixels, F1, precision, recall, AUC-PR, the same-run CVA + Otsu baseline F1, the ratio),
-macro-F1, and the SpaceNet 7 timeline figures. JSON: ``{"datasets": {NAME: {"pooled":
-{...}, "baseline": {...}, "ratio": R, "pixels", "cities" | "pairs" | "crops": {...},
-...}}, "macro_f1": F, "macro_f1_baseline", "spacenet7_timeline": {...}, "options",
+macro-F1, the oracle threshold of each dataset (the best F1 one threshold on the pooled
+score reaches, labels known, beside the F1 of flagging every pixel: how far a threshold
+rule alone could go), and the SpaceNet 7 timeline figures. JSON: ``{"datasets": {NAME:
+{"pooled": {...}, "baseline": {...}, "ratio": R, "pixels", "oracle_threshold": {"f1",
+"flagged_share", "flag_all_f1"}, "cities" | "pairs" | "crops": {...}, ...}}, "macro_f1": F,
+"macro_f1_baseline", "spacenet7_timeline": {...}, "options",
 "skipped", "seconds": S}``. With ``--leave-one-out`` each dataset is scored with the
 tunables' configuration chosen on the other datasets, and each record adds "chosen",
 "default" and "f1_by_config" (top level: "macro_f1_default", "leave_one_out").
