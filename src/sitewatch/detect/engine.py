@@ -357,8 +357,9 @@ def _chi2(
     aa = a[keep].reshape(nk, -1)
     step = 1 << 16
     o = out.reshape(-1)
+    dense = flat.size == o.size  # every pixel valid: contiguous slices, no gather
     for s0 in range(0, flat.size, step):
-        idx = flat[s0 : s0 + step]
+        idx = slice(s0, s0 + step) if dense else flat[s0 : s0 + step]
         z = np.concatenate([bb[:, idx], aa[:, idx]]).astype(np.float64)
         o[idx] = fit.chi2(z)
     return out

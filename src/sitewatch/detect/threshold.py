@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
-from skimage.filters import threshold_otsu as _otsu
 
 from sitewatch.detect.options import THRESHOLD_RULES
 
@@ -55,6 +54,13 @@ def _clean(scores: np.ndarray) -> np.ndarray:
     if s.size == 0:
         raise ValueError("no finite scores to threshold")
     return s
+
+
+def _otsu(s: np.ndarray, *, nbins: int) -> float:
+    """scikit-image's Otsu, imported when first used (``skimage.filters`` is slow to import)."""
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(s, nbins=nbins))
 
 
 def _share(s: np.ndarray, value: float) -> str:

@@ -398,8 +398,11 @@ def _coregister(
     how = "global"
     if min(ref.shape) >= 2 * window:
         # The high-pass commutes with the shift: shift the filtered image.
-        mov_g, ok_g = apply_shift(mov_hp, ok, (float(g_shift[0]), float(g_shift[1])))
-        ok_g &= ok
+        if np.any(g_shift):
+            mov_g, ok_g = apply_shift(mov_hp, ok, (float(g_shift[0]), float(g_shift[1])))
+            ok_g &= ok
+        else:  # already registered to the pixel: nothing to interpolate
+            mov_g, ok_g = mov_hp, ok
         ties = _tiepoints(ref_hp, np.where(ok_g, mov_g, 0.0), ok_g, window, upsample)
         n_tie = _n_windows(ref.shape, window)
         if len(ties) >= _MIN_TIEPOINTS:

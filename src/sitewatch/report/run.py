@@ -29,7 +29,12 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from sitewatch.errors import InputError
 
-__all__ = ["RunData", "load_run"]
+OVERVIEW_MIN_SIDE = 4096
+"""Rasters longer than this on a side are read decimated, from their COG overviews
+(:func:`load_run`); the run's rasters get overviews only then
+(:func:`sitewatch.report.write._write_raster`): a smaller one is read whole at once."""
+
+__all__ = ["OVERVIEW_MIN_SIDE", "RunData", "load_run"]
 
 REQUIRED = ("changes.geojson", "score.tif", "mask.tif", "manifest.json")
 
@@ -141,7 +146,7 @@ def _read(
             return data, transform, crs
 
 
-def load_run(path: str | Path, *, max_side: int = 4096) -> RunData:
+def load_run(path: str | Path, *, max_side: int = OVERVIEW_MIN_SIDE) -> RunData:
     """Read a run folder written by ``sitewatch detect`` / ``demo``.
 
     Rasters larger than ``max_side`` pixels a side (block-wise runs) are read
