@@ -402,18 +402,18 @@ def _outline(
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Write an opaque RGB PNG (smaller than matplotlib's RGBA) and free the figure."""
-    try:
-        canvas = fig.canvas
-        canvas.draw()
-        rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]
-        # zlib level 1: 2.7x faster than Pillow's default 6 on the 44 PNGs of a 2048 px
-        # run (0.99 -> 0.36 s), 12 % larger.
-        Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(
-            path, format="PNG", compress_level=1
-        )
-    finally:
-        fig.clear()
+    """Write an opaque RGB PNG (smaller than matplotlib's RGBA).
+
+    The figure is not cleared afterwards: no pyplot state holds it, so it is freed with
+    its last reference, and ``Figure.clear`` took a fifth of a 2048 px run's report
+    (0.75 s for its 44 figures).
+    """
+    canvas = fig.canvas
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]
+    # zlib level 1: 2.7x faster than Pillow's default 6 on the 44 PNGs of a 2048 px
+    # run (0.99 -> 0.36 s), 12 % larger.
+    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(path, format="PNG", compress_level=1)
     return path
 
 
