@@ -1084,6 +1084,7 @@ def _optimisations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """What the shipped code optimises (read from it) and what the profile flags."""
     from sitewatch.detect import irmad as irmad_mod
     from sitewatch.detect import run as run_mod
+    from sitewatch.report.run import OVERVIEW_MIN_SIDE
 
     sample = inspect.signature(irmad_mod.irmad).parameters["sample"].default
     chunk = getattr(irmad_mod, "_CHUNK", None)
@@ -1094,14 +1095,16 @@ def _optimisations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         "weighted covariances by one BLAS syrk into a reused buffer; canonical pairs from one "
         "SVD of the whitened cross-covariance; standardisation folded into the final transform",
         "images read as float32 and score/chi2/p arrays kept float32 (half of float64)",
-        f"co-registration: phase correlation at 1/{run_mod.COREG_UPSAMPLE} px, shift applied "
-        f"with order-{run_mod.COREG_ORDER} (bilinear) interpolation",
+        f"co-registration: phase correlation at 1/{run_mod.COREG_UPSAMPLE} px on the central "
+        f"{run_mod.COREG_WINDOW}² window, shift applied with order-{run_mod.COREG_ORDER} "
+        "(bilinear) interpolation",
     ]
     done += [
         "one engine, block by block on a thread pool (profiled here on 1 thread, so cProfile "
         "sees every pass; 'bench speed' times threads 1 vs all above)",
         "the construction score's views are computed once and kept for the score pass",
-        "float COGs in ZSTD level 1; P(no change) computed on the change mask only",
+        "float COGs in ZSTD level 1, with overviews only above "
+        f"{OVERVIEW_MIN_SIDE} px a side; P(no change) computed on the change mask only",
     ]
     found = []
     ranked = sorted((r for r in rows if r["indent"] == 0), key=lambda r: -r["cum_s"])
