@@ -188,6 +188,36 @@ def test_chips_cover_the_feature(utm_run, tmp_path):
     assert render_chips(utm_run, tmp_path / "none", max_chips=0) == {}
 
 
+def test_chips_sharing_a_figure_are_the_pixels_of_fresh_figures(utm_run, tmp_path, monkeypatch):
+    """Before and after chips share one figure (image and title swapped); the PNGs must
+    be exactly what a new figure per chip draws."""
+    from PIL import Image
+
+    from sitewatch.report import quicklooks
+
+    shared = render_chips(utm_run, tmp_path / "shared")
+    chips = quicklooks._chips
+
+    def one_by_one(run, layers, *args, **kwargs):  # one layer per call: nothing shared
+        out = {}
+        for layer in layers:
+            out.update(chips(run, [layer], *args, **kwargs))
+        return out
+
+    monkeypatch.setattr(quicklooks, "_chips", one_by_one)
+    fresh = render_chips(utm_run, tmp_path / "fresh")
+    assert shared.keys() == fresh.keys() and shared
+    for fid, chips in shared.items():
+        assert chips.keys() == fresh[fid].keys() == {"before", "after"}
+        for name, path in chips.items():
+            a = np.asarray(Image.open(path))
+            b = np.asarray(Image.open(fresh[fid][name]))
+            assert a.shape == b.shape and np.array_equal(a, b), (fid, name)
+    before = np.asarray(Image.open(next(iter(shared.values()))["before"]))
+    after = np.asarray(Image.open(next(iter(shared.values()))["after"]))
+    assert not np.array_equal(before, after)  # the swap took: different images and titles
+
+
 def test_pixel_mode_says_image_up(pixel_run, tmp_path, monkeypatch):
     texts: list[str] = []
     from matplotlib.axes import Axes

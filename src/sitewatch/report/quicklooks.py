@@ -252,6 +252,30 @@ def _format_length(metres: float) -> str:
     return f"{metres:g} m"
 
 
+def _figure_size(
+    size_px: tuple[float, float],
+    title: str,
+    *,
+    dpi: int,
+    right_px: float = 0.0,
+    min_width_in: float = 2.4,
+    max_width_in: float = 7.0,
+    fontsize: float = 9.0,
+) -> tuple[float, float, list[str]]:
+    """Width and height in pixels of :func:`_figure`'s figure, and its title's lines."""
+    w_px, h_px = size_px
+    margin = 0.1 * dpi
+    char_in = 0.6 * fontsize / 72  # DejaVu Sans: about 0.6 em per character
+    fig_w = max(
+        w_px + 2 * margin + right_px,
+        min(len(title) * char_in + 0.3, max_width_in) * dpi,
+        min_width_in * dpi,
+    )
+    lines = textwrap.wrap(title, width=max(10, int((fig_w / dpi - 0.2) / char_in))) or [""]
+    title_px = (0.14 + len(lines) * 1.25 * fontsize / 72) * dpi
+    return fig_w, h_px + title_px + margin, lines
+
+
 def _figure(
     size_px: tuple[float, float],
     title: str,
@@ -268,16 +292,16 @@ def _figure(
     is wrapped onto more lines.
     """
     w_px, h_px = size_px
-    margin = 0.1 * dpi
-    char_in = 0.6 * fontsize / 72  # DejaVu Sans: about 0.6 em per character
-    fig_w = max(
-        w_px + 2 * margin + right_px,
-        min(len(title) * char_in + 0.3, max_width_in) * dpi,
-        min_width_in * dpi,
+    fig_w, fig_h, lines = _figure_size(
+        size_px,
+        title,
+        dpi=dpi,
+        right_px=right_px,
+        min_width_in=min_width_in,
+        max_width_in=max_width_in,
+        fontsize=fontsize,
     )
-    lines = textwrap.wrap(title, width=max(10, int((fig_w / dpi - 0.2) / char_in))) or [""]
-    title_px = (0.14 + len(lines) * 1.25 * fontsize / 72) * dpi
-    fig_h = h_px + title_px + margin
+    margin = 0.1 * dpi
     fig = Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     fig.text(
@@ -732,31 +756,61 @@ def render_quicklooks(run: RunData, out_dir: Path, *, dpi: int = 110) -> dict[st
 # ---------------------------------------------------------------------------- chips
 
 
-def _chip(
-    run: RunData,
-    image: np.ndarray,
-    window: tuple[int, int, int, int],
-    rings: Sequence[np.ndarray],
-    title: str,
-    path: Path,
-    *,
-    dpi: int,
-    **imshow: Any,
-) -> Path:
-    r0, r1, c0, c1 = window
-    crop = image[r0:r1, c0:c1]
-    h, w = crop.shape[:2]
+def _chip_scale(h: int, w: int) -> float:
     scale = CHIP_MIN_PX / min(h, w) if min(h, w) < CHIP_MIN_PX else 1.0
     scale = math.ceil(scale) if scale > 1 else scale
     if max(h, w) * scale > CHIP_MAX_PX:
         scale = CHIP_MAX_PX / max(h, w)
-    fig, ax = _figure((w * scale, h * scale), title, dpi=dpi)
-    _show(ax, crop, upsampled=True, **imshow)
-    _outline(ax, rings, offset=(c0, r0))
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
-    _decorate(ax, run, scale_fraction=0.3)
-    return _save(fig, path)
+    return scale
+
+
+def _chips(
+    run: RunData,
+    layers: Sequence[tuple[str, np.ndarray, str, dict[str, Any]]],
+    window: tuple[int, int, int, int],
+    rings: Sequence[np.ndarray],
+    fid: str,
+    folder: Path,
+    *,
+    dpi: int,
+) -> dict[str, Path]:
+    """One chip per layer around a feature.
+
+    Layers whose figures come out the same size and drawn the same way (before and after:
+    same window, outline, scale bar, only the image and the title differ) share one
+    figure: the image and title are swapped and it is drawn again, the same pixels as a
+    new figure at a fraction of the cost (an Axes takes ~20 ms to build).
+    """
+    r0, r1, c0, c1 = window
+    h, w = r1 - r0, c1 - c0
+    scale = _chip_scale(h, w)
+    size = (w * scale, h * scale)
+    written: dict[str, Path] = {}
+    reuse: tuple[Any, ...] | None = None  # (key, figure, image artist, title artist)
+    for name, image, label, imshow in layers:
+        title = f"{fid} {name} {label}"
+        crop = image[r0:r1, c0:c1]
+        fig_w, fig_h, lines = _figure_size(size, title, dpi=dpi)
+        # a colour-mapped layer without explicit limits would be scaled to its own data
+        fixed = crop.ndim == 3 or {"vmin", "vmax"} <= imshow.keys()
+        key = (
+            (fig_w, fig_h, len(lines), crop.ndim, tuple(sorted(imshow.items()))) if fixed else None
+        )
+        path = folder / f"{_safe_name(fid)}_{_safe_name(name)}.png"
+        if key is not None and reuse is not None and reuse[0] == key:
+            _, fig, im, text = reuse
+            im.set_data(crop)
+            text.set_text("\n".join(lines))
+        else:
+            fig, ax = _figure(size, title, dpi=dpi)
+            im = _show(ax, crop, upsampled=True, **imshow)
+            _outline(ax, rings, offset=(c0, r0))
+            ax.set_xlim(0, w)
+            ax.set_ylim(h, 0)
+            _decorate(ax, run, scale_fraction=0.3)
+            reuse = (key, fig, im, fig.texts[0])
+        written[name] = _save(fig, path)
+    return written
 
 
 def render_chips(
@@ -828,19 +882,7 @@ def render_chips(
         rings, (r0, r1, c0, c1) = found
         fid = _feature_id(feature, i)
         folder.mkdir(parents=True, exist_ok=True)
-        written[fid] = {
-            name: _chip(
-                run,
-                image,
-                (r0, r1, c0, c1),
-                rings,
-                f"{fid} {name} {label}",
-                folder / f"{_safe_name(fid)}_{_safe_name(name)}.png",
-                dpi=dpi,
-                **kwargs,
-            )
-            for name, image, label, kwargs in layers
-        }
+        written[fid] = _chips(run, layers, (r0, r1, c0, c1), rings, fid, folder, dpi=dpi)
     return written
 
 
