@@ -318,8 +318,12 @@ def detect_blockwise(
 
 
 def _to_cog(src: Path, dst: Path, *, floats: bool) -> None:
-    """Copy a temporary raster to a COG, compressed as ``report.write`` compresses its own."""
+    """Copy a temporary raster to a COG with the options of the in-memory run's COGs."""
     from rasterio.shutil import copy as rio_copy
 
-    how = {"compress": "ZSTD", "level": 1} if floats else {"compress": "DEFLATE"}
-    rio_copy(src, dst, driver="COG", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", **how)
+    from sitewatch.report.write import cog_options
+
+    with rasterio.open(src) as ds:
+        width, height = ds.width, ds.height
+    how = cog_options(floats=floats, width=width, height=height)
+    rio_copy(src, dst, driver="COG", BIGTIFF="IF_SAFER", **how)
