@@ -31,7 +31,6 @@ from sitewatch.detect.threshold import Threshold
 __all__ = [
     "BACKGROUND_PX",
     "DISPLACED",
-    "FDR",
     "MIN_AFTER",
     "MIN_DATES",
     "StepScores",
@@ -48,9 +47,6 @@ later dates of which four show a new roof still look like a step in most orders)
 the shuffled copies cannot tell a rare change from noise."""
 MIN_AFTER = 2
 """A step needs at least this many clear dates after it (multi-date confirmation)."""
-FDR = STEP_FDR
-"""Share of the flags the time-shuffled series may make at the chosen threshold
-(:data:`sitewatch.detect.options.STEP_FDR`)."""
 BACKGROUND_PX = 4.0
 """σ in pixels of the Gaussian background subtracted from every date and band."""
 PERMUTATIONS = 8
@@ -211,7 +207,7 @@ def threshold_steps(
     stat: np.ndarray,
     where: np.ndarray,
     *,
-    fdr: float = FDR,
+    fdr: float = STEP_FDR,
     min_after: int = MIN_AFTER,
     permutations: int = PERMUTATIONS,
     seed: int = 0,
