@@ -144,6 +144,33 @@ def test_stretch_handles_none_and_constant_bands():
         stretch_rgb(const, np.zeros((3, 4, 6)))
 
 
+def test_a_window_stretched_alone_equals_the_window_of_the_whole_stretch():
+    # chips and thumbnails stretch only their window, with the whole pair's limits
+    from sitewatch.report.quicklooks import _stretched
+
+    before, after = _rgb_pair(np.random.default_rng(5))
+    run = RunData(
+        path=Path("."),
+        score=np.zeros((H, W), np.float32),
+        mask=np.zeros((H, W), np.uint8),
+        before_rgb=before,
+        after_rgb=after,
+        transform=Affine.identity(),
+        crs=None,
+        pixel_size_m=1.0,
+    )
+    whole = dict(zip(("before", "after"), stretch_rgb(before, after), strict=True))
+    lazy = dict(_stretched(run))
+    assert set(lazy) == {"before", "after"}
+    for name, image in lazy.items():
+        assert image.shape == (H, W, 3)
+        for rows, cols in ((ROWS, COLS), (slice(0, 9), slice(5, 30)), (slice(None), slice(None))):
+            np.testing.assert_array_equal(image[rows, cols], whole[name][rows, cols])
+    only_after = dataclasses.replace(run, before_rgb=None)
+    assert [n for n, _ in _stretched(only_after)] == ["after"]
+    assert _stretched(dataclasses.replace(only_after, after_rgb=None)) == []
+
+
 def test_quicklooks_written_small_and_valid(utm_pngs):
     out, paths = utm_pngs
     assert set(paths) == {"before", "after", "score", "overlay"}

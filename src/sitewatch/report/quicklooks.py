@@ -55,6 +55,8 @@ CHIP_MIN_PX = 160
 CHIP_MAX_PX = 640
 STRETCH_SAMPLE = 1 << 20
 """Pixels per image the display stretch's percentiles are taken from (a regular grid)."""
+STRETCH_PERCENTILES = (2.0, 98.0)
+"""Percentiles of the true-colour stretch mapped to black and white."""
 
 _DARK_HALO = [patheffects.withStroke(linewidth=2.0, foreground="black")]
 
@@ -66,7 +68,7 @@ def stretch_rgb(
     before: np.ndarray | None,
     after: np.ndarray | None,
     *,
-    percentiles: tuple[float, float] = (2, 98),
+    percentiles: tuple[float, float] = STRETCH_PERCENTILES,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Stretch two true-colour images with one shared per-band percentile stretch.
 
@@ -119,7 +121,15 @@ def stretch_rgb(
     if not present:
         return None, None
 
-    out: list[np.ndarray | None] = []
+    limits = _stretch_limits(present, (lo_p, hi_p))
+    out = [None if im is None else _apply_stretch(im, limits) for im in images]
+    return out[0], out[1]
+
+
+def _stretch_limits(
+    present: Sequence[np.ndarray], percentiles: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """Per-band (low, high) display limits over the finite pixels of all ``present``."""
     limits = []
     # Percentiles of a display stretch need no more than about a million pixels: a
     # regular subsample of larger images (every pixel of smaller ones).
@@ -129,24 +139,57 @@ def stretch_rgb(
             [v[np.isfinite(v)] for v in (im[band][::step, ::step] for im in present)]
         )
         if values.size:
-            lo, hi = np.percentile(values, [lo_p, hi_p])
+            lo, hi = np.percentile(values, list(percentiles))
         else:
             lo = hi = 0.0
         limits.append((float(lo), float(hi)))
-    for im in images:
-        if im is None:
-            out.append(None)
-            continue
-        rgb = np.empty((*im.shape[1:], 3), dtype=np.float32)
-        for band, (lo, hi) in enumerate(limits):
-            data = im[band]
-            if hi > lo:
-                rgb[..., band] = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
-            else:
-                rgb[..., band] = 0.5
-        rgb[~np.isfinite(im).all(axis=0)] = NODATA_GREY
-        out.append(rgb)
-    return out[0], out[1]
+    return limits
+
+
+def _apply_stretch(im: np.ndarray, limits: Sequence[tuple[float, float]]) -> np.ndarray:
+    """(3, H, W) -> (H, W, 3) float32 in 0..1 with ``limits``; NaN pixels grey."""
+    rgb = np.empty((*im.shape[1:], 3), dtype=np.float32)
+    for band, (lo, hi) in enumerate(limits):
+        data = im[band]
+        if hi > lo:
+            rgb[..., band] = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+        else:
+            rgb[..., band] = 0.5
+    rgb[~np.isfinite(im).all(axis=0)] = NODATA_GREY
+    return rgb
+
+
+class _Stretched:
+    """A true-colour image stretched on demand, one window at a time.
+
+    ``image[rows, cols]`` is the ``(h, w, 3)`` result of :func:`stretch_rgb` for that
+    window.
+    Chips and thumbnails show small windows of a large image; stretching only those
+    keeps their pixels identical at a fraction of the cost (two stretches of a whole
+    2048 px pair took 0.45 s of a report).
+    """
+
+    def __init__(self, raw: np.ndarray, limits: Sequence[tuple[float, float]]) -> None:
+        self.raw = raw
+        self.limits = limits
+        self.shape = (*raw.shape[1:], 3)
+        self.ndim = 3
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = key
+        return _apply_stretch(np.asarray(self.raw[:, rows, cols], dtype=np.float32), self.limits)
+
+
+def _stretched(run: RunData) -> list[tuple[str, _Stretched]]:
+    """The run's before and after images (those it has), stretched lazily as one pair."""
+    named = [(n, im) for n, im in (("before", run.before_rgb), ("after", run.after_rgb))]
+    present = [(n, im) for n, im in named if im is not None]
+    if not present:
+        return []
+    limits = _stretch_limits(
+        [np.asarray(im, dtype=np.float32) for _, im in present], STRETCH_PERCENTILES
+    )
+    return [(n, _Stretched(im, limits)) for n, im in present]
 
 
 def _score_limits(score: np.ndarray, threshold: float | None) -> tuple[float, float]:
@@ -861,12 +904,10 @@ def render_chips(
     if dpi <= 0:
         raise ValueError(f"dpi must be positive, got {dpi}")
     folder = Path(out_dir) / "chips"
-    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
-    layers: list[tuple[str, np.ndarray, str, dict[str, Any]]] = []
-    if before is not None:
-        layers.append(("before", before, run.before_label, {}))
-    if after is not None:
-        layers.append(("after", after, run.after_label, {}))
+    labels = {"before": run.before_label, "after": run.after_label}
+    layers: list[tuple[str, Any, str, dict[str, Any]]] = [
+        (name, image, labels[name], {}) for name, image in _stretched(run)
+    ]
     if not layers:
         limits = _score_limits(run.score, _threshold(run))
         cmap = colormaps[SCORE_CMAP].with_extremes(bad=str(NODATA_GREY))
@@ -944,12 +985,7 @@ def render_thumbs(
     """
     from PIL import ImageDraw
 
-    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
-    layers: list[tuple[str, np.ndarray]] = []
-    if before is not None:
-        layers.append(("before", before))
-    if after is not None:
-        layers.append(("after", after))
+    layers: list[tuple[str, Any]] = list(_stretched(run))
     if not layers:
         limits = _score_limits(run.score, _threshold(run))
         cmap = colormaps[SCORE_CMAP].with_extremes(bad=str(NODATA_GREY))
