@@ -216,6 +216,32 @@ def test_demo_report_is_readable_and_complete(demo_run):
     assert "Copernicus Sentinel data (2015–2018)" in credits and "Landsat" not in credits
 
 
+def test_the_writer_s_arrays_stand_in_for_its_rasters_only_when_they_fit(demo_run):
+    # the report of a detect run takes the arrays it just wrote instead of decoding them
+    from sitewatch.report.run import load_run
+
+    disk = load_run(demo_run)
+    names = {"score.tif": "score", "mask.tif": "mask", "before.tif": "before_rgb"}
+    held = {f: getattr(disk, a).copy() for f, a in names.items()}
+    held["before.tif"][:, 0, 0] = 0.123  # marks what came from memory
+    held["mask.tif"] = held["mask.tif"][:-1]  # not the file's shape: read from disk
+    mem = load_run(demo_run, rasters=held)
+    assert mem.before_rgb[0, 0, 0] == np.float32(0.123)
+    np.testing.assert_array_equal(mem.score, disk.score)
+    np.testing.assert_array_equal(mem.mask, disk.mask)
+    np.testing.assert_array_equal(mem.after_rgb, disk.after_rgb)
+    assert (mem.transform, mem.crs, mem.pixel_size_m) == (
+        disk.transform,
+        disk.crs,
+        disk.pixel_size_m,
+    )
+    held["before.tif"][:, 0, 0] = 0.5  # the run's arrays are copies, not views
+    assert mem.before_rgb[0, 0, 0] == np.float32(0.123)
+    side = max(disk.shape) - 1  # decimated reads come from the file's overviews
+    small = load_run(demo_run, rasters=held, max_side=side)
+    assert small.before_rgb[0, 0, 0] != np.float32(0.123)
+
+
 def test_credits_follow_the_imagery(demo_run):
     run = sw.load_run(demo_run)
     landsat = {"kind": "landsat-product", "bands": ["SR_B2", "SR_B3", "SR_B4"]}

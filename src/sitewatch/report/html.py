@@ -16,12 +16,16 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitewatch.prepare.coregister import coreg_residual
 from sitewatch.report.exports import map_links
 from sitewatch.report.run import RunData, load_run
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["build_report"]
 
@@ -663,7 +667,7 @@ def _method(run: RunData) -> str:
     return f"{table}<h3>Caveats</h3><ul>{items}</ul>"
 
 
-def build_report(run_dir: str | Path) -> Path:
+def build_report(run_dir: str | Path, *, rasters: Mapping[str, np.ndarray] | None = None) -> Path:
     """Render quicklooks, chips and ``report.html`` into a run folder.
 
     Parameters
@@ -671,13 +675,17 @@ def build_report(run_dir: str | Path) -> Path:
     run_dir : path
         A folder written by ``sitewatch detect`` / ``demo`` (or the temporary
         folder being written).
+    rasters : mapping of str to ndarray, optional
+        The arrays just written to the folder's rasters, by file name (``"score.tif"``
+        …): the writer's own report takes them instead of decoding the files again
+        (see :func:`~sitewatch.report.run.load_run`).
 
     Returns
     -------
     Path
         The ``report.html`` written.
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, rasters=rasters)
     root = run.path
     # Render into a staging folder and swap it in at the end: a failure leaves the
     # previous report, quicklooks and chips as they were.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,18 @@ class RunData:
 
 
 def _read(
-    path: Path, *, bands: int | None = None, max_side: int | None = None, nearest: bool = False
+    path: Path,
+    *,
+    bands: int | None = None,
+    max_side: int | None = None,
+    nearest: bool = False,
+    data: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Affine, str | None]:
-    """Read a raster whole, or decimated so its longer side is at most ``max_side``."""
+    """Read a raster whole, or decimated so its longer side is at most ``max_side``.
+
+    ``data``, the array just written to ``path``, stands in for a whole read (the
+    header is still read, for the georeferencing).
+    """
     from rasterio.enums import Resampling
 
     with warnings.catch_warnings():
@@ -135,7 +145,10 @@ def _read(
         with rasterio.open(path) as ds:
             idx = list(range(1, (bands or ds.count) + 1))
             f = 1 if max_side is None else math.ceil(max(ds.height, ds.width) / max_side)
-            if f <= 1:
+            if f <= 1 and data is not None and data.shape[-2:] == (ds.height, ds.width):
+                stack = data[None] if data.ndim == 2 else data
+                data, transform = stack[: len(idx)], ds.transform
+            elif f <= 1:
                 data, transform = ds.read(idx), ds.transform
             else:
                 shape = (len(idx), max(1, ds.height // f), max(1, ds.width // f))
@@ -146,11 +159,18 @@ def _read(
             return data, transform, crs
 
 
-def load_run(path: str | Path, *, max_side: int = OVERVIEW_MIN_SIDE) -> RunData:
+def load_run(
+    path: str | Path,
+    *,
+    max_side: int = OVERVIEW_MIN_SIDE,
+    rasters: Mapping[str, np.ndarray] | None = None,
+) -> RunData:
     """Read a run folder written by ``sitewatch detect`` / ``demo``.
 
     Rasters larger than ``max_side`` pixels a side (block-wise runs) are read
     decimated, from their COG overviews, so a report of any size fits in memory.
+    ``rasters`` maps file names (``"score.tif"`` …) to the arrays just written to them,
+    which are taken instead of decoding the files again (the writer's own report).
 
     Raises
     ------
@@ -169,19 +189,28 @@ def load_run(path: str | Path, *, max_side: int = OVERVIEW_MIN_SIDE) -> RunData:
     try:
         fc = json.loads((root / "changes.geojson").read_text(encoding="utf-8"))
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-        score, transform, crs = _read(root / "score.tif", max_side=max_side)
-        mask, _, _ = _read(root / "mask.tif", max_side=max_side, nearest=True)
+        held = dict(rasters or {})
+        score, transform, crs = _read(
+            root / "score.tif", max_side=max_side, data=held.get("score.tif")
+        )
+        mask, _, _ = _read(
+            root / "mask.tif", max_side=max_side, nearest=True, data=held.get("mask.tif")
+        )
         radar = {}
         for name in ("radar_before", "radar_after"):
             p = root / f"{name}.tif"
             radar[name] = (
-                _read(p, max_side=max_side)[0][0].astype(np.float32) if p.is_file() else None
+                _read(p, max_side=max_side, data=held.get(p.name))[0][0].astype(np.float32)
+                if p.is_file()
+                else None
             )
         rgb = {}
         for name in ("before", "after"):
             p = root / f"{name}.tif"
             rgb[name] = (
-                _read(p, bands=3, max_side=max_side)[0].astype(np.float32) if p.is_file() else None
+                _read(p, bands=3, max_side=max_side, data=held.get(p.name))[0].astype(np.float32)
+                if p.is_file()
+                else None
             )
     except (OSError, ValueError, rasterio.errors.RasterioError) as err:
         raise InputError(f"cannot read the run folder {root}: {err}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +106,13 @@ def finish_output(
     report: bool = True,
     extra: Callable[[Path], None] | None = None,
     redact_paths: bool = False,
+    rasters: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Write polygons, report and manifest into a folder that already holds the rasters.
 
     Shared by :func:`write_result` and the block-wise path (which writes its rasters
-    strip by strip).
+    strip by strip). ``rasters``: the arrays written to the folder's rasters, by file
+    name, which the report takes instead of reading them back.
     """
     fc = _feature_collection(result)
     _write_json(tmp / "changes.geojson", fc)
@@ -131,7 +133,7 @@ def finish_output(
     if extra is not None:
         extra(tmp)
     if report:
-        build_report(tmp)
+        build_report(tmp, rasters=rasters)
     _write_json(
         tmp / "manifest.json",
         build_manifest(result, outputs=_hashes(tmp), command=command, redact=redact_paths),
@@ -214,10 +216,18 @@ def write_result(
         mask = result.mask.astype(np.uint8)
         mask[~result.valid] = MASK_UNOBSERVED
         _write_raster(tmp / "mask.tif", mask, result.grid, nodata=MASK_UNOBSERVED)
+        written = {"score.tif": score, "mask.tif": mask}
         for name, rgb in (("before", result.before_rgb), ("after", result.after_rgb)):
             if rgb is not None:
                 _write_raster(tmp / f"{name}.tif", rgb, result.grid, nodata=float("nan"))
+                written[f"{name}.tif"] = rgb
         finish_output(
-            result, tmp, command=command, report=report, extra=extra, redact_paths=redact_paths
+            result,
+            tmp,
+            command=command,
+            report=report,
+            extra=extra,
+            redact_paths=redact_paths,
+            rasters=written,
         )
     return Path(out).expanduser().absolute()
