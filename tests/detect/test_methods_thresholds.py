@@ -18,6 +18,8 @@ from sitewatch.detect.methods import (
 )
 from sitewatch.detect.run import DetectOptions, detect_arrays, smooth_masked
 from sitewatch.detect.threshold import (
+    QUIET_HALO,
+    quiet_pixels,
     threshold_chi2,
     threshold_kittler,
     threshold_otsu,
@@ -67,6 +69,68 @@ def test_precision_first_is_stricter_than_otsu_on_a_long_tail():
     rng = np.random.default_rng(2)
     x = np.abs(rng.standard_t(3, 100_000))
     assert threshold_precision_first(x, k=6).value > threshold_otsu(x).value
+
+
+def _gated_scene(share: float, *, seed: int = 0, n: int = 400):
+    """A construction-like score: 60 % of pixels tied at 0, a heavy |t| tail, and
+    ``share`` of the scene in 8 x 8 px changes scoring 5-15."""
+    rng = np.random.default_rng(seed)
+    noise = np.abs(rng.standard_t(4, (n, n))) * 0.8
+    score = np.where(rng.random((n, n)) < 0.6, 0.0, noise)
+    truth = np.zeros((n, n), bool)
+    cells = [(r, c) for r in range(0, n - 8, 10) for c in range(0, n - 8, 10)]
+    order = iter(rng.permutation(len(cells)))
+    while truth.mean() < share:
+        r, c = cells[next(order)]
+        truth[r : r + 8, c : c + 8] = True
+    score[truth] = rng.uniform(5, 15, int(truth.sum()))
+    return score, truth
+
+
+@pytest.mark.parametrize("share", [0.0, 0.02, 0.08, 0.12, 0.15])
+def test_precision_rule_follows_the_changed_share_with_its_cap(share):
+    # The whole scene's spread grows with its changed share; the spread of the pixels
+    # outside dense clusters above the floor does not, and caps the threshold.
+    score, truth = _gated_scene(share)
+    quiet = quiet_pixels(score, np.ones(score.shape, bool), 3.0)
+    assert not quiet[truth].any()  # every change is in a dense cluster
+    t = threshold_precision_first(score.ravel(), k=6.5, floor=3.0, quiet=quiet.ravel())
+    flagged = score > t.value
+    # the flagged share follows the true one within a point (the noise above the floor)
+    assert abs(flagged.mean() - truth.mean()) < 0.01
+    if share:
+        assert (flagged & truth).sum() / flagged.sum() > (0.85 if share >= 0.08 else 0.7)
+        assert (flagged & truth).sum() / truth.sum() > 0.99
+    uncapped = threshold_precision_first(score.ravel(), k=6.5, floor=3.0)
+    if share >= 0.08:  # without the cap most of the change is missed
+        assert (score > uncapped.value).mean() < truth.mean() / 1.5
+        assert "capped" in t.why and "capped" not in uncapped.why
+    elif share <= 0.02:
+        assert t.value == uncapped.value
+
+
+def test_quiet_pixels_of_row_blocks_with_their_halo_are_the_whole_image_s():
+    score, _ = _gated_scene(0.1, seed=3, n=97)
+    valid = np.random.default_rng(4).random(score.shape) > 0.05
+    whole = quiet_pixels(score, valid, 3.0)
+    for rows in (1, 7, 32):
+        parts = []
+        for r0 in range(0, 97, rows):
+            r1 = min(97, r0 + rows)
+            a0, a1 = max(0, r0 - QUIET_HALO), min(97, r1 + QUIET_HALO)
+            q = quiet_pixels(score[a0:a1], valid[a0:a1], 3.0)
+            parts.append(q[r0 - a0 : r0 - a0 + r1 - r0])
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_the_precision_cap_needs_enough_quiet_pixels_of_the_right_shape():
+    score, _ = _gated_scene(0.12)
+    s = score.ravel()
+    few = np.zeros(s.size, bool)
+    few[:500] = True  # under CAP_MIN_PIXELS: no cap
+    assert "capped" not in threshold_precision_first(s, k=6.5, floor=3.0, quiet=few).why
+    with pytest.raises(ValueError, match="quiet"):
+        threshold_precision_first(s, k=6.5, floor=3.0, quiet=few[:-1])
 
 
 def test_threshold_scores_rules_and_errors():

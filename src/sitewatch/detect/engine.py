@@ -63,7 +63,7 @@ from sitewatch.detect.methods import (
     standardise_with,
 )
 from sitewatch.detect.options import SCORE_FLOOR, DetectOptions
-from sitewatch.detect.threshold import Threshold, threshold_scores
+from sitewatch.detect.threshold import QUIET_HALO, Threshold, quiet_pixels, threshold_scores
 
 __all__ = [
     "SAMPLE",
@@ -790,6 +790,21 @@ def run_engine(
     del parts2, p_parts
     if share and p_nc is None:
         raise ValueError("the share rule needs IR-MAD, which cannot run on these bands")
+    floor = _floor(method, opts, nb)
+    quiet = None
+    if opts.threshold_rule == "precision" and opts.threshold is None and floor is not None:
+        # The precision rule's cap: which sampled pixels lie outside dense clusters
+        # above the floor (from the finished scores, rows QUIET_HALO either side).
+        def quiet_block(blk: tuple[int, int]) -> np.ndarray:
+            r0, r1 = blk
+            a0, a1 = max(0, r0 - QUIET_HALO), min(h, r1 + QUIET_HALO)
+            v = mask_sink.read(a0, a1) != 255
+            q = quiet_pixels(score_sink.read(a0, a1), v, floor)
+            core = slice(r0 - a0, r0 - a0 + r1 - r0)
+            vc = v[core]
+            return q[core][vc][robust_ords.in_block(r0, r1, int(vc.sum()))]
+
+        quiet = np.concatenate(list(_imap(quiet_block, blocks, threads)))
     thr = threshold_scores(
         thr_vals,
         rule=opts.threshold_rule,
@@ -797,10 +812,11 @@ def run_engine(
         dof=nb,
         p=opts.chi2_p,
         k=opts.k,
-        floor=_floor(method, opts, nb),
+        floor=floor,
         p_nochange=p_nc,
+        quiet=quiet,
     )
-    del thr_vals, p_nc
+    del thr_vals, p_nc, quiet
     if st.n > SAMPLE:  # the rule saw a sample: say so
         why = thr.why.replace(
             f"of {SAMPLE} valid pixels", f"of a sample of {SAMPLE:,} of the {st.n:,} valid pixels"
