@@ -213,6 +213,7 @@ def threshold_precision_first(
     sigma = _spread(s, med)
     value = med + k * sigma
     why = f"median + {k:g} robust σ of the scores, a precision-first rule"
+    short = f"median + {k:g} robust σ"
     if quiet is not None and floor is not None:
         q = np.asarray(quiet, dtype=bool).ravel()
         if q.shape != raw.shape:
@@ -229,8 +230,9 @@ def threshold_precision_first(
                     f"because the whole scene's spread is inflated by its changes (it gave "
                     f"median + {k:g} σ = {med + k * sigma:.3g})"
                 )
+                short = f"median + {kc:g} robust σ of the scores outside dense clusters"
     if floor is not None and value < floor:
-        value, why = float(floor), f"the floor {floor:g} (above {why})"
+        value, why = float(floor), f"the floor {floor:g} (above {short})"
     return Threshold(value, "precision", f"{why}; {_share(s, value)}")
 
 
