@@ -358,8 +358,8 @@ TRIM = 0.95
 #: The precision rule's cap is CAP_RATIO × k robust σ of the quiet pixels' scores. Chosen on
 #: the OSCD train cities, leave-one-city-out, as the ratio whose worst pooled F1 over the
 #: cities' own change share and that share doubled, quadrupled and multiplied by eight
-#: (unchanged pixels thinned) is highest: 11-15 × σ for k = 6.5 on the 14 folds.
-CAP_RATIO = 2.0
+#: (unchanged pixels thinned) is highest: 18 σ for k = 6.5 on 12 of the 14 folds.
+CAP_RATIO = 2.75
 #: Neighbours (of 9, itself included) above the floor that make a pixel part of a dense cluster.
 CLUSTER_MIN = 3
 #: Rows either side a block needs for :func:`quiet_pixels` to equal the whole image's.
