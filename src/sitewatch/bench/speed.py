@@ -1260,7 +1260,16 @@ def format_speed(doc: dict[str, Any]) -> str:
         if "ratio_sitewatch_default_over_otb" in otb:
             r = otb["ratio_sitewatch_default_over_otb"]
             verdict = "met" if r <= 2.0 else "NOT met"
-            lines.append(f"  target default with its report <= 2.0x OTB: {verdict} ({r:.2f}x)")
+            auto = otb.get("ratio_sitewatch_over_otb")
+            also = (
+                f"; the auto default of this 3-band pair, IR-MAD, {auto:.2f}x"
+                if auto is not None
+                else ""
+            )
+            lines.append(
+                f"  target default with its report <= 2.0x OTB: {verdict} ({r:.2f}x for the "
+                f"construction run, Sentinel-2's default{also})"
+            )
     if "threads" in c:
         t = c["threads"]
         lines.append(
