@@ -238,7 +238,10 @@ def threshold_precision_first(
 
 def _spread(s: np.ndarray, med: float) -> float:
     """1.4826 MAD; the standard deviation below the :data:`TRIM` quantile when it is 0."""
-    sigma = 1.4826 * float(np.median(np.abs(s - med)))
+    # The MAD is 0 exactly when more than half the scores equal the median (both middle
+    # deviations are then 0): a count instead of a second median over every score.
+    tied = 2 * np.count_nonzero(s == med) > s.size
+    sigma = 0.0 if tied else 1.4826 * float(np.median(np.abs(s - med)))
     if sigma == 0:
         # Over half the scores are tied (e.g. a score that is 0 wherever one of its
         # views is not anomalous): use the standard deviation of the scores below
