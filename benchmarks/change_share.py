@@ -26,10 +26,9 @@ import time
 
 import numpy as np
 
+from sitewatch.bench.pairs import detect_pair
 from sitewatch.bench.suite import find_datasets
-from sitewatch.detect import threshold
 from sitewatch.detect.options import DEFAULT_K, SCORE_FLOOR, DetectOptions
-from sitewatch.detect.run import detect_arrays
 from sitewatch.detect.threshold import quiet_pixels, threshold_precision_first
 
 THINNING = (1, 2, 4, 8)
@@ -40,24 +39,21 @@ def _f1(c: np.ndarray) -> float:
     return float(2 * c[0] / (c[1] + c[2]))
 
 
-def _counts(s: np.ndarray, t: np.ndarray, q: np.ndarray | None) -> np.ndarray:
-    thr = threshold_precision_first(s, k=DEFAULT_K, floor=SCORE_FLOOR, quiet=q)
+def _counts(
+    s: np.ndarray, t: np.ndarray, q: np.ndarray | None, cap_ratio: float | None = None
+) -> np.ndarray:
+    thr = threshold_precision_first(s, k=DEFAULT_K, floor=SCORE_FLOOR, quiet=q, cap_ratio=cap_ratio)
     f = s > thr.value
     return np.array([(f & t).sum(), f.sum(), t.sum(), s.size], dtype=np.float64)
 
 
 def leave_one_city_out(thinned: dict[str, list]) -> None:
     """Print the cap's ratio chosen on the other cities, per city, and the pooled result."""
-    default = threshold.CAP_RATIO
     table: dict[tuple[float, str, int], np.ndarray] = {}
-    try:
-        for sig in CAP_SIGMAS:
-            threshold.CAP_RATIO = sig / DEFAULT_K
-            for city, rows in thinned.items():
-                for m, s, t, q in rows:
-                    table[(sig, city, m)] = _counts(s, t, q)
-    finally:
-        threshold.CAP_RATIO = default
+    for sig in CAP_SIGMAS:
+        for city, rows in thinned.items():
+            for m, s, t, q in rows:
+                table[(sig, city, m)] = _counts(s, t, q, sig / DEFAULT_K)
     cities = list(thinned)
 
     def pooled(sig: float, names: list[str], m: int) -> float:
@@ -86,14 +82,7 @@ def main(root: str) -> None:
     tot: dict[tuple[str, int], np.ndarray] = {}
     thinned: dict[str, list] = {}
     for pair in oscd.read():
-        det = detect_arrays(
-            pair.before,
-            pair.after,
-            pair.valid,
-            band_names=pair.band_names,
-            pixel_area_m2=pair.pixel_area_m2,
-            options=DetectOptions(),
-        )
+        det = detect_pair(pair, DetectOptions())
         assert det.threshold.rule == "precision", det.threshold.rule
         score = np.asarray(det.score, dtype=np.float64)
         ev = pair.valid if pair.labelled is None else pair.valid & pair.labelled

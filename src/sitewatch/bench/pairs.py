@@ -49,7 +49,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from sitewatch.bench.metrics import PixelCounts, average_precision
 from sitewatch.detect import methods as _methods
 from sitewatch.detect.options import AUTO
-from sitewatch.detect.run import DetectOptions, detect_arrays
+from sitewatch.detect.run import Detection, DetectOptions, detect_arrays
 from sitewatch.errors import DataError, InputError
 from sitewatch.sources.local import open_local, read_scene
 
@@ -61,6 +61,7 @@ __all__ = [
     "PairSource",
     "bench_pairs",
     "check_methods",
+    "detect_pair",
     "evaluate_pair",
     "find_pairs",
     "read_label_mask",
@@ -351,6 +352,27 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
+def detect_pair(pair: LabelledPair, options: DetectOptions) -> Detection:
+    """Run the detector on one labelled pair (its grid's pixel area and band names).
+
+    Raises
+    ------
+    DataError
+        If the detector rejects the pair.
+    """
+    try:
+        return detect_arrays(
+            pair.before,
+            pair.after,
+            pair.valid,
+            band_names=pair.band_names,
+            pixel_area_m2=pair.pixel_area_m2,
+            options=options,
+        )
+    except ValueError as err:
+        raise DataError(f"method {options.method} failed on {pair.name}: {err}") from err
+
+
 def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCounts, np.ndarray]:
     """Run the detector on one pair and count its mask against the reference.
 
@@ -374,17 +396,7 @@ def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCoun
     DataError
         If the detector rejects the pair.
     """
-    try:
-        det = detect_arrays(
-            pair.before,
-            pair.after,
-            pair.valid,
-            band_names=pair.band_names,
-            pixel_area_m2=pair.pixel_area_m2,
-            options=options,
-        )
-    except ValueError as err:
-        raise DataError(f"method {options.method} failed on {pair.name}: {err}") from err
+    det = detect_pair(pair, options)
     pred = np.asarray(det.mask, dtype=bool) & pair.valid
     # Unobserved pixels are predicted no-change and rank last (lowest score).
     score = np.where(pair.valid, np.asarray(det.score, dtype=np.float32), -np.inf)

@@ -183,6 +183,7 @@ def threshold_precision_first(
     k: float = 6.0,
     floor: float | None = None,
     quiet: np.ndarray | None = None,
+    cap_ratio: float | None = None,
 ) -> Threshold:
     """Conservative rule: median + ``k`` robust standard deviations of the scores.
 
@@ -197,8 +198,8 @@ def threshold_precision_first(
     of the scene changed, the threshold rose up to threefold and most change was
     missed. ``quiet`` marks the pixels outside dense clusters of scores above the floor
     (see :func:`quiet_pixels`); their spread does not grow with the changed share, and
-    the threshold is capped at median + :data:`CAP_RATIO` × ``k`` of their robust σ.
-    On scenes with a few per cent changed the cap rarely binds.
+    the threshold is capped at median + ``cap_ratio`` (default :data:`CAP_RATIO`) × ``k``
+    of their robust σ. On scenes with a few per cent changed the cap rarely binds.
 
     Examples
     --------
@@ -207,7 +208,6 @@ def threshold_precision_first(
     True
     """
     raw = np.asarray(scores, dtype=np.float64).ravel()
-    finite = np.isfinite(raw)
     s = _clean(raw)
     med = float(np.median(s))
     sigma = _spread(s, med)
@@ -218,9 +218,9 @@ def threshold_precision_first(
         q = np.asarray(quiet, dtype=bool).ravel()
         if q.shape != raw.shape:
             raise ValueError(f"quiet has {q.size} values for {raw.size} scores")
-        sq = raw[finite & q]
+        sq = raw[np.isfinite(raw) & q]
         if sq.size >= max(CAP_MIN_PIXELS, s.size // 4):
-            kc = CAP_RATIO * k
+            kc = (CAP_RATIO if cap_ratio is None else cap_ratio) * k
             cap = med + kc * _spread(sq, float(np.median(sq)))
             if cap < value:
                 value = cap

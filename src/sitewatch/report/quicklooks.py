@@ -182,7 +182,7 @@ class _Stretched:
 
 def _stretched(run: RunData) -> list[tuple[str, _Stretched]]:
     """The run's before and after images (those it has), stretched lazily as one pair."""
-    named = [(n, im) for n, im in (("before", run.before_rgb), ("after", run.after_rgb))]
+    named = (("before", run.before_rgb), ("after", run.after_rgb))
     present = [(n, im) for n, im in named if im is not None]
     if not present:
         return []
