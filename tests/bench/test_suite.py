@@ -173,6 +173,16 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert "sztaki_airchange irmad + kittler" in stdout
 
 
+def test_suite_runs_a_named_method_on_every_dataset(full_root, tmp_path, capsys):
+    out = tmp_path / "edges.json"
+    code, stdout, err = run_cli(capsys, "bench", "suite", full_root, "--method", "edges",
+                                "--json", out)  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert {d["detector"] for d in doc["datasets"].values()} == {"edges + kittler"}
+    assert "method edges, rule auto" in stdout
+
+
 def test_spacenet7_timeline_finds_and_dates_the_new_building(tmp_path):
     (crop,) = suite.spacenet7_crops(make_spacenet7(tmp_path))
     s = suite.run_spacenet7_timeline(crop)

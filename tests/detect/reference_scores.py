@@ -18,6 +18,7 @@ from sitewatch.detect.methods import (
     _nd,
     _sigmoid,
     band_roles,
+    new_edges,
     robust_z,
     smooth_masked,
     standardise,
@@ -110,6 +111,20 @@ def construction(
     return agree(smooth_masked(struct, v, smooth), smooth_masked(spectral, v, smooth)), pixel
 
 
+def edges(b: Arr, a: Arr, v: Arr, names: list[str] | None = None) -> Arr:
+    """Robust z of the IR-MAD χ² plus robust z of the visible luminance's new edges."""
+    roles = band_roles(names, b.shape[0])
+    vis = [roles[r] for r in ("red", "green", "blue") if r in roles] or _varying(b, a, v)
+
+    def lum(x: Arr) -> Arr:
+        y = standardise(x[vis], v).astype(np.float64).mean(axis=0)
+        return y / y[v].std()
+
+    grown = _finish(new_edges(lum(b), lum(a)), v)
+    z = robust_z(np.stack([irmad_chi2(b, a, v), grown]), v).astype(np.float64)
+    return _finish(z[0] + z[1], v)
+
+
 SCORES = {
     "cva": cva,
     "diff": diff,
@@ -118,4 +133,5 @@ SCORES = {
     "structural": structural,
     "mad": mad,
     "irmad": irmad_chi2,
+    "edges": edges,
 }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
+from sitewatch.detect import methods
 from sitewatch.detect.chain import choose_method, resolve_options
 from sitewatch.detect.options import DetectOptions
 from sitewatch.detect.run import detect_arrays
@@ -79,3 +81,51 @@ def test_default_threshold_flags_almost_nothing_without_change():
     det = detect_arrays(b, a, np.ones(truth.shape, bool), band_names=RGB, pixel_area_m2=1.0)
     assert det.mask.mean() < 0.001
     assert "no-change floor" in det.threshold.why
+
+
+@pytest.mark.parametrize("share", [0.05, 0.15, 0.30])
+def test_edges_method_finds_every_roof_and_widens_it_by_the_outline_only(share):
+    b, a, truth = _rgb_pair(share)
+    opts = DetectOptions(method="edges")
+    v = np.ones(truth.shape, bool)
+    det = detect_arrays(b, a, v, band_names=RGB, pixel_area_m2=1.0, options=opts)
+    assert det.diagnostics["chain"]["threshold_rule"] == "kittler"
+    assert (det.mask & truth).sum() / truth.sum() > 0.99
+    # New edges are spread from the outline (gradient and smoothing): regions come out
+    # wider than the roofs, by up to 7 px, never farther.
+    near = ndimage.binary_dilation(truth, np.ones((3, 3), bool), iterations=7)
+    assert (det.mask & ~near).sum() / det.mask.sum() < 0.01
+
+
+def test_edges_method_flags_almost_nothing_without_change():
+    b, _, truth = _rgb_pair(0.0)
+    rng = np.random.default_rng(1)
+    a = (1.2 * b - 15 + rng.normal(0, 4, b.shape)).astype(np.float32)  # gain, offset, noise
+    opts = DetectOptions(method="edges")
+    det = detect_arrays(
+        b, a, np.ones(truth.shape, bool), band_names=RGB, pixel_area_m2=1.0, options=opts
+    )
+    assert det.mask.mean() < 0.001
+
+
+def test_new_edges_see_an_outline_that_a_colour_change_of_the_scene_does_not_make():
+    """A roof of the ground's own colour shows only by its outline; a non-linear change
+    of colour over the whole scene (season, a different camera curve) makes no new edge."""
+    rng = np.random.default_rng(3)
+    size = 128
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    ground = np.stack([0.3 + 0.2 * np.sin(6 * xx + k) * np.cos(4 * yy) for k in range(3)])
+    before = ground + rng.normal(0, 0.01, ground.shape)
+    after = ground**1.6 + rng.normal(0, 0.01, ground.shape)  # a non-linear colour change
+    truth = np.zeros((size, size), bool)
+    truth[50:66, 70:86] = True
+    outline = truth & ~ndimage.binary_erosion(truth)
+    after[:, outline] *= 0.3  # walls and eaves: a dark outline
+    v = np.ones((size, size), bool)
+    s = methods.score_edges(before.astype(np.float32), after.astype(np.float32), v, band_names=RGB)
+    ring = ndimage.binary_dilation(outline, iterations=2)
+    far = ~ndimage.binary_dilation(truth, iterations=8)
+    assert np.median(s[ring]) > 2 * np.percentile(s[far], 99.9)
+    # IR-MAD alone cannot: to it the darker outline is less change than the curve.
+    chi2 = methods.SCORERS["irmad"](before.astype(np.float32), after.astype(np.float32), v)
+    assert np.median(chi2[ring]) < np.percentile(chi2[far], 99.9)

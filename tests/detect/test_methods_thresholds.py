@@ -161,7 +161,10 @@ def test_every_method_finds_the_planted_roof(method):
     valid = np.ones(truth.shape, bool)
     s = SCORERS[method](before, after, valid, band_names=S2)
     assert s.shape == truth.shape and s.dtype == np.float32
-    assert np.median(s[truth]) > np.percentile(s[~truth], 99)
+    elsewhere = ~truth
+    if method == "edges":  # new edges spread up to 7 px out of the outline
+        elsewhere = ~ndimage.binary_dilation(truth, np.ones((3, 3), bool), iterations=7)
+    assert np.median(s[truth]) > np.percentile(s[elsewhere], 99)
 
 
 def test_ratio_ignores_a_multiplicative_illumination_change():

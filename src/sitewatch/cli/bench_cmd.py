@@ -322,6 +322,12 @@ def _register_suite(bsub: Any) -> None:
         help="tunables searched by --leave-one-out (default: all; the JSON lists them)",
     )
     s.add_argument(
+        "--method",
+        choices=[AUTO, *METHODS],
+        help="run the suite with this method on every dataset instead of the one chosen "
+        "from each input (to compare methods)",
+    )
+    s.add_argument(
         "--threshold-rule",
         dest="threshold_rule",
         choices=[AUTO, *THRESHOLD_RULES],
@@ -350,7 +356,11 @@ def main_suite(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"bench suite: {msg}", file=sys.stderr, flush=True)
 
-    options = DetectOptions(threshold_rule=args.threshold_rule) if args.threshold_rule else None
+    options = None
+    if args.threshold_rule or args.method:
+        options = DetectOptions(
+            method=args.method or AUTO, threshold_rule=args.threshold_rule or AUTO
+        )
     result = run_suite(
         args.root,
         leave_one_out=args.leave_one_out,

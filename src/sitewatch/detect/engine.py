@@ -50,6 +50,7 @@ from sitewatch.detect.chain import resolve_options
 from sitewatch.detect.cleanup import STRUCTURE_8
 from sitewatch.detect.irmad import IRMADFit, chi2_quantile, irmad_fit, sample_ordinals
 from sitewatch.detect.methods import (
+    EDGE_HALO,
     S2_10M,
     SCORERS,
     SMOOTHS_INSIDE,
@@ -58,6 +59,7 @@ from sitewatch.detect.methods import (
     _nd,
     _sigmoid,
     band_roles,
+    new_edges,
     robust_scale,
     smooth_masked,
     standardise_with,
@@ -318,6 +320,8 @@ class _Context:
     evidence_keep: list[int] = field(default_factory=list)
     eps: np.ndarray | None = None
     scales: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    lum: tuple[list[int], float, float] | None = None
+    """Bands of the ``edges`` luminance and its standard deviation before and after."""
 
 
 def _cva(b: np.ndarray, a: np.ndarray, v: np.ndarray, st: BandStats, idx: list[int]) -> np.ndarray:
@@ -342,6 +346,35 @@ def _structural(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> n
         )
         magnitude *= 1.0 - _sigmoid(both_water, WATER_NDWI, 0.05)
     return _finish(magnitude, v)
+
+
+def _luminance_bands(ctx: _Context) -> list[int]:
+    """The visible bands (red, green, blue) when named or RGB, else every varying band."""
+    roles = band_roles(ctx.names, ctx.nb)
+    vis = [roles[r] for r in ("red", "green", "blue") if r in roles]
+    return vis if vis else ctx.stats.varying(ctx.nb) or list(range(ctx.nb))
+
+
+def _luminance(x: np.ndarray, v: np.ndarray, st: BandStats, idx: list[int], off: int) -> np.ndarray:
+    """Mean of the standardised bands ``idx`` (statistics at ``off + idx``), 0 if invalid."""
+    si = [off + i for i in idx]
+    return standardise_with(x[idx], st.mean[si], st.std[si], v).astype(np.float64).mean(axis=0)
+
+
+def _luminance_std(z: np.ndarray, st: BandStats, idx: list[int], off: int) -> float:
+    """Standard deviation of :func:`_luminance` over the fit sample ``z`` (2B, n); 1 if 0."""
+    si = [off + i for i in idx]
+    std = np.where(st.std[si] > 0, st.std[si], 1.0)
+    lum = ((z[si] - st.mean[si, None]) / std[:, None]).mean(axis=0)
+    return float(lum.std()) or 1.0
+
+
+def _edges(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> np.ndarray:
+    assert ctx.lum is not None
+    idx, sd_b, sd_a = ctx.lum
+    lb = _luminance(b, v, ctx.stats, idx, 0) / sd_b
+    la = _luminance(a, v, ctx.stats, idx, ctx.nb) / sd_a
+    return _finish(new_edges(lb, la), v)
 
 
 def _chi2(
@@ -387,6 +420,9 @@ def _views(
     if method == "construction":
         assert ctx.fit is not None
         return [_structural(b, a, v, ctx), np.sqrt(_finish(_chi2(b, a, v, ctx.fit, ctx.keep), v))]
+    if method == "edges":
+        assert ctx.fit is not None
+        return [_finish(_chi2(b, a, v, ctx.fit, ctx.keep), v), _edges(b, a, v, ctx)]
     if method == "ratio":
         assert ctx.eps is not None
         eps = ctx.eps[:, None, None]
@@ -405,14 +441,16 @@ def _views(
 
 
 BUILT_IN = frozenset(
-    {"construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad"}
+    {"construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad", "edges"}
 )
 """Methods the engine scores block by block. A scorer registered in
 :data:`~sitewatch.detect.methods.SCORERS` under another name may use whole-image
 statistics, so it runs as one block."""
 
-ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0}
+ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0, "edges": 0.0}
 """Methods whose views are standardised by median and MAD (value: the least scale)."""
+VIEW_HALO = {"edges": EDGE_HALO}
+"""Rows of context a method's views need (methods smoothing inside: the smoothing's)."""
 
 
 def _rz(x: np.ndarray, med: float, scale: float, v: np.ndarray) -> np.ndarray:
@@ -425,6 +463,8 @@ def _combine(method: str, z: list[np.ndarray], v: np.ndarray) -> np.ndarray:
     if method == "construction":
         za, zb = (np.clip(x, 0, None) for x in z)
         return _finish(np.sqrt(za * zb), v)
+    if method == "edges":
+        return _finish(z[0].astype(np.float64) + z[1], v)
     zz = np.stack(z).astype(np.float64)
     return _finish(np.sqrt((zz**2).mean(axis=0)), v)
 
@@ -536,7 +576,7 @@ def _floor(method: str, opts: DetectOptions, bands: int) -> float | None:
     χ² quantile ``chi2_p`` of no change (a pair with no change then gets nothing flagged,
     where a histogram split would cut its noise in two).
     """
-    if method in SMOOTHS_INSIDE:
+    if method in SMOOTHS_INSIDE or method == "edges":
         return SCORE_FLOOR
     if method in ("irmad", "mad") and opts.threshold_rule == "kittler":
         return chi2_quantile(bands, opts.chi2_p)
@@ -629,8 +669,8 @@ def run_engine(
     ctx = _Context(names, nb, st)
 
     # 2. IR-MAD fits (method and evidence) on the in-memory sample; raw samples.
-    need_fit = method in ("irmad", "mad", "construction")
-    need_evidence = evidence and method != "irmad"
+    need_fit = method in ("irmad", "mad", "construction", "edges")
+    need_evidence = evidence and method not in ("irmad", "edges")
     if need_fit or need_evidence or method == "ratio" or opts.threshold_rule == "share":
         ctx.keep = st.varying(nb)
         if need_fit and not ctx.keep:
@@ -668,6 +708,9 @@ def run_engine(
                 st.std[k2],
                 max_iter=1 if method in ("mad", "construction") else 50,
             )
+            if method == "edges":
+                idx = _luminance_bands(ctx)
+                ctx.lum = (idx, _luminance_std(z, st, idx, 0), _luminance_std(z, st, idx, nb))
             diag["irmad"] = {
                 "rho": [round(float(r), 8) for r in ctx.fit.rho],
                 "iterations": ctx.fit.iterations,
@@ -675,7 +718,7 @@ def run_engine(
                 "n_valid": st.n,
                 "n_fit": int(z.shape[1]),
             }
-        if method == "irmad":
+        if method in ("irmad", "edges"):
             ctx.evidence, ctx.evidence_keep = ctx.fit, ctx.keep
         elif (
             (need_evidence or opts.threshold_rule == "share")
@@ -724,7 +767,7 @@ def run_engine(
     # 3. Robust scales of the views; the views kept in sinks for the score pass.
     view_sinks: list[Any] = []
     if method in ROBUST:
-        halo = shalo if method in SMOOTHS_INSIDE else 0
+        halo = shalo if method in SMOOTHS_INSIDE else VIEW_HALO.get(method, 0)
         b1, a1, v1 = reader.read(0, 1)
         n_views = len(_robust_views(method, b1, a1, v1, ctx, smooth))
         view_sinks = [sinks(f"view{i}", "float32", 0.0) for i in range(n_views)]
@@ -739,7 +782,8 @@ def run_engine(
             for sink, x in zip(view_sinks, views, strict=True):
                 sink.write(r0, x[core].astype(np.float32))
             mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
-            pv = evidence_of(b[:, core], a[:, core], vc, r0, idx)
+            own = views[0][core] if method == "edges" else None  # its view 0 is the χ²
+            pv = evidence_of(b[:, core], a[:, core], vc, r0, idx, own)
             return [x[core][vc][idx] for x in views], pv
 
         parts = list(_imap(robust_block, blocks, threads))

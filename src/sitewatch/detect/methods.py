@@ -25,6 +25,7 @@ __all__ = [
     "SCORERS",
     "band_roles",
     "construction_scores",
+    "new_edges",
     "normalised_gaussian",
     "robust_scale",
     "robust_z",
@@ -32,6 +33,7 @@ __all__ = [
     "score_construction",
     "score_cva",
     "score_diff",
+    "score_edges",
     "score_index",
     "score_mad",
     "score_ratio",
@@ -329,6 +331,59 @@ def score_structural(
     return _engine("structural", before, after, valid, band_names)[0]
 
 
+EDGE_SIGMA = 1.0
+"""σ in pixels of the Gaussian derivative the ``edges`` score measures gradients with."""
+EDGE_SMOOTH = 2.0
+"""σ in pixels of the Gaussian the new-edge magnitude is spread with, so a roof's outline
+fills in towards one region."""
+EDGE_HALO = int(4.0 * EDGE_SIGMA + 0.5) + int(4.0 * EDGE_SMOOTH + 0.5)
+"""Rows of context :func:`new_edges` needs either side of a block (scipy's radii)."""
+
+
+def new_edges(
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    sigma: float = EDGE_SIGMA,
+    smooth: float = EDGE_SMOOTH,
+) -> np.ndarray:
+    """Edges that appeared: ``max(|∇ after| - |∇ before|, 0)``, Gaussian-smoothed.
+
+    A new building brings outlines, ridges and shadows' edges where there were none;
+    grass greening, a shadow shortening or an overall change of light mostly does not.
+    Gradients of standardised luminance are unchanged by a gain and offset between the
+    dates, and only edges that are stronger after count (a demolition or a field that
+    turned uniform scores 0 here; the IR-MAD view of the ``edges`` method still sees it).
+
+    Parameters
+    ----------
+    before, after : ndarray
+        (H, W) luminance of each date, standardised alike.
+    sigma : float
+        σ in pixels of the Gaussian derivative.
+    smooth : float
+        σ in pixels of the smoothing of the positive difference (0: none).
+
+    Returns
+    -------
+    ndarray
+        (H, W) float32, >= 0.
+
+    Examples
+    --------
+    >>> b = np.zeros((32, 32)); a = b.copy(); a[10:20, 10:20] = 1.0
+    >>> g = new_edges(b, a)
+    >>> bool(g[10, 15] > g[2, 2] == 0.0), float(new_edges(a, b).max())
+    (True, 0.0)
+    """
+    grow = ndimage.gaussian_gradient_magnitude(np.asarray(after, np.float64), sigma)
+    grow -= ndimage.gaussian_gradient_magnitude(np.asarray(before, np.float64), sigma)
+    np.maximum(grow, 0.0, out=grow)
+    if smooth > 0:
+        grow = ndimage.gaussian_filter(grow, smooth)
+    return grow.astype(np.float32)
+
+
 def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing that ignores invalid pixels (normalised convolution).
 
@@ -443,6 +498,25 @@ def score_mad(
     return _engine("mad", before, after, valid, band_names)[0]
 
 
+def score_edges(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """IR-MAD χ² and new edges, each in robust z units, summed (a structure-aware score).
+
+    For very-high-resolution photos, where a building is many pixels and colour
+    changes with light, shadow and season: the IR-MAD χ² (its canonical variates
+    absorb linear radiometric differences) plus :func:`new_edges` of the visible
+    bands' standardised luminance, each scaled by its median and 1.4826·MAD over the
+    valid pixels. On the labelled aerial and Planet pairs of ``../shared/data`` its
+    ranking (AUC-PR) is above IR-MAD's on every one (see the README).
+    """
+    return _engine("edges", before, after, valid, band_names)[0]
+
+
 def _score_irmad(
     before: np.ndarray,
     after: np.ndarray,
@@ -481,6 +555,7 @@ SCORERS: dict[str, Scorer] = {
     "index": score_index,
     "irmad": _score_irmad,
     "mad": score_mad,
+    "edges": score_edges,
 }
 """Method name → scorer. ``irmad`` and ``mad`` return χ² statistics (use the ``chi2``
 threshold rule for a stated false-alarm rate)."""

@@ -23,7 +23,17 @@ __all__ = [
 
 AUTO = "auto"
 """Method and threshold rule chosen from the input (:mod:`sitewatch.detect.chain`)."""
-METHODS = ("construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad")
+METHODS = (
+    "construction",
+    "structural",
+    "cva",
+    "diff",
+    "ratio",
+    "index",
+    "irmad",
+    "mad",
+    "edges",
+)
 """Change scores (:data:`sitewatch.detect.methods.SCORERS` implements each)."""
 THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
 """Threshold rules (:func:`sitewatch.detect.threshold.threshold_scores`)."""
