@@ -443,7 +443,7 @@ METHODS_NB = [
         "md",
         """# Change-detection methods compared
 
-sitewatch has eight change scores (`method=`); each gets its own data-driven
+sitewatch has nine change scores (`method=`); each gets its own data-driven
 threshold. This notebook compares them
 
 1. on the bundled Mumbai sample (no labels: score distributions, thresholds, area
@@ -461,7 +461,8 @@ threshold. This notebook compares them
 | `ratio` | per-band log-ratio, robust-standardised, RMS over bands |
 | `index` | change of NDVI, NDBI, NDWI, built-up index, brightness |
 | `irmad` (default for other images) | IR-MAD χ² statistic (iteratively reweighted MAD) |
-| `mad` | χ² of the plain MAD transformation (one step) |""",
+| `mad` | χ² of the plain MAD transformation (one step) |
+| `edges` | IR-MAD χ² plus edges that appeared (for very-high-resolution photos) |""",
     ),
     (
         "code",
@@ -479,7 +480,17 @@ from rasterio.errors import NotGeoreferencedWarning
 
 import sitewatch as sw
 
-METHODS = ["construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad"]
+METHODS = [
+    "construction",
+    "structural",
+    "cva",
+    "diff",
+    "ratio",
+    "index",
+    "irmad",
+    "mad",
+    "edges",
+]
 
 
 def pr_curve(score, truth, valid):
@@ -545,7 +556,7 @@ print("construction threshold:", demo["construction"].threshold.why)""",
     ),
     (
         "code",
-        """fig, axes = plt.subplots(2, 4, figsize=(14, 5.5))
+        """fig, axes = plt.subplots(3, 3, figsize=(12, 8))
 for ax, (method, res) in zip(axes.ravel(), demo.items(), strict=True):
     values = res.score[res.valid]
     ax.hist(values, bins=80, color="tab:grey", log=True)
@@ -555,7 +566,7 @@ fig.suptitle("Demo pair: score distribution per method (red: chosen threshold)")
 fig.tight_layout()
 plt.show()
 
-fig, axes = plt.subplots(2, 4, figsize=(14, 7))
+fig, axes = plt.subplots(3, 3, figsize=(12, 11))
 for ax, (method, res) in zip(axes.ravel(), demo.items(), strict=True):
     ax.imshow(np.where(res.valid, res.mask, np.nan), cmap="Reds", vmin=0, vmax=1)
     ax.set_title(f"{method}: {len(res.features)} polygons", fontsize=10)
@@ -615,7 +626,7 @@ next to (or above) the working directory, and is skipped when it is absent. To k
 the notebook fast it uses the two smallest train cities, whole, on their own 10 m
 grid (no AOI), and three of the methods at their default settings: the default
 `construction`, its `structural` ingredient and the classic `cva`. Set
-`OSCD_METHODS = METHODS` to compare all eight (about 1.5 s per city and method).""",
+`OSCD_METHODS = METHODS` to compare all nine (about 1.5 s per city and method).""",
     ),
     (
         "code",
