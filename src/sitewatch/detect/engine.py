@@ -572,9 +572,9 @@ class _Ordinals:
 def _floor(method: str, opts: DetectOptions, bands: int) -> float | None:
     """Lowest threshold allowed to the rule, or None.
 
-    3 robust σ for the construction score; for IR-MAD and MAD under the Kittler rule, the
-    χ² quantile ``chi2_p`` of no change (a pair with no change then gets nothing flagged,
-    where a histogram split would cut its noise in two).
+    3 robust σ for the construction and ``edges`` scores; for IR-MAD and MAD under the
+    Kittler rule, the χ² quantile ``chi2_p`` of no change (a pair with no change then gets
+    nothing flagged, where a histogram split would cut its noise in two).
     """
     if method in SMOOTHS_INSIDE or method == "edges":
         return SCORE_FLOOR
