@@ -612,10 +612,21 @@ RADAR_CAVEATS = [
 
 
 def _method_text(method: Any, chain: dict[str, Any] | None) -> str:
-    """The method run; when chosen from the input (``auto``), which one and why."""
+    """The method run; when chosen from the input (``auto``), which one and why.
+
+    Examples
+    --------
+    >>> _method_text("auto", {"method": "irmad", "threshold_rule": "kittler", "why": "RGB"})
+    'irmad (chosen from the input: RGB)'
+    >>> _method_text("edges", {"method": "edges", "threshold_rule": "kittler", "why": "…"})
+    'edges (as given; its threshold rule, kittler, chosen for it)'
+    """
     if not chain:
         return _e(method)
-    return f"{_e(chain.get('method'))} (chosen from the input: {_e(chain.get('why'))})"
+    if method != chain.get("method"):
+        return f"{_e(chain.get('method'))} (chosen from the input: {_e(chain.get('why'))})"
+    rule = _e(chain.get("threshold_rule"))
+    return f"{_e(chain.get('method'))} (as given; its threshold rule, {rule}, chosen for it)"
 
 
 def _method(run: RunData) -> str:
