@@ -113,6 +113,7 @@ _DETECT_KEYS = (
     "opening",
     "coregister",
     "normalize",
+    "weights",
 )
 _JOB_KEYS = ("name", "kind", "aoi", "before", "after", "from", "to", "every", "images")
 _TOP_KEYS = ("out", "defaults", "job")

@@ -183,6 +183,52 @@ def test_suite_runs_a_named_method_on_every_dataset(full_root, tmp_path, capsys)
     assert "method edges, rule auto" in stdout
 
 
+def test_learned_method_is_scored_with_a_model_that_never_saw_the_dataset(
+    full_root, tmp_path, capsys, monkeypatch
+):
+    from sitewatch.detect.learned import load_model
+
+    used: list[tuple[str, frozenset[str]]] = []  # (what ran, datasets its model saw)
+
+    def record(what: str, options: DetectOptions) -> None:
+        if options.method == "learned":
+            used.append((what, frozenset(load_model(options.weights).trained_on)))
+
+    real_eval, real_timeline = suite.evaluate_pair, suite.run_spacenet7_timeline
+
+    def evaluate(pair, options):
+        record(pair.name, options)
+        return real_eval(pair, options)
+
+    def timeline(crop, *, options=None, fdr=STEP_FDR):
+        record("timeline", options)
+        return real_timeline(crop, options=options, fdr=fdr)
+
+    monkeypatch.setattr(suite, "evaluate_pair", evaluate)
+    monkeypatch.setattr(suite, "run_spacenet7_timeline", timeline)
+    out = tmp_path / "learned.json"
+    code, stdout, err = run_cli(capsys, "bench", "suite", full_root, "--method", "learned",
+                                "--json", out)  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    names = set(doc["datasets"])
+    assert {d["detector"] for d in doc["datasets"].values()} == {"learned + model"}
+    # Every learned run, the timelines' too, used a model trained on all the datasets
+    # but one (never the shipped model, trained on ../shared/data), one per dataset.
+    assert used and all(len(names - saw) == 1 and saw < names for _, saw in used)
+    assert len({saw for _, saw in used}) == len(names)
+    assert {"spacenet7"} == names - next(saw for what, saw in used if what == "timeline")
+    assert "leave-one-dataset-out" in stdout
+    assert "learned: sampled sztaki_airchange" in err
+
+
+def test_learned_suite_needs_two_datasets(tmp_path, capsys):
+    make_sztaki(tmp_path)
+    code, _, err = run_cli(capsys, "bench", "suite", tmp_path, "--method", "learned")
+    assert code == 2
+    one_line_error(err, "at least two", "datasets")
+
+
 def test_spacenet7_timeline_finds_and_dates_the_new_building(tmp_path):
     (crop,) = suite.spacenet7_crops(make_spacenet7(tmp_path))
     s = suite.run_spacenet7_timeline(crop)

@@ -135,3 +135,42 @@ SCORES = {
     "irmad": irmad_chi2,
     "edges": edges,
 }
+
+
+def learned(b: Arr, a: Arr, v: Arr, names: list[str] | None = None) -> Arr:
+    """P(change) of the shipped model over its twelve views, each view's robust z."""
+    from scipy import ndimage
+
+    from sitewatch.detect.learned import CONTEXT_SIGMA, TEXTURE_SIGMA, load_model
+
+    roles = band_roles(names, b.shape[0])
+    keep = _varying(b, a, v)
+    vis = [roles[r] for r in ("red", "green", "blue") if r in roles] or keep
+
+    def lum(x: Arr) -> Arr:
+        y = standardise(x[vis], v).astype(np.float64).mean(axis=0)
+        return y / y[v].std()
+
+    def chroma(x: Arr) -> Arr:
+        c = np.clip(x[vis].astype(np.float64), 0, None)
+        eps = 0.01 * abs(sum(float(x[i][v].astype(np.float64).mean()) for i in vis))
+        return c / (c.sum(axis=0) + eps + 1e-12)
+
+    def local_std(x: Arr) -> Arr:
+        m = ndimage.gaussian_filter(x, TEXTURE_SIGMA)
+        return np.sqrt(np.maximum(ndimage.gaussian_filter(x * x, TEXTURE_SIGMA) - m * m, 0))
+
+    lb, la = lum(b), lum(a)
+    chi2 = irmad_chi2(b, a, v)
+    change = cva(b[keep], a[keep], v)
+    dlum = _finish(la - lb, v)
+    colour = _finish(np.sqrt(((chroma(a) - chroma(b)) ** 2).sum(axis=0)), v)
+    grown = _finish(new_edges(lb, la), v)
+    texture = _finish(np.log(local_std(la) + 0.05) - np.log(local_std(lb) + 0.05), v)
+    context = [smooth_masked(x, v, CONTEXT_SIGMA) for x in (chi2, change, dlum, grown)]
+    views = [chi2, change, dlum, _finish(la, v), _finish(lb, v), colour, grown, texture, *context]
+    z = robust_z(np.stack(views), v).astype(np.float64)
+    return _finish(load_model().probability(list(z)), v)
+
+
+SCORES["learned"] = learned

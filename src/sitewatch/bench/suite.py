@@ -46,11 +46,13 @@ quote. Adding a tunable is one :func:`register_tunable` call.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
 import math
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -66,6 +68,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import RasterioError
 from scipy import ndimage
 
+from sitewatch.bench.learn import fold_models
 from sitewatch.bench.metrics import PixelCounts, average_precision, best_f1
 from sitewatch.bench.oscd import oscd_cities, read_city
 from sitewatch.bench.pairs import (
@@ -1222,6 +1225,11 @@ def run_suite(
         raise InputError("choosing tunables needs leave-one-out (--leave-one-out)")
     base = options or DetectOptions()
     datasets, notes = find_datasets(root)
+    if base.method == "learned" and base.weights is None and len(datasets) < 2:
+        raise InputError(
+            "the learned method is scored leave-one-dataset-out, which needs at least two "
+            f"datasets under {root} (found {datasets[0].name} only)"
+        )
     used: list[Tunable] = []
     configs: list[Config] = [()]
     if leave_one_out:
@@ -1234,19 +1242,38 @@ def run_suite(
         f"{len(datasets)} datasets, {len(configs)} configuration(s) + baseline: "
         f"{', '.join(d.name for d in datasets)}"
     )
-    results = tuple(_run_dataset(d, runs, say) for d in datasets)
+    with contextlib.ExitStack() as stack:
+        folds: dict[str, Path] = {}
+        if base.method == "learned" and base.weights is None:
+            # never scored with a model that saw the dataset: one model per fold
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sitewatch-learned-"))
+            folds = fold_models(datasets, tmp, progress=say)
+            notes.append(
+                "learned: each dataset scored with a model trained on the other datasets "
+                "(leave-one-dataset-out), not the shipped model"
+            )
+
+        def fold(o: DetectOptions, name: str) -> DetectOptions:
+            return replace(o, weights=str(folds[name])) if name in folds else o
+
+        results = tuple(
+            _run_dataset(
+                d, {k: (o if k is None else fold(o, d.name)) for k, o in runs.items()}, say
+            )
+            for d in datasets
+        )
+        scores: list[TimelineScore] = []
+        if timeline:
+            for d in datasets:
+                if d.kind != "spacenet7":
+                    continue
+                for crop in d.entries:
+                    scores.append(run_spacenet7_timeline(crop, options=fold(base, d.name), fdr=fdr))
+                    say(f"spacenet7 timeline {crop.name}: {scores[-1].seconds:.1f} s")
     chosen = None
     if leave_one_out:
         f1 = {r.name: {c: s.f1 for c, s in r.configs.items()} for r in results}
         chosen = choose_leave_one_out(f1, default)
-    scores: list[TimelineScore] = []
-    if timeline:
-        for d in datasets:
-            if d.kind != "spacenet7":
-                continue
-            for crop in d.entries:
-                scores.append(run_spacenet7_timeline(crop, options=base, fdr=fdr))
-                say(f"spacenet7 timeline {crop.name}: {scores[-1].seconds:.1f} s")
     return SuiteResult(
         Path(root).expanduser(),
         results,

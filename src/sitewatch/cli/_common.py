@@ -227,7 +227,7 @@ def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True
         choices=[AUTO, *THRESHOLD_RULES],
         dest="threshold_rule",
         help=f"how the threshold is chosen (default: {d.threshold_rule}: precision for the "
-        "construction score, kittler for the others)",
+        "construction score, the model's cutoff for learned, kittler for the others)",
     )
     p.add_argument(
         "--k",
@@ -270,6 +270,12 @@ def add_detector_options(p: argparse.ArgumentParser, *, with_method: bool = True
         help="IR-MAD radiometric normalisation of the after image",
     )
     p.add_argument(
+        "--weights",
+        metavar="JSON",
+        help="weights of --method learned (default: the model shipped with sitewatch; "
+        "scripts/train_learned.py writes one)",
+    )
+    p.add_argument(
         "--min-area",
         type=non_negative_float,
         metavar="M2",
@@ -284,7 +290,7 @@ def detector_options(args: argparse.Namespace, *, method: str | None = None) -> 
     from sitewatch.errors import InputError
 
     try:
-        return DetectOptions(
+        opts = DetectOptions(
             method=method or getattr(args, "method", None) or DetectOptions().method,
             threshold_rule=args.threshold_rule,
             threshold=getattr(args, "threshold", None),
@@ -295,6 +301,12 @@ def detector_options(args: argparse.Namespace, *, method: str | None = None) -> 
             coregister=args.coregister,
             normalize=args.normalize,
             min_area_m2=args.min_area,
+            weights=getattr(args, "weights", None),
         )
     except ValueError as err:
         raise InputError(str(err)) from err
+    if opts.weights is not None:  # a bad file stops the run before any image is read
+        from sitewatch.detect.learned import load_model
+
+        load_model(opts.weights)
+    return opts

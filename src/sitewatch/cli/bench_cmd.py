@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sitewatch.cli._common import add_detector_options, detector_options, positive_float
 from sitewatch.detect.options import AUTO, METHODS, STEP_FDR, DetectOptions
-from sitewatch.errors import OutputError
+from sitewatch.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from sitewatch.bench.pairs import BenchResult, MethodResult
@@ -255,6 +255,15 @@ def _finish(result: BenchResult, args: argparse.Namespace, out: Path | None) -> 
     return 0
 
 
+def _base_method(args: argparse.Namespace) -> str:
+    """The options' method: ``learned`` when its weights are given, else the default."""
+    if getattr(args, "weights", None) is None:
+        return DetectOptions().method
+    if args.method != "learned":
+        raise InputError("--weights are those of --method learned; add --method learned")
+    return "learned"
+
+
 def main_oscd(args: argparse.Namespace) -> int:
     """Run ``sitewatch bench oscd``."""
     out = check_json_out(args.json, overwrite=args.overwrite)
@@ -265,7 +274,7 @@ def main_oscd(args: argparse.Namespace) -> int:
         args.root,
         split=args.split,
         methods=_methods_for(args.method),
-        options=detector_options(args, method=DetectOptions().method),
+        options=detector_options(args, method=_base_method(args)),
         baseline=BASELINE if args.baseline else None,
     )
     return _finish(result, args, out)
@@ -279,7 +288,7 @@ def main_pairs(args: argparse.Namespace) -> int:
     result = bench_pairs(
         args.folder,
         methods=_methods_for(args.method),
-        options=detector_options(args, method=DetectOptions().method),
+        options=detector_options(args, method=_base_method(args)),
         baseline=BASELINE if args.baseline else None,
         pixel_size=args.pixel_size,
     )

@@ -113,7 +113,7 @@ def resolve_options(
         method, why = choose_method(band_names, count, pixel_area_m2)
     rule = options.threshold_rule
     if rule == AUTO:
-        rule = "precision" if method == "construction" else "kittler"
+        rule = {"construction": "precision", "learned": "model"}.get(method, "kittler")
         why += f"; threshold rule {rule}"
     resolved = replace(options, method=method, threshold_rule=rule)
     return resolved, {"method": method, "threshold_rule": rule, "why": why}

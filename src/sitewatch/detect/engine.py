@@ -49,6 +49,7 @@ from scipy import ndimage
 from sitewatch.detect.chain import resolve_options
 from sitewatch.detect.cleanup import STRUCTURE_8
 from sitewatch.detect.irmad import IRMADFit, chi2_quantile, irmad_fit, sample_ordinals
+from sitewatch.detect.learned import CONTEXT_SIGMA, TEXTURE_SIGMA, LearnedModel, load_model
 from sitewatch.detect.methods import (
     EDGE_HALO,
     S2_10M,
@@ -322,6 +323,8 @@ class _Context:
     scales: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     lum: tuple[list[int], float, float] | None = None
     """Bands of the ``edges`` luminance and its standard deviation before and after."""
+    model: LearnedModel | None = None
+    """The ``learned`` method's model."""
 
 
 def _cva(b: np.ndarray, a: np.ndarray, v: np.ndarray, st: BandStats, idx: list[int]) -> np.ndarray:
@@ -377,6 +380,44 @@ def _edges(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> np.nda
     return _finish(new_edges(lb, la), v)
 
 
+def _chroma(x: np.ndarray, v: np.ndarray, idx: list[int], scale: float) -> np.ndarray:
+    """Each visible band over their sum (values below 0 taken as 0), (len(idx), H, W)."""
+    c = np.clip(x[idx].astype(np.float64), 0.0, None)
+    return c / (c.sum(axis=0) + scale) * v
+
+
+def _local_std(x: np.ndarray, sigma: float) -> np.ndarray:
+    m = ndimage.gaussian_filter(x, sigma)
+    return np.sqrt(np.maximum(ndimage.gaussian_filter(x * x, sigma) - m * m, 0.0))
+
+
+def _learned(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> list[np.ndarray]:
+    """The views of :data:`sitewatch.detect.learned.FEATURES`, in that order."""
+    assert ctx.fit is not None and ctx.lum is not None
+    st, nb = ctx.stats, ctx.nb
+    idx, sd_b, sd_a = ctx.lum
+    chi2 = _finish(_chi2(b, a, v, ctx.fit, ctx.keep), v)
+    cva = _cva(b, a, v, st, ctx.keep)
+    lb = _luminance(b, v, st, idx, 0) / sd_b
+    la = _luminance(a, v, st, idx, nb) / sd_a
+    dlum = _finish(la - lb, v)
+    if len(idx) >= 3:
+        # the sum's own scale keeps dark pixels from dividing by ~0
+        eps_b = 0.01 * abs(float(st.mean[idx].sum())) + 1e-12
+        eps_a = 0.01 * abs(float(st.mean[[nb + i for i in idx]].sum())) + 1e-12
+        cb, ca = _chroma(b, v, idx, eps_b), _chroma(a, v, idx, eps_a)
+        chroma = _finish(np.sqrt(((ca - cb) ** 2).sum(axis=0)), v)
+    else:  # one or two visible bands: no colour to compare
+        chroma = np.zeros(v.shape, dtype=np.float32)
+    edges = _finish(new_edges(lb, la), v)
+    texture = _finish(
+        np.log(_local_std(la, TEXTURE_SIGMA) + 0.05) - np.log(_local_std(lb, TEXTURE_SIGMA) + 0.05),
+        v,
+    )
+    ctx_views = [smooth_masked(x, v, CONTEXT_SIGMA) for x in (chi2, cva, dlum, edges)]
+    return [chi2, cva, dlum, _finish(la, v), _finish(lb, v), chroma, edges, texture, *ctx_views]
+
+
 def _chi2(
     b: np.ndarray, a: np.ndarray, v: np.ndarray, fit: IRMADFit, keep: list[int]
 ) -> np.ndarray:
@@ -423,6 +464,8 @@ def _views(
     if method == "edges":
         assert ctx.fit is not None
         return [_finish(_chi2(b, a, v, ctx.fit, ctx.keep), v), _edges(b, a, v, ctx)]
+    if method == "learned":
+        return _learned(b, a, v, ctx)
     if method == "ratio":
         assert ctx.eps is not None
         eps = ctx.eps[:, None, None]
@@ -441,15 +484,26 @@ def _views(
 
 
 BUILT_IN = frozenset(
-    {"construction", "structural", "cva", "diff", "ratio", "index", "irmad", "mad", "edges"}
+    {
+        "construction",
+        "structural",
+        "cva",
+        "diff",
+        "ratio",
+        "index",
+        "irmad",
+        "mad",
+        "edges",
+        "learned",
+    }
 )
 """Methods the engine scores block by block. A scorer registered in
 :data:`~sitewatch.detect.methods.SCORERS` under another name may use whole-image
 statistics, so it runs as one block."""
 
-ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0, "edges": 0.0}
+ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0, "edges": 0.0, "learned": 0.0}
 """Methods whose views are standardised by median and MAD (value: the least scale)."""
-VIEW_HALO = {"edges": EDGE_HALO}
+VIEW_HALO = {"edges": EDGE_HALO, "learned": EDGE_HALO + int(4.0 * CONTEXT_SIGMA + 0.5)}
 """Rows of context a method's views need (methods smoothing inside: the smoothing's)."""
 
 
@@ -459,7 +513,12 @@ def _rz(x: np.ndarray, med: float, scale: float, v: np.ndarray) -> np.ndarray:
     return out
 
 
-def _combine(method: str, z: list[np.ndarray], v: np.ndarray) -> np.ndarray:
+def _combine(
+    method: str, z: list[np.ndarray], v: np.ndarray, model: LearnedModel | None = None
+) -> np.ndarray:
+    if method == "learned":
+        assert model is not None
+        return _finish(model.probability(z), v)
     if method == "construction":
         za, zb = (np.clip(x, 0, None) for x in z)
         return _finish(np.sqrt(za * zb), v)
@@ -486,7 +545,7 @@ def _scores_from_views(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pixel score, smoothed score) from the kept views (and smoothed views)."""
     k = len(views) // 2 if method in SMOOTHS_INSIDE and smooth > 0 else len(views)
-    pixel = _combine(method, [_rz(views[i], *ctx.scales[i], v) for i in range(k)], v)
+    pixel = _combine(method, [_rz(views[i], *ctx.scales[i], v) for i in range(k)], v, ctx.model)
     if method in SMOOTHS_INSIDE and smooth > 0:
         score = _combine(method, [_rz(views[k + i], *ctx.scales[k + i], v) for i in range(k)], v)
         return pixel, score
@@ -667,10 +726,18 @@ def run_engine(
     if st.n == 0:
         raise ValueError("no valid pixels to score")
     ctx = _Context(names, nb, st)
+    if method == "learned":
+        ctx.model = load_model(opts.weights)
+        diag["learned"] = {
+            "model": ctx.model.source,
+            "trained_on": list(ctx.model.trained_on),
+            "pixels": ctx.model.pixels,
+            "cutoff": ctx.model.cutoff,
+        }
 
     # 2. IR-MAD fits (method and evidence) on the in-memory sample; raw samples.
-    need_fit = method in ("irmad", "mad", "construction", "edges")
-    need_evidence = evidence and method not in ("irmad", "edges")
+    need_fit = method in ("irmad", "mad", "construction", "edges", "learned")
+    need_evidence = evidence and method not in ("irmad", "edges", "learned")
     if need_fit or need_evidence or method == "ratio" or opts.threshold_rule == "share":
         ctx.keep = st.varying(nb)
         if need_fit and not ctx.keep:
@@ -708,7 +775,7 @@ def run_engine(
                 st.std[k2],
                 max_iter=1 if method in ("mad", "construction") else 50,
             )
-            if method == "edges":
+            if method in ("edges", "learned"):
                 idx = _luminance_bands(ctx)
                 ctx.lum = (idx, _luminance_std(z, st, idx, 0), _luminance_std(z, st, idx, nb))
             diag["irmad"] = {
@@ -718,7 +785,7 @@ def run_engine(
                 "n_valid": st.n,
                 "n_fit": int(z.shape[1]),
             }
-        if method in ("irmad", "edges"):
+        if method in ("irmad", "edges", "learned"):
             ctx.evidence, ctx.evidence_keep = ctx.fit, ctx.keep
         elif (
             (need_evidence or opts.threshold_rule == "share")
@@ -782,7 +849,8 @@ def run_engine(
             for sink, x in zip(view_sinks, views, strict=True):
                 sink.write(r0, x[core].astype(np.float32))
             mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
-            own = views[0][core] if method == "edges" else None  # its view 0 is the χ²
+            # the view 0 of edges and learned is the χ²
+            own = views[0][core] if method in ("edges", "learned") else None
             pv = evidence_of(b[:, core], a[:, core], vc, r0, idx, own)
             return [x[core][vc][idx] for x in views], pv
 
@@ -798,6 +866,7 @@ def run_engine(
         )
         p_parts = [s[1] for s in parts]
         del parts
+        diag["views"] = {"robust_scales": [[float(m), float(c)] for m, c in ctx.scales]}
 
     # 4. Scores to the sinks; the threshold sample.
     def score_block(blk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -849,17 +918,32 @@ def run_engine(
             return q[core][vc][robust_ords.in_block(r0, r1, int(vc.sum()))]
 
         quiet = np.concatenate(list(_imap(quiet_block, blocks, threads)))
-    thr = threshold_scores(
-        thr_vals,
-        rule=opts.threshold_rule,
-        value=opts.threshold,
-        dof=nb,
-        p=opts.chi2_p,
-        k=opts.k,
-        floor=floor,
-        p_nochange=p_nc,
-        quiet=quiet,
-    )
+    if opts.threshold_rule == "model" and opts.threshold is None:
+        if ctx.model is None:
+            raise ValueError(
+                "the 'model' threshold rule is the learned model's cutoff; "
+                "use it with --method learned"
+            )
+        cut = ctx.model.cutoff
+        kept = float(np.mean(thr_vals > cut)) if thr_vals.size else 0.0
+        thr = Threshold(
+            cut,
+            "model",
+            f"the learned model's cutoff, P(change) above {cut:g}, chosen with its weights "
+            f"on its training data; {100 * kept:.2f} % of the pixels above it",
+        )
+    else:
+        thr = threshold_scores(
+            thr_vals,
+            rule=opts.threshold_rule,
+            value=opts.threshold,
+            dof=nb,
+            p=opts.chi2_p,
+            k=opts.k,
+            floor=floor,
+            p_nochange=p_nc,
+            quiet=quiet,
+        )
     del thr_vals, p_nc, quiet
     if st.n > SAMPLE:  # the rule saw a sample: say so
         why = thr.why.replace(
@@ -1003,6 +1087,43 @@ def score_arrays(
     )
     score = res.score.array
     return (res.pixel.array if res.pixel is not None else score), score
+
+
+def view_z(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    method: str,
+    band_names: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> list[np.ndarray]:
+    """The robust z of a method's views of a pair in memory: what its combine weighs.
+
+    For a method of :data:`ROBUST` (``learned``: the columns its model was trained on,
+    :func:`sitewatch.bench.learn.sample_features`). float32, 0 where ``valid`` is False.
+    """
+    if method not in ROBUST:
+        raise ValueError(f"method {method!r} has no robust views; choose one of {sorted(ROBUST)}")
+    shape = (int(valid.shape[0]), int(valid.shape[1]))
+    kept: dict[str, ArraySink] = {}
+
+    def sinks(name: str, dtype: str, fill: float) -> ArraySink:
+        kept[name] = ArraySink(shape, dtype, fill)
+        return kept[name]
+
+    never = float(np.finfo(np.float32).max)
+    opts = DetectOptions(method=method, smooth=0.0, coregister=False, threshold=never)
+    res = run_engine(
+        ArrayReader(before, after, valid),
+        band_names=band_names,
+        pixel_area_m2=1.0,
+        options=opts,
+        sinks=sinks,
+        threads=threads,
+    )
+    scales = res.diagnostics["views"]["robust_scales"]
+    return [_rz(kept[f"view{i}"].array, m, c, valid) for i, (m, c) in enumerate(scales)]
 
 
 def _components(n: int, edges: list[np.ndarray]) -> np.ndarray:

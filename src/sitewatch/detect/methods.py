@@ -35,6 +35,7 @@ __all__ = [
     "score_diff",
     "score_edges",
     "score_index",
+    "score_learned",
     "score_mad",
     "score_ratio",
     "score_structural",
@@ -520,6 +521,22 @@ def score_edges(
     return _engine("edges", before, after, valid, band_names)[0]
 
 
+def score_learned(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    *,
+    band_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Log-odds of change of the shipped learned model (:mod:`sitewatch.detect.learned`).
+
+    A logistic model over twelve of the engine's views in robust z units (IR-MAD χ²,
+    change vector, luminance and its change, chromaticity, new edges, texture, and
+    their context), trained on the labelled pairs of ``../shared/data``.
+    """
+    return _engine("learned", before, after, valid, band_names)[0]
+
+
 def _score_irmad(
     before: np.ndarray,
     after: np.ndarray,
@@ -559,6 +576,7 @@ SCORERS: dict[str, Scorer] = {
     "irmad": _score_irmad,
     "mad": score_mad,
     "edges": score_edges,
+    "learned": score_learned,
 }
 """Method name → scorer. ``irmad`` and ``mad`` return χ² statistics (use the ``chi2``
 threshold rule for a stated false-alarm rate)."""

@@ -33,9 +33,10 @@ METHODS = (
     "irmad",
     "mad",
     "edges",
+    "learned",
 )
 """Change scores (:data:`sitewatch.detect.methods.SCORERS` implements each)."""
-THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share")
+THRESHOLD_RULES = ("otsu", "kittler", "chi2", "precision", "share", "model")
 """Threshold rules (:func:`sitewatch.detect.threshold.threshold_scores`)."""
 
 TIMELINE_MODELS = ("auto", "step", "pairs")
@@ -82,11 +83,12 @@ class DetectOptions:
         Change score name (see :data:`sitewatch.detect.methods.SCORERS`), or ``"auto"``
         (the default): chosen from the bands and pixel size of the input
         (:func:`sitewatch.detect.chain.resolve_options`).
-    threshold_rule : {"auto", "precision", "kittler", "otsu", "chi2", "share"}
+    threshold_rule : {"auto", "precision", "kittler", "otsu", "chi2", "share", "model"}
         Rule that picks the threshold when ``threshold`` is None (``"share"``: the
         changed share IR-MAD estimates, see
-        :func:`~sitewatch.detect.threshold.threshold_share`; ``"auto"``: ``precision``
-        for the construction score, ``kittler`` for any other).
+        :func:`~sitewatch.detect.threshold.threshold_share`; ``"model"``: the
+        ``learned`` method's own cutoff; ``"auto"``: ``precision`` for the
+        construction score, ``model`` for ``learned``, ``kittler`` for any other).
     threshold : float or None
         Fixed threshold.
     k : float
@@ -107,6 +109,9 @@ class DetectOptions:
         Estimate and apply a sub-pixel shift of the after image (never worse).
     normalize : bool
         IR-MAD radiometric normalisation of the after image (Canty & Nielsen 2008).
+    weights : str or None
+        Weights of the ``learned`` method (a JSON file written by
+        ``scripts/train_learned.py``); None: the model shipped with sitewatch.
     """
 
     method: str = DEFAULT_METHOD
@@ -120,6 +125,7 @@ class DetectOptions:
     edge: float = DEFAULT_EDGE
     coregister: bool = True
     normalize: bool = False
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS and self.method != AUTO:
@@ -133,6 +139,13 @@ class DetectOptions:
             raise ValueError(
                 f"unknown threshold rule {self.threshold_rule!r}; choose one of {THRESHOLD_RULES}"
             )
+        if self.threshold_rule == "model" and self.method != "learned":
+            raise ValueError(
+                "the 'model' threshold rule is the learned model's cutoff; "
+                "use it with --method learned"
+            )
+        if self.weights is not None and self.method != "learned":
+            raise ValueError("--weights are those of --method learned; add --method learned")
         if self.min_area_m2 is not None and self.min_area_m2 < 0:
             raise ValueError(f"min_area_m2 {self.min_area_m2} is negative")
         if self.smooth < 0 or self.opening < 0 or self.k <= 0 or not 0 < self.chi2_p < 1:

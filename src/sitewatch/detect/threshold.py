@@ -389,7 +389,8 @@ def threshold_scores(
     ----------
     scores : ndarray
         Valid-pixel scores.
-    rule : {"otsu", "kittler", "chi2", "precision", "share"}
+    rule : {"otsu", "kittler", "chi2", "precision", "share", "model"}
+        (``"model"`` only through the engine, with the ``learned`` method)
     value : float, optional
         Fixed threshold; overrides ``rule``.
     dof : int, optional
@@ -417,6 +418,10 @@ def threshold_scores(
         return threshold_chi2(scores, dof=dof, p=p)
     if rule == "precision":
         return threshold_precision_first(scores, k=k, floor=floor, quiet=quiet)
+    if rule == "model":
+        raise ValueError(
+            "the 'model' threshold rule is the learned model's cutoff; use it with --method learned"
+        )
     if rule == "share":
         if p_nochange is None:
             raise ValueError("the share rule needs IR-MAD's P(no change) of the pixels")
