@@ -443,8 +443,8 @@ METHODS_NB = [
         "md",
         """# Change-detection methods compared
 
-sitewatch has nine change scores (`method=`); each gets its own data-driven
-threshold. This notebook compares them
+sitewatch has nine unsupervised change scores (`method=`); each gets its own
+data-driven threshold. This notebook compares them
 
 1. on the bundled Mumbai sample (no labels: score distributions, thresholds, area
    flagged, agreement between methods),
@@ -462,7 +462,12 @@ threshold. This notebook compares them
 | `index` | change of NDVI, NDBI, NDWI, built-up index, brightness |
 | `irmad` (default for other images) | IR-MAD χ² statistic (iteratively reweighted MAD) |
 | `mad` | χ² of the plain MAD transformation (one step) |
-| `edges` | IR-MAD χ² plus edges that appeared (for very-high-resolution photos) |""",
+| `edges` | IR-MAD χ² plus edges that appeared (for very-high-resolution photos) |
+
+A tenth, `learned`, is a small logistic model over the engine's views trained on
+`../shared/data`; it is not compared here, because its figures mean something only
+leave-one-dataset-out: `sitewatch bench suite ../shared/data --method learned` (README,
+*Benchmarks*).""",
     ),
     (
         "code",
