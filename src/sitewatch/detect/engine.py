@@ -65,7 +65,7 @@ from sitewatch.detect.methods import (
     smooth_masked,
     standardise_with,
 )
-from sitewatch.detect.options import SCORE_FLOOR, DetectOptions
+from sitewatch.detect.options import METHODS, SCORE_FLOOR, DetectOptions
 from sitewatch.detect.threshold import QUIET_HALO, Threshold, quiet_pixels, threshold_scores
 
 __all__ = [
@@ -483,20 +483,7 @@ def _views(
     raise ValueError(f"unknown method {method!r}")
 
 
-BUILT_IN = frozenset(
-    {
-        "construction",
-        "structural",
-        "cva",
-        "diff",
-        "ratio",
-        "index",
-        "irmad",
-        "mad",
-        "edges",
-        "learned",
-    }
-)
+BUILT_IN = frozenset(METHODS)
 """Methods the engine scores block by block. A scorer registered in
 :data:`~sitewatch.detect.methods.SCORERS` under another name may use whole-image
 statistics, so it runs as one block."""
