@@ -190,3 +190,32 @@ def test_a_moved_edge_is_a_displacement_not_a_change():
     )
     r = displacement_ratio(s, (4, 4))
     assert (r[:, 2] < 0.01).all() and r[3, 0] < 0.01
+
+
+def test_a_lasting_step_that_adds_no_outline_is_flat_and_listed_not_kept():
+    """A bright field cleared to the level of the ground around it is a lasting step
+    but no new structure; a new roof on the same ground adds an outline and is kept."""
+    rng = np.random.default_rng(7)
+    h, w = 90, 110
+    ground = rng.normal(0.2, 0.03, (3, h, w))
+    stacks, valids = [], []
+    for t in range(14):
+        img = ground + rng.normal(0, 0.01, (3, h, w))
+        if t < 7:
+            img[:, 20:40, 20:40] = 0.5  # a bright field ...
+        else:
+            img[:, 60:70, 70:80] = 0.55  # ... cleared, while a roof goes up
+        stacks.append(img.astype(np.float32))
+        valids.append(np.ones((h, w), bool))
+    # (not co-registered: on this bare scene the field and the roof are the only
+    # features, and phase correlation pairs one with the other)
+    opts = DetectOptions(coregister=False)
+    tl = track_changes(stacks, valids, MONTHS, pixel_area_m2=100.0, options=opts)
+    kept = tl.kept_mask()
+    assert kept[60:70, 70:80].mean() > 0.9 and not kept[20:40, 20:40].any()
+    flat = [r for r in tl.regions if r.status == "flat"]
+    assert tl.n_flat == len(flat) >= 1  # listed and counted, with their dates
+    assert all(r.first_seen == MONTHS[7] for r in flat)
+    field = np.unique(tl.labels[20:40, 20:40])
+    assert {r.label for r in flat} == set(field[field > 0])
+    assert [r.status for r in tl.kept] == ["persistent"]

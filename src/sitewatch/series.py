@@ -41,7 +41,7 @@ from sitewatch.pipeline import (
 )
 from sitewatch.sources.local import LocalSource, date_key, open_local, parse_date
 from sitewatch.sources.products import check_products
-from sitewatch.timeline import Timeline, track_changes
+from sitewatch.timeline import DROPPED, Timeline, track_changes
 from sitewatch.vectorize import vectorize_changes
 
 __all__ = ["detect_series", "series_dates", "timeline_files"]
@@ -316,6 +316,7 @@ def detect_series(
             "n_persistent": sum(r.status == "persistent" for r in tl.regions),
             "n_unconfirmed": sum(r.status == "unconfirmed" for r in tl.regions),
             "n_transient": tl.n_transient,
+            "n_flat": tl.n_flat,
             "min_persistence": min_persistence,
             "model": diag.get("timeline_model", "pairs"),
             "polygon_of_region": polygon_of_region,
@@ -401,18 +402,18 @@ def _plot(tl: Timeline, ids: dict[int, str], path: Path) -> None:
     ax = fig.add_subplot()
     x = np.arange(len(tl.dates))
     shown = 0
-    for r in sorted(tl.regions, key=lambda r: (r.status == "transient", -r.area_last_m2)):
+    for r in sorted(tl.regions, key=lambda r: (r.status in DROPPED, -r.area_last_m2)):
         if shown >= 12:
             break
         ys = [d["score_mean"] if d["observed"] >= 0.5 else np.nan for d in r.per_date]
         ys = [np.nan if v is None else v for v in ys]
-        style = "--" if r.status == "transient" else "-"
+        style = "--" if r.status in DROPPED else "-"
         name = ids.get(r.label, f"t{r.label:03d}")
         ax.plot(x, ys, style, marker="o", label=f"{name} ({r.status})")
         shown += 1
     ax.set_xticks(x, [d[:10] if len(d) <= 10 else d for d in tl.dates], rotation=30, ha="right")
     ax.set_ylabel("mean change score vs first date")
-    ax.set_title("Change regions through time (dashed: transient, dropped)")
+    ax.set_title("Change regions through time (dashed: transient or flat, dropped)")
     ax.grid(alpha=0.3)
     if shown:
         ax.legend(fontsize=7, loc="upper left")

@@ -28,6 +28,10 @@ series:
 
 A region whose persistence is below ``min_persistence`` is *transient* and dropped
 (counted); one first seen on the last observed date is *unconfirmed* (kept, flagged).
+Under the step model a lasting region whose outline gained no edges is *flat* and dropped
+(counted, listed with its dates): its new level stands out from its surroundings no more
+than the old one did, as after clearing, grading, a harvest or a demolition, where a new
+roof adds an outline (:func:`edge_gain`).
 """
 
 from __future__ import annotations
@@ -56,7 +60,18 @@ from sitewatch.detect.steps import (
 )
 from sitewatch.errors import InputError
 
-__all__ = ["TIMELINE_MODELS", "RegionTrack", "Timeline", "time_steps", "track_changes"]
+__all__ = [
+    "DROPPED",
+    "TIMELINE_MODELS",
+    "RegionTrack",
+    "Timeline",
+    "edge_gain",
+    "time_steps",
+    "track_changes",
+]
+
+DROPPED = frozenset({"transient", "flat"})
+"""Statuses of the regions a timeline lists but does not keep."""
 
 OBSERVED_SHARE = 0.5
 """A region is observed on a date when at least this share of its pixels is clear."""
@@ -111,7 +126,7 @@ class RegionTrack:
         None when no later date observed the region.
     n_later_observed : int
     growth_m2, area_first_m2, area_last_m2 : float
-    status : {"persistent", "unconfirmed", "transient"}
+    status : {"persistent", "unconfirmed", "transient", "flat"}
     per_date : list of dict
         ``date``, ``observed`` (share clear), ``changed_m2``, ``score_mean``.
     """
@@ -161,12 +176,17 @@ class Timeline:
     @property
     def kept(self) -> list[RegionTrack]:
         """Persistent and unconfirmed regions."""
-        return [r for r in self.regions if r.status != "transient"]
+        return [r for r in self.regions if r.status not in DROPPED]
 
     @property
     def n_transient(self) -> int:
         """Regions dropped as transient."""
         return sum(r.status == "transient" for r in self.regions)
+
+    @property
+    def n_flat(self) -> int:
+        """Lasting regions dropped because their outline gained no edges."""
+        return sum(r.status == "flat" for r in self.regions)
 
     def kept_mask(self) -> np.ndarray:
         """Pixels of the kept regions."""
@@ -253,6 +273,34 @@ def _step_regions(
     return kept & ~moved[trimmed], int(moved.sum())
 
 
+def edge_gain(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Gain of edge strength per pixel: ``|∇ after| - |∇ before|`` (Gaussian, σ 1 px).
+
+    ``before`` and ``after`` are (B, H, W) levels of each pixel before and after its
+    step (:class:`~sitewatch.detect.steps.StepScores`); their band mean is compared. A
+    region's mean gain over it and a one-pixel ring is above 0 when its new level
+    contrasts with its surroundings more than the old one did.
+
+    Examples
+    --------
+    A roof on uniform ground gains an outline; the same ground cleared to the level of
+    its surroundings loses one:
+
+    >>> old = np.zeros((1, 20, 20)); new = old.copy(); new[0, 6:14, 6:14] = 1.0
+    >>> bool(edge_gain(old, new)[5:15, 5:15].mean() > 0)
+    True
+    >>> bool(edge_gain(new, old)[5:15, 5:15].mean() < 0)
+    True
+    """
+    from sitewatch.detect.methods import EDGE_SIGMA
+
+    lb = np.asarray(before, dtype=np.float64).mean(axis=0)
+    la = np.asarray(after, dtype=np.float64).mean(axis=0)
+    return ndimage.gaussian_gradient_magnitude(
+        la, EDGE_SIGMA
+    ) - ndimage.gaussian_gradient_magnitude(lb, EDGE_SIGMA)
+
+
 def _step_evidence(
     stacks: Sequence[np.ndarray],
     valids: Sequence[np.ndarray],
@@ -260,7 +308,7 @@ def _step_evidence(
     pixel_area_m2: float,
     opts: DetectOptions,
     fdr: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any] | None], np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any] | None], np.ndarray, np.ndarray]:
     """One lasting step per pixel over the whole series (:mod:`sitewatch.detect.steps`).
 
     A pixel is flagged on date t when its step is at or before t, its step size passes
@@ -311,7 +359,9 @@ def _step_evidence(
         "valid_pixels": n_test,
         "shifts_px": shifts,
     }
-    return scores, masks, valid, [None] + [diag] * (n - 1), flagged
+    b_n = steps.before.shape[0]
+    gain = edge_gain(steps.before.reshape(b_n, *shape), steps.after.reshape(b_n, *shape))
+    return scores, masks, valid, [None] + [diag] * (n - 1), flagged, gain
 
 
 def track_changes(
@@ -362,13 +412,21 @@ def track_changes(
     if model == "step" and n < 3:
         raise InputError("the step model needs at least three dated images")
     step = model == "step" or (model == "auto" and n >= MIN_DATES and opts.threshold is None)
+    gain: np.ndarray | None = None
     if step:
-        evidence = _step_evidence(stacks, valids, band_names, pixel_area_m2, opts, fdr)
+        *evidence, gain = _step_evidence(stacks, valids, band_names, pixel_area_m2, opts, fdr)
     else:
-        evidence = _pair_evidence(stacks, valids, band_names, pixel_area_m2, opts)
+        evidence = list(_pair_evidence(stacks, valids, band_names, pixel_area_m2, opts))
     scores, masks, valid, diags, flagged = evidence
     shape = flagged.shape
     labels, n_regions = label_regions(flagged)
+    flat = np.zeros(n_regions + 1, dtype=bool)
+    if gain is not None and n_regions:
+        # each region with a one-pixel ring (where a ring touches two regions, the
+        # larger label takes it: regions are apart by at least a pixel)
+        ring = ndimage.grey_dilation(labels, footprint=np.ones((3, 3), bool))
+        mean_gain = ndimage.mean(gain, ring, np.arange(1, n_regions + 1))
+        flat[1:] = np.asarray(mean_gain, dtype=np.float64) <= 0.0
     min_px = opts.min_pixels(pixel_area_m2)
     regions = []
     index = np.arange(1, n_regions + 1)
@@ -419,12 +477,14 @@ def track_changes(
             last_clear = dates[before[-1]] if before else None
             later = [t for t in obs if t > t0]
             persistence = round(sum(t in seen for t in later) / len(later), 3) if later else None
-            if persistence is None:
-                status = "unconfirmed"
-            elif persistence >= min_persistence:
-                status = "persistent"
-            else:
+            if persistence is not None and persistence < min_persistence:
                 status = "transient"
+            elif flat[k + 1]:
+                status = "flat"
+            elif persistence is None:
+                status = "unconfirmed"
+            else:
+                status = "persistent"
             a_first = float(changed[t0][k]) * pixel_area_m2
             a_last = float(changed[seen[-1]][k]) * pixel_area_m2
         regions.append(

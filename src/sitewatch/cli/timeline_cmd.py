@@ -152,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
                 "out": str(out),
                 "dates": info["dates"],
                 "n_transient": info["n_transient"],
+                "n_flat": info.get("n_flat", 0),
                 "regions": [r.as_dict() for r in tl.regions],
                 "changes": [f["properties"] for f in result.features],
             }
@@ -166,7 +167,8 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"  {n} dates {info['dates'][0]} … {info['dates'][-1]}; "
             f"{info['n_persistent']} persistent, {info['n_unconfirmed']} unconfirmed, "
-            f"{info['n_transient']} transient region(s) dropped"
+            f"{info['n_transient']} transient and {info.get('n_flat', 0)} flat region(s) "
+            "dropped (flat: lasting, but no new outline)"
         )
         if info.get("sorted_by_date"):
             print("  images put in date order")

@@ -583,7 +583,9 @@ def _timeline(run: RunData) -> str:
         parts.append(
             f"<p>{len(info.get('dates', []))} dates from {_e(info.get('from'))} to "
             f"{_e(info.get('to'))}; {info.get('n_persistent', 0)} persistent change region(s), "
-            f"{info.get('n_transient', 0)} transient region(s) dropped (seen, then gone).</p>"
+            f"{info.get('n_transient', 0)} transient region(s) dropped (seen, then gone), "
+            f"{info.get('n_flat', 0)} flat (lasting, but no new outline: clearing, grading, "
+            "demolition).</p>"
         )
     if png.is_file():
         parts.append(f"<figure>{_img(png, 'score over time')}</figure>")
