@@ -80,6 +80,7 @@ __all__ = [
     "default_threads",
     "run_engine",
     "score_arrays",
+    "view_z",
 ]
 
 STAT_ROWS = 64
