@@ -81,7 +81,8 @@ def train_model(samples: Mapping[str, Sample], *, exclude: Sequence[str] = ()) -
     InputError
         Nothing left to train on, or a dataset without both classes.
     """
-    use = {k: v for k, v in samples.items() if k not in set(exclude)}
+    drop = set(exclude)
+    use = {k: v for k, v in samples.items() if k not in drop}
     if not use:
         raise InputError(
             "no labelled dataset left to train the learned method on; "

@@ -373,12 +373,19 @@ def _luminance_std(z: np.ndarray, st: BandStats, idx: list[int], off: int) -> fl
     return float(lum.std()) or 1.0
 
 
-def _edges(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> np.ndarray:
+def _luminances(
+    b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context
+) -> tuple[np.ndarray, np.ndarray]:
+    """The luminance of each date (:attr:`_Context.lum`), in units of its own std."""
     assert ctx.lum is not None
     idx, sd_b, sd_a = ctx.lum
     lb = _luminance(b, v, ctx.stats, idx, 0) / sd_b
     la = _luminance(a, v, ctx.stats, idx, ctx.nb) / sd_a
-    return _finish(new_edges(lb, la), v)
+    return lb, la
+
+
+def _edges(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> np.ndarray:
+    return _finish(new_edges(*_luminances(b, a, v, ctx)), v)
 
 
 def _chroma(x: np.ndarray, v: np.ndarray, idx: list[int], scale: float) -> np.ndarray:
@@ -396,11 +403,10 @@ def _learned(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> list
     """The views of :data:`sitewatch.detect.learned.FEATURES`, in that order."""
     assert ctx.fit is not None and ctx.lum is not None
     st, nb = ctx.stats, ctx.nb
-    idx, sd_b, sd_a = ctx.lum
+    idx = ctx.lum[0]
     chi2 = _finish(_chi2(b, a, v, ctx.fit, ctx.keep), v)
     cva = _cva(b, a, v, st, ctx.keep)
-    lb = _luminance(b, v, st, idx, 0) / sd_b
-    la = _luminance(a, v, st, idx, nb) / sd_a
+    lb, la = _luminances(b, a, v, ctx)
     dlum = _finish(la - lb, v)
     if len(idx) >= 3:
         # the sum's own scale keeps dark pixels from dividing by ~0
@@ -491,6 +497,9 @@ statistics, so it runs as one block."""
 
 ROBUST = {"construction": 0.0, "ratio": 0.01, "index": 0.0, "edges": 0.0, "learned": 0.0}
 """Methods whose views are standardised by median and MAD (value: the least scale)."""
+OWN_CHI2 = frozenset({"irmad", "edges", "learned"})
+"""Methods whose (first) view is the IR-MAD χ²: it doubles as the ``p_no_change``
+evidence, with no second transform."""
 VIEW_HALO = {"edges": EDGE_HALO, "learned": EDGE_HALO + int(4.0 * CONTEXT_SIGMA + 0.5)}
 """Rows of context a method's views need (methods smoothing inside: the smoothing's)."""
 
@@ -725,7 +734,7 @@ def run_engine(
 
     # 2. IR-MAD fits (method and evidence) on the in-memory sample; raw samples.
     need_fit = method in ("irmad", "mad", "construction", "edges", "learned")
-    need_evidence = evidence and method not in ("irmad", "edges", "learned")
+    need_evidence = evidence and method not in OWN_CHI2
     if need_fit or need_evidence or method == "ratio" or opts.threshold_rule == "share":
         ctx.keep = st.varying(nb)
         if need_fit and not ctx.keep:
@@ -773,7 +782,7 @@ def run_engine(
                 "n_valid": st.n,
                 "n_fit": int(z.shape[1]),
             }
-        if method in ("irmad", "edges", "learned"):
+        if method in OWN_CHI2:
             ctx.evidence, ctx.evidence_keep = ctx.fit, ctx.keep
         elif (
             (need_evidence or opts.threshold_rule == "share")
@@ -837,8 +846,7 @@ def run_engine(
             for sink, x in zip(view_sinks, views, strict=True):
                 sink.write(r0, x[core].astype(np.float32))
             mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
-            # the view 0 of edges and learned is the χ²
-            own = views[0][core] if method in ("edges", "learned") else None
+            own = views[0][core] if method in OWN_CHI2 else None
             pv = evidence_of(b[:, core], a[:, core], vc, r0, idx, own)
             return [x[core][vc][idx] for x in views], pv
 
@@ -879,7 +887,7 @@ def run_engine(
             pixel_sink.write(r0, pixel[core])
         if not view_sinks:
             mask_sink.write(r0, np.where(vc, 0, 255).astype(np.uint8))
-            own = pixel[core] if method == "irmad" else None
+            own = pixel[core] if method in OWN_CHI2 else None
             pv = evidence_of(b[:, core], a[:, core], vc, r0, idx, own)
         return score[core][vc][idx], pv
 
@@ -906,32 +914,18 @@ def run_engine(
             return q[core][vc][robust_ords.in_block(r0, r1, int(vc.sum()))]
 
         quiet = np.concatenate(list(_imap(quiet_block, blocks, threads)))
-    if opts.threshold_rule == "model" and opts.threshold is None:
-        if ctx.model is None:
-            raise ValueError(
-                "the 'model' threshold rule is the learned model's cutoff; "
-                "use it with --method learned"
-            )
-        cut = ctx.model.cutoff
-        kept = float(np.mean(thr_vals > cut)) if thr_vals.size else 0.0
-        thr = Threshold(
-            cut,
-            "model",
-            f"the learned model's cutoff, P(change) above {cut:g}, chosen with its weights "
-            f"on its training data; {100 * kept:.2f} % of the pixels above it",
-        )
-    else:
-        thr = threshold_scores(
-            thr_vals,
-            rule=opts.threshold_rule,
-            value=opts.threshold,
-            dof=nb,
-            p=opts.chi2_p,
-            k=opts.k,
-            floor=floor,
-            p_nochange=p_nc,
-            quiet=quiet,
-        )
+    thr = threshold_scores(
+        thr_vals,
+        rule=opts.threshold_rule,
+        value=opts.threshold,
+        dof=nb,
+        p=opts.chi2_p,
+        k=opts.k,
+        floor=floor,
+        p_nochange=p_nc,
+        quiet=quiet,
+        cutoff=ctx.model.cutoff if ctx.model is not None else None,
+    )
     del thr_vals, p_nc, quiet
     if st.n > SAMPLE:  # the rule saw a sample: say so
         why = thr.why.replace(

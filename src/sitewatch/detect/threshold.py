@@ -382,6 +382,7 @@ def threshold_scores(
     floor: float | None = None,
     p_nochange: np.ndarray | None = None,
     quiet: np.ndarray | None = None,
+    cutoff: float | None = None,
 ) -> Threshold:
     """Pick a threshold by rule name, or use a fixed ``value`` when given.
 
@@ -390,7 +391,6 @@ def threshold_scores(
     scores : ndarray
         Valid-pixel scores.
     rule : {"otsu", "kittler", "chi2", "precision", "share", "model"}
-        (``"model"`` only through the engine, with the ``learned`` method)
     value : float, optional
         Fixed threshold; overrides ``rule``.
     dof : int, optional
@@ -404,6 +404,8 @@ def threshold_scores(
     quiet : bool ndarray, optional
         The same pixels outside dense clusters above ``floor`` (:func:`quiet_pixels`),
         for the cap of the ``"precision"`` rule.
+    cutoff : float, optional
+        The ``learned`` model's cutoff, for the ``"model"`` rule.
     """
     if value is not None:
         s = _clean(scores)
@@ -419,8 +421,18 @@ def threshold_scores(
     if rule == "precision":
         return threshold_precision_first(scores, k=k, floor=floor, quiet=quiet)
     if rule == "model":
-        raise ValueError(
-            "the 'model' threshold rule is the learned model's cutoff; use it with --method learned"
+        if cutoff is None:
+            raise ValueError(
+                "the 'model' threshold rule is the learned model's cutoff; "
+                "use it with --method learned"
+            )
+        s = np.asarray(scores)
+        kept = float(np.mean(s > cutoff)) if s.size else 0.0
+        return Threshold(
+            cutoff,
+            "model",
+            f"the learned model's cutoff, P(change) above {cutoff:g}, chosen with its weights "
+            f"on its training data; {100 * kept:.2f} % of the pixels above it",
         )
     if rule == "share":
         if p_nochange is None:
