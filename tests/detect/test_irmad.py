@@ -7,11 +7,12 @@ import time
 
 import numpy as np
 import pytest
-from scipy import ndimage, stats
+from scipy import ndimage, special, stats
 
 from conftest import SHARED, needs_shared
 from sitewatch.detect.irmad import (
     chi2_quantile,
+    chi2_sf,
     consistency_factor,
     irmad,
     score_irmad,
@@ -221,3 +222,14 @@ def test_irmad_on_an_oscd_city():
     assert res.converged
     assert np.isfinite(res.chi2).all() and res.dof == 13
     assert took < 30
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 4, 6, 13, 40, 41])
+def test_chi2_sf_is_scipys_survival_function(dof):
+    """The closed form IR-MAD's reweighting uses equals chdtrc (41: chdtrc itself)."""
+    rng = np.random.default_rng(dof)
+    x = np.r_[0.0, 1e-9, rng.chisquare(dof, 20_000) * rng.uniform(0.1, 5.0, 20_000), 300.0]
+    want = special.chdtrc(dof, x)
+    got = chi2_sf(dof, x)
+    assert got.shape == x.shape
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-300)

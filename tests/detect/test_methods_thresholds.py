@@ -12,6 +12,7 @@ from scipy import ndimage
 from sitewatch.detect.methods import (
     SCORERS,
     band_roles,
+    normalised_gaussian,
     score_construction,
     score_index,
     score_ratio,
@@ -204,6 +205,21 @@ def test_smooth_masked_ignores_invalid_pixels():
     s[~valid] = 1000.0
     out = smooth_masked(s, valid, 2.0)
     assert np.allclose(out[valid], 1.0) and (out[~valid] == 0).all()
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 3.0, 6.0])
+@pytest.mark.parametrize("shape", [(7, 5), (130, 97)])
+def test_normalised_gaussian_of_all_valid_pixels_is_the_general_formula(sigma, shape):
+    """Its shortcut (one filter when every pixel weighs) is bit-identical."""
+    rng = np.random.default_rng(3)
+    x = rng.gamma(1.5, size=shape).astype(np.float32)
+    w = np.ones(shape, bool)
+    num = ndimage.gaussian_filter(np.where(w, x, 0.0).astype(np.float64), sigma, mode="nearest")
+    den = ndimage.gaussian_filter(w.astype(np.float64), sigma, mode="nearest")
+    want = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
+    assert np.array_equal(normalised_gaussian(x, w, sigma), want)
+    w[0, 0] = False  # the general path still fills a pixel without weight
+    assert normalised_gaussian(x, w, sigma)[0, 0] > 0
 
 
 @pytest.mark.parametrize("shift", [(0.3, 0.0), (0.0, -1.7), (1.7, 4.2)])

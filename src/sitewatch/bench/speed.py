@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from sitewatch._threads import launch_environment
 from sitewatch.bench.defaults import BIG_SIZE, DEFAULT_SIZES
 
 __all__ = [
@@ -361,7 +362,7 @@ def _gnu_time() -> str | None:
     return _GNU_TIME if ok else None
 
 
-def measure(cmd: Sequence[str], *, log: Path) -> Measurement:
+def measure(cmd: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None) -> Measurement:
     """Run ``cmd`` once as a child process and account for it alone.
 
     The command runs under a fresh small parent (GNU ``/usr/bin/time``, else a tiny
@@ -379,7 +380,7 @@ def measure(cmd: Sequence[str], *, log: Path) -> Measurement:
         wrapped = [sys.executable, "-c", _LAUNCHER, str(timing), *cmd]
     with open(log, "wb") as out:
         t0 = time.perf_counter()
-        done = subprocess.run(wrapped, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(wrapped, stdout=out, stderr=subprocess.STDOUT, check=False, env=env)
         seconds = time.perf_counter() - t0
     try:
         fields = timing.read_text(encoding="utf-8").strip().splitlines()[-1].split()
@@ -414,6 +415,8 @@ class Series:
     name: str
     cmd: list[str]
     runs: list[Measurement] = field(default_factory=list)
+    env: Mapping[str, str] | None = None
+    """Environment of a baseline (None: this process's, as for sitewatch's commands)."""
 
     @property
     def seconds(self) -> float:
@@ -453,7 +456,7 @@ def run_interleaved(series: Sequence[Series], repeat: int, logdir: Path) -> None
     for i in range(repeat):
         for s in series:
             log = logdir / f"{s.name}.{i}.log"
-            m = measure(s.cmd, log=log)
+            m = measure(s.cmd, log=log, env=s.env)
             if m.returncode != 0:
                 raise BenchCommandError(
                     f"{s.name} exited {m.returncode}: {' '.join(s.cmd)}\n  {_tail(log)}"
@@ -740,6 +743,7 @@ def _compare(
             str(pair.after),
             str(runs / "naive.geojson"),
         ],
+        env=launch_environment(),
     )
     sw_default = Series(
         "sitewatch_default", _detect_cmd(pair, runs / "swdef", *extra, method=HEAVY)
@@ -760,7 +764,9 @@ def _compare(
     if otb:
         mad = runs / "otb_mad.tif"
         otb_s = Series(
-            "otb", [otb, "-in1", str(pair.before), "-in2", str(pair.after), "-out", str(mad)]
+            "otb",
+            [otb, "-in1", str(pair.before), "-in2", str(pair.after), "-out", str(mad)],
+            env=launch_environment(),
         )
         series.append(otb_s)
     else:

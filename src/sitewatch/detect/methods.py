@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -412,11 +413,23 @@ def normalised_gaussian(values: np.ndarray, weight: np.ndarray, sigma: float) ->
     pixel is within reach), without zeroing the unweighted pixels, so it also fills them
     from their neighbours.
     """
+    if weight.dtype == bool and weight.all():
+        # Every pixel weighs: the weight's filter is one constant, the filter of an all-ones
+        # window (computed small, so the division is bit-identical, at half the work).
+        num = ndimage.gaussian_filter(values.astype(np.float64), sigma, mode="nearest")
+        return num / _ones_filtered(float(sigma), values.ndim)
     num = ndimage.gaussian_filter(
         np.where(weight, values, 0.0).astype(np.float64), sigma, mode="nearest"
     )
     den = ndimage.gaussian_filter(weight.astype(np.float64), sigma, mode="nearest")
     return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
+
+
+@lru_cache(maxsize=16)
+def _ones_filtered(sigma: float, ndim: int) -> float:
+    """``gaussian_filter`` of an all-ones image at ``sigma`` (the same at every pixel)."""
+    ones = np.ones((2 * int(4.0 * sigma + 0.5) + 3,) * ndim)
+    return float(ndimage.gaussian_filter(ones, sigma, mode="nearest").flat[0])
 
 
 def construction_scores(
