@@ -109,6 +109,23 @@ def test_start_up_imports_no_numeric_stack():
     assert out == "[]"
 
 
+def test_reading_images_imports_no_scipy():
+    """What ``detect`` runs up to reading the images loads no scipy: the engine's modules
+    load on a second thread during the read (``pipeline.detect_change``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import sitewatch.cli.detect_cmd, sitewatch.run, sitewatch.pipeline, "
+        "sitewatch.report, sitewatch.sources.local, sitewatch.prepare.masks, sitewatch._units; "
+        "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out == "[]"
+
+
 def test_an_opened_local_source_is_protected_as_an_input(planted_pair):
     """Through the API, an input may be an opened source; its folder is still never replaced."""
     from sitewatch.errors import OutputError

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from importlib import import_module
 from typing import Any
 
@@ -34,3 +36,19 @@ def lazy_names(
         return sorted({*namespace, *names})
 
     return getattr_, dir_
+
+
+def preload_module(name: str) -> threading.Thread:
+    """Start importing module ``name`` on a second thread; join the thread before use.
+
+    For overlapping a slow import (scipy) with work that frees the GIL (GDAL reads).
+    An error is not raised there: the caller's own import after ``join()`` raises it.
+    """
+
+    def load() -> None:
+        with suppress(BaseException):  # the caller's own import raises it again
+            import_module(name)
+
+    thread = threading.Thread(target=load, name=f"sitewatch-preload-{name}", daemon=True)
+    thread.start()
+    return thread

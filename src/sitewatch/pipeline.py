@@ -9,15 +9,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio.features
 
+from sitewatch._lazy import preload_module
 from sitewatch.aoi import AOI, _swapped, load_aoi
 from sitewatch.detect.chain import method_run
-from sitewatch.detect.run import DEFAULT_MIN_AREA_M2, DetectOptions, detect_arrays
-from sitewatch.detect.threshold import Threshold
+from sitewatch.detect.options import DEFAULT_MIN_AREA_M2, DetectOptions
 from sitewatch.errors import (
     AOIError,
     BandsNotIdentifiedWarning,
@@ -31,6 +31,9 @@ from sitewatch.errors import (
 from sitewatch.grid import Grid, from_lonlat
 from sitewatch.sources.local import ROLE_BANDS, S2_BANDS, LocalSource, open_local
 from sitewatch.sources.products import check_products
+
+if TYPE_CHECKING:
+    from sitewatch.detect.threshold import Threshold
 
 __all__ = ["DEFAULT_MIN_AREA_M2", "ChangeResult", "detect_change", "plan_detection"]
 
@@ -433,8 +436,16 @@ def detect_change(
     timings["open"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    sb = bsrc.read(grid, bands=bands_b)
-    sa = asrc.read(grid, bands=bands_a)
+    # The engine's modules (scipy's filters, FFTs and special functions: about a third
+    # of a second) load on a second thread while this one reads (GDAL frees the GIL).
+    preload = preload_module("sitewatch.detect.run")
+    try:
+        sb = bsrc.read(grid, bands=bands_b)
+        sa = asrc.read(grid, bands=bands_a)
+    finally:
+        preload.join()
+    from sitewatch.detect.run import detect_arrays
+
     valid = sb.valid & sa.valid
     if inside is not None:
         valid &= inside

@@ -170,7 +170,7 @@ def report(result: ChangeResult, out: Path, args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``sitewatch detect``: arguments → :class:`~sitewatch.run.DetectJob` → print."""
-    from sitewatch.blocks import parse_size
+    from sitewatch._units import parse_size
 
     job = DetectJob(
         before=args.before,

@@ -1,19 +1,21 @@
-"""Preparing image pairs for change detection (pure numpy/scipy)."""
+"""Preparing image pairs for change detection (pure numpy/scipy).
 
-from sitewatch.prepare.coregister import CoregResult, apply_shift, coregister
-from sitewatch.prepare.normalize import (
-    BandFit,
-    NormalizeResult,
-    normalize_irmad,
-    orthogonal_regression,
-)
+Names are imported on first use (PEP 562): reading an image's cloud mask
+(:mod:`sitewatch.prepare.masks`) does not pay for scipy's filters and FFTs.
+"""
 
-__all__ = [
-    "BandFit",
-    "CoregResult",
-    "NormalizeResult",
-    "apply_shift",
-    "coregister",
-    "normalize_irmad",
-    "orthogonal_regression",
-]
+from sitewatch._lazy import lazy_names
+
+_LAZY = {
+    "BandFit": "sitewatch.prepare.normalize",
+    "CoregResult": "sitewatch.prepare.coregister",
+    "NormalizeResult": "sitewatch.prepare.normalize",
+    "apply_shift": "sitewatch.prepare.coregister",
+    "coregister": "sitewatch.prepare.coregister",
+    "normalize_irmad": "sitewatch.prepare.normalize",
+    "orthogonal_regression": "sitewatch.prepare.normalize",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

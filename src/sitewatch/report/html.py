@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sitewatch.prepare.coregister import coreg_residual
 from sitewatch.report.exports import map_links
 from sitewatch.report.run import RunData, load_run
 
@@ -670,6 +669,8 @@ def _method(run: RunData) -> str:
     ]
     if params.get("sensor") == "radar" or diag.get("fusion"):
         caveats += RADAR_CAVEATS
+    from sitewatch.prepare.coregister import coreg_residual  # scipy: not at start-up
+
     residual = coreg_residual(coreg)
     if isinstance(residual, (int, float)) and residual > 0.5:
         caveats.append(
