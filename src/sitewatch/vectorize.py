@@ -152,27 +152,9 @@ class Regions:
                     pos[finite], weights=vals[finite], minlength=ids.size
                 )
             t = grid.transform @ Affine.translation(0, row0)
-            parts: dict[int, list[Any]] = {}
-            with _SHAPES_LOCK:  # rasterio's in-memory datasets are not safe across threads
-                traced = list(
-                    rasterio.features.shapes(lab, mask=lab > 0, connectivity=8, transform=t)
-                )
-            for geom, value in traced:
-                parts.setdefault(int(value), []).append(shape(geom))
-            out["parts"] = parts
+            out["parts"] = _trace(lab, t)
         if observed is not None and (labels > 0).any():
-            c = self.context_px
-            grown = ndimage.grey_dilation(labels, size=(2 * c + 1,) * 2)
-            grown = np.where(labels > 0, labels, grown)[core]
-            g_at = grown > 0
-            g = grown[g_at]
-            cids = np.unique(g)
-            if cids.size:
-                cpos = np.searchsorted(cids, g)
-                out["cids"] = cids
-                out["ctx"] = np.bincount(cpos, minlength=cids.size).astype(np.float64)
-                obs = observed[core][g_at].astype(np.float64)
-                out["obs"] = np.bincount(cpos, weights=obs, minlength=cids.size)
+            out.update(_context(labels, core, observed, self.context_px))
         out["observed"] = observed is not None
         return out
 
@@ -237,3 +219,114 @@ class Regions:
             f["id"] = f"c{i:03d}"
             f["properties"] = {"id": f["id"], **f["properties"]}
         return features
+
+
+_SPARSE_SHARE = 0.25
+"""Regions are handled one window each when their windows cover under this share of the
+block (few, small regions: the usual case); otherwise the block is handled whole."""
+
+
+def _windows(labels: np.ndarray, pad: int) -> list[tuple[int, tuple[slice, slice]]] | None:
+    """``(id, window)`` of each region in ``labels``: its box grown by ``pad`` px.
+
+    None when the windows would cover more than :data:`_SPARSE_SHARE` of the array.
+    """
+    h, w = labels.shape
+    found = [(k + 1, sl) for k, sl in enumerate(ndimage.find_objects(labels)) if sl is not None]
+    wins = [
+        (
+            k,
+            (
+                slice(max(0, ys.start - pad), min(h, ys.stop + pad)),
+                slice(max(0, xs.start - pad), min(w, xs.stop + pad)),
+            ),
+        )
+        for k, (ys, xs) in found
+    ]
+    area = sum((y.stop - y.start) * (x.stop - x.start) for _, (y, x) in wins)
+    return wins if area <= _SPARSE_SHARE * labels.size else None
+
+
+def _trace(lab: np.ndarray, transform: Affine) -> dict[int, list[Any]]:
+    """Outline parts of every region of ``lab`` (8-connected), by region id.
+
+    Few small regions: traced one window each, so the tracer does not scan the whole
+    block; the outlines are the same (a region's outline depends on its pixels only).
+    """
+    parts: dict[int, list[Any]] = {}
+    wins = _windows(lab, 1)
+    jobs = (
+        [(lab, lab > 0, transform)]
+        if wins is None
+        else [
+            (
+                sub := lab[ys, xs],
+                sub == k,
+                transform @ Affine.translation(xs.start, ys.start),
+            )
+            for k, (ys, xs) in wins
+        ]
+    )
+    with _SHAPES_LOCK:  # rasterio's in-memory datasets are not safe across threads
+        for image, mask, t in jobs:
+            for geom, value in rasterio.features.shapes(
+                image, mask=mask, connectivity=8, transform=t
+            ):
+                parts.setdefault(int(value), []).append(shape(geom))
+    return parts
+
+
+def _context(
+    labels: np.ndarray, core: slice, observed: np.ndarray, c: int
+) -> dict[str, np.ndarray]:
+    """Pixels of each region and its ``c``-px ring, and how many of them are observed.
+
+    Over the ``core`` rows; a ring pixel goes to the highest id within reach. Every
+    such pixel lies within ``c`` px of its region's box and its value depends only on
+    labels within ``c`` px of it, so for few small regions one window per region (its
+    box grown by ``2 c``, evaluated on the box grown by ``c``) gives exactly the whole
+    block's counts. (Grey dilation of labels >= 0 with a square window is the same
+    under scipy's ``reflect`` edge as under zeros outside the array.)
+    """
+    size = (2 * c + 1,) * 2
+    wins = _windows(labels, 2 * c)
+    if wins is None:
+        grown = ndimage.grey_dilation(labels, size=size)
+        grown = np.where(labels > 0, labels, grown)[core]
+        g_at = grown > 0
+        g = grown[g_at]
+        cids = np.unique(g)
+        if not cids.size:
+            return {}
+        cpos = np.searchsorted(cids, g)
+        obs = observed[core][g_at].astype(np.float64)
+        return {
+            "cids": cids,
+            "ctx": np.bincount(cpos, minlength=cids.size).astype(np.float64),
+            "obs": np.bincount(cpos, weights=obs, minlength=cids.size),
+        }
+    h, w = labels.shape
+    ids, ctx, obs = [], [], []
+    for k, (ys, xs) in wins:
+        sub = labels[ys, xs]
+        grown = np.where(sub > 0, sub, ndimage.grey_dilation(sub, size=size))
+        # The evaluated part: the box grown by c, within the core rows.
+        y0 = max(ys.start + c if ys.start > 0 else 0, core.start)
+        y1 = min(ys.stop - c if ys.stop < h else h, core.stop)
+        x0 = xs.start + c if xs.start > 0 else 0
+        x1 = xs.stop - c if xs.stop < w else w
+        if y1 <= y0 or x1 <= x0:
+            continue
+        at = grown[y0 - ys.start : y1 - ys.start, x0 - xs.start : x1 - xs.start] == k
+        n = int(at.sum())
+        if n:
+            ids.append(k)
+            ctx.append(n)
+            obs.append(int(observed[y0:y1, x0:x1][at].sum()))
+    if not ids:
+        return {}
+    return {
+        "cids": np.array(ids, dtype=labels.dtype),
+        "ctx": np.array(ctx, dtype=np.float64),
+        "obs": np.array(obs, dtype=np.float64),
+    }

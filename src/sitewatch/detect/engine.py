@@ -957,12 +957,14 @@ def run_engine(
         return n, sizes, lab[0].copy(), lab[-1].copy()
 
     offsets: list[int] = []
+    counts_lab: list[int] = []
     sizes_all: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
     edges: list[np.ndarray] = []
     total = 0
     prev_last: np.ndarray | None = None
     for n, sizes, first, last in _imap(label_block, blocks, threads):
         offsets.append(total)
+        counts_lab.append(n)
         if prev_last is not None and n:
             f = np.where(first > 0, first + total, 0)
             for dc in (-1, 0, 1):
@@ -989,17 +991,22 @@ def run_engine(
     removed = int(real.sum() - keep.sum())
 
     # 6. Final labels and mask.
-    def final_block(item: tuple[tuple[int, int], int]) -> int:
-        (r0, r1), off = item
+    def final_block(item: tuple[tuple[int, int], int, int]) -> int:
+        (r0, r1), off, n = item
         lab = label_sink.read(r0, r1)
-        out = np.where(lab > 0, final_of_id[np.where(lab > 0, lab + off, 0)], 0).astype(np.int32)
+        # The block's labels 1..n are ids off+1..off+n: one table lookup per pixel.
+        lut = final_of_id[off : off + n + 1].astype(np.int32)
+        lut[0] = 0
+        out = lut[lab]
         label_sink.write(r0, out)
         m = mask_sink.read(r0, r1).copy()
         m[out > 0] = 1
         mask_sink.write(r0, m)
         return int((out > 0).sum())
 
-    n_changed = sum(_imap(final_block, list(zip(blocks, offsets, strict=True)), threads))
+    n_changed = sum(
+        _imap(final_block, list(zip(blocks, offsets, counts_lab, strict=True)), threads)
+    )
     diag.update(
         {
             "threshold": thr.as_dict(),
