@@ -312,3 +312,23 @@ def test_a_shift_that_does_not_lower_the_residual_is_not_applied(monkeypatch):
     assert not res.applied and res.shift == (0.0, 0.0)
     assert res.residual_after == res.residual_before
     assert res.note.startswith("kept the original: residual did not fall")
+
+
+@pytest.mark.parametrize("upsample", [1, 7, 20, 100])
+def test_phase_correlation_is_scikit_images(upsample):
+    """The two-stage refinement finds scikit-image's one-stage peak and correlation."""
+    from skimage.registration import phase_cross_correlation
+
+    from sitewatch.prepare.coregister import phase_correlation
+
+    rng = np.random.default_rng(upsample)
+    for size in (64, 96, 128):
+        scene = ndi.gaussian_filter(rng.normal(size=(size + 20, size + 20)), rng.uniform(0.7, 3))
+        a = scene[10:-10, 10:-10]
+        b = ndi.shift(scene, rng.uniform(-4, 4, 2), order=3)[10:-10, 10:-10]
+        b = b + rng.normal(0, rng.uniform(0.0, 0.5), a.shape)
+        a, b = a - a.mean(), b - b.mean()
+        want, error, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
+        shift, corr = phase_correlation(a, b, upsample)
+        np.testing.assert_allclose(shift, want, rtol=0, atol=1e-9)
+        assert corr == pytest.approx(np.sqrt(max(0.0, 1.0 - error**2)), abs=1e-12)

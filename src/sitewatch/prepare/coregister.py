@@ -23,7 +23,6 @@ from typing import Any, Literal
 import numpy as np
 import scipy.fft
 from scipy import ndimage as ndi
-from skimage.registration import phase_cross_correlation
 
 __all__ = ["CoregResult", "apply_shift", "coregister"]
 
@@ -490,9 +489,78 @@ def _correlate(
     b = (mov_hp - mov_hp[ok].mean()) * taper
     if not (np.any(a) and np.any(b)):  # a flat image: nothing to correlate
         return np.zeros(2), 0.0
-    shift, error, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
-    # With normalization=None, error = sqrt(1 - r**2), r the correlation at the peak.
-    return np.asarray(shift, dtype=np.float64), float(np.sqrt(max(0.0, 1.0 - error**2)))
+    return phase_correlation(a, b, upsample)
+
+
+_COARSE = 10
+"""Upsampling of the first stage of :func:`phase_correlation`'s refinement."""
+
+
+def phase_correlation(a: np.ndarray, b: np.ndarray, upsample: int) -> tuple[np.ndarray, float]:
+    """Shift registering ``b`` on ``a`` to ``1 / upsample`` px, and the correlation at it.
+
+    scikit-image's ``phase_cross_correlation(a, b, upsample_factor=upsample,
+    normalization=None)`` [1]_, with its matrix-multiply DFT around the whole-pixel
+    peak done in two stages when ``upsample`` is a multiple of 10: first at 1/10 px
+    over the same ±0.75 px, then at ``1 / upsample`` px over ±0.1 px around the best
+    coarse point. The same lattice as the one-stage search, about a tenth of its
+    products (the one-stage search at 1/100 px took half of each tie point's time).
+
+    Returns
+    -------
+    shift : (2,) ndarray
+    correlation : float
+        ``|CC| / sqrt(E_a E_b)`` at the peak (``sqrt(1 - error**2)`` of scikit-image).
+
+    References
+    ----------
+    .. [1] Guizar-Sicairos, M., Thurman, S. T., Fienup, J. R. (2008). Efficient
+       subpixel image registration algorithms. Optics Letters 33(2), 156-158.
+    """
+    src = scipy.fft.fftn(a)
+    tgt = scipy.fft.fftn(b)
+    product = src * tgt.conj()
+    cc = scipy.fft.ifftn(product)
+    peak = np.unravel_index(np.argmax(np.abs(cc)), cc.shape)
+    shape = np.array(cc.shape, dtype=np.float64)
+    shift = np.array(peak, dtype=np.float64)
+    mid = np.trunc(shape / 2)
+    shift[shift > mid] -= shape[shift > mid]
+    if upsample == 1:
+        cc_max = cc[peak]
+        src_amp = np.sum(np.real(src * src.conj())) / src.size
+        tgt_amp = np.sum(np.real(tgt * tgt.conj())) / tgt.size
+    else:
+        conj = product.conj()
+        if upsample % _COARSE == 0 and upsample > _COARSE:
+            stages = [
+                (_COARSE, math.ceil(1.5 * _COARSE)),
+                (upsample, 2 * (upsample // _COARSE) + 1),
+            ]
+        else:
+            stages = [(upsample, math.ceil(1.5 * upsample))]
+        shift = np.round(shift * stages[0][0]) / stages[0][0]
+        for factor, size in stages:
+            centre = float(np.trunc(size / 2.0))
+            up = _upsampled_dft(conj, size, factor, centre - shift * factor).conj()
+            at = np.unravel_index(np.argmax(np.abs(up)), up.shape)
+            cc_max = up[at]
+            shift = shift + (np.array(at, dtype=np.float64) - centre) / factor
+        src_amp = np.sum(np.real(src * src.conj()))
+        tgt_amp = np.sum(np.real(tgt * tgt.conj()))
+    error = math.sqrt(abs(1.0 - float(np.real(cc_max * cc_max.conj())) / (src_amp * tgt_amp)))
+    return shift, math.sqrt(max(0.0, 1.0 - error**2))
+
+
+def _upsampled_dft(data: np.ndarray, size: int, factor: float, offsets: np.ndarray) -> np.ndarray:
+    """``size``² samples of the DFT of ``data`` upsampled ``factor`` times, from ``offsets``.
+
+    As scikit-image's ``_upsampled_dft``: matrix products instead of a zero-padded FFT.
+    """
+    for n, off in list(zip(data.shape, offsets, strict=True))[::-1]:
+        kernel = (np.arange(size) - off)[:, None] * np.fft.fftfreq(n, factor)
+        data = np.tensordot(np.exp(-2j * np.pi * kernel), data, axes=(1, -1))
+    return data
 
 
 def _window_starts(size: int, window: int) -> list[int]:
