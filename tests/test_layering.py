@@ -126,6 +126,39 @@ def test_reading_images_imports_no_scipy():
     assert out == "[]"
 
 
+def test_detect_reads_its_images_before_loading_scipy(planted_pair, tmp_path):
+    """Through ``sitewatch detect``, scipy is not loaded when the first image is read (with
+    the preload thread disabled, so the check is not a race), and the run completes."""
+    import subprocess
+    import sys
+
+    before, after, _ = planted_pair()
+    code = (
+        "import sys, threading\n"
+        "import sitewatch.pipeline as p, sitewatch.sources.local as L\n"
+        "def idle(name):\n"
+        "    t = threading.Thread(target=lambda: None)\n"
+        "    t.start()\n"
+        "    return t\n"
+        "p.preload_module = idle\n"
+        "seen = []\n"
+        "read = L.LocalSource.read\n"
+        "def spy(self, *a, **k):\n"
+        "    seen.append(sorted(m for m in ('scipy', 'sitewatch.blocks', 'skimage') "
+        "if m in sys.modules))\n"
+        "    return read(self, *a, **k)\n"
+        "L.LocalSource.read = spy\n"
+        "from sitewatch.cli.main import main\n"
+        f"rc = main(['detect', '--before', {str(before)!r}, '--after', {str(after)!r}, "
+        f"'--out', {str(tmp_path / 'run')!r}, '--quiet', '--no-report'])\n"
+        "print(rc, seen[0])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+    assert out.splitlines()[-1] == "0 []"
+
+
 def test_an_opened_local_source_is_protected_as_an_input(planted_pair):
     """Through the API, an input may be an opened source; its folder is still never replaced."""
     from sitewatch.errors import OutputError

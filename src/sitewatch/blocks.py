@@ -29,7 +29,7 @@ import rasterio
 import rasterio.features
 from affine import Affine
 
-from sitewatch._units import parse_size
+from sitewatch._units import estimate_memory, parse_size
 from sitewatch.aoi import AOI
 from sitewatch.detect.options import COREG_ORDER, DetectOptions
 from sitewatch.detect.threshold import Threshold
@@ -53,18 +53,6 @@ def gdal_cache_mb(max_memory: int) -> int:
     GDAL's default (5 % of RAM) alone can exceed a small budget.
     """
     return int(min(256, max(32, max_memory // 8 // (1 << 20))))
-
-
-def estimate_memory(height: int, width: int, bands: int) -> int:
-    """Bytes a whole in-memory ``detect`` of a (bands, height, width) pair needs, roughly.
-
-    The two stacks as read and as shifted (float32), the co-registration's float64
-    work images, the engine's sinks (scores, views, labels, mask) and the report's
-    images: measured, the whole process on the 3-band 2048 px benchmark pair peaked at
-    845 MB, which this gives as 805 MB (the interpreter and libraries, about 110 MB,
-    are left out).
-    """
-    return int(height) * int(width) * (24 * bands + 120)
 
 
 @dataclass(frozen=True, eq=False)

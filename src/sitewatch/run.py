@@ -519,7 +519,7 @@ def _write_pair_now(job: DetectJob, aoi: AOI | None) -> Run:
         "after_date": job.after_date,
     }
     if job.max_memory is not None:
-        from sitewatch.blocks import estimate_memory
+        from sitewatch._units import estimate_memory
         from sitewatch.pipeline import plan_detection
 
         bsrc, asrc, names, _, grid, _, _ = plan_detection(

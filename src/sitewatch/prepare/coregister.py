@@ -518,9 +518,13 @@ def phase_correlation(a: np.ndarray, b: np.ndarray, upsample: int) -> tuple[np.n
        subpixel image registration algorithms. Optics Letters 33(2), 156-158.
     """
     src = scipy.fft.fftn(a)
-    tgt = scipy.fft.fftn(b)
-    product = src * tgt.conj()
-    cc = scipy.fft.ifftn(product)
+    prod = scipy.fft.fftn(b)
+    # Energies first (BLAS dot products, no temporaries); then prod = src * conj(tgt) in place.
+    src_amp = float(np.vdot(src, src).real)
+    tgt_amp = float(np.vdot(prod, prod).real)
+    np.conjugate(prod, out=prod)
+    prod *= src
+    cc = scipy.fft.ifftn(prod)
     peak = np.unravel_index(np.argmax(np.abs(cc)), cc.shape)
     shape = np.array(cc.shape, dtype=np.float64)
     shift = np.array(peak, dtype=np.float64)
@@ -528,10 +532,9 @@ def phase_correlation(a: np.ndarray, b: np.ndarray, upsample: int) -> tuple[np.n
     shift[shift > mid] -= shape[shift > mid]
     if upsample == 1:
         cc_max = cc[peak]
-        src_amp = np.sum(np.real(src * src.conj())) / src.size
-        tgt_amp = np.sum(np.real(tgt * tgt.conj())) / tgt.size
+        src_amp /= src.size
+        tgt_amp /= src.size
     else:
-        conj = product.conj()
         if upsample % _COARSE == 0 and upsample > _COARSE:
             stages = [
                 (_COARSE, math.ceil(1.5 * _COARSE)),
@@ -542,24 +545,25 @@ def phase_correlation(a: np.ndarray, b: np.ndarray, upsample: int) -> tuple[np.n
         shift = np.round(shift * stages[0][0]) / stages[0][0]
         for factor, size in stages:
             centre = float(np.trunc(size / 2.0))
-            up = _upsampled_dft(conj, size, factor, centre - shift * factor).conj()
+            up = _upsampled_dft(prod, size, factor, centre - shift * factor)
             at = np.unravel_index(np.argmax(np.abs(up)), up.shape)
             cc_max = up[at]
             shift = shift + (np.array(at, dtype=np.float64) - centre) / factor
-        src_amp = np.sum(np.real(src * src.conj()))
-        tgt_amp = np.sum(np.real(tgt * tgt.conj()))
-    error = math.sqrt(abs(1.0 - float(np.real(cc_max * cc_max.conj())) / (src_amp * tgt_amp)))
+    error = math.sqrt(abs(1.0 - abs(complex(cc_max)) ** 2 / (src_amp * tgt_amp)))
     return shift, math.sqrt(max(0.0, 1.0 - error**2))
 
 
 def _upsampled_dft(data: np.ndarray, size: int, factor: float, offsets: np.ndarray) -> np.ndarray:
-    """``size``² samples of the DFT of ``data`` upsampled ``factor`` times, from ``offsets``.
+    """The cross-correlation of spectrum ``data``, ``factor`` times finer, ``size``² samples.
 
-    As scikit-image's ``_upsampled_dft``: matrix products instead of a zero-padded FFT.
+    From ``offsets`` (in fine samples); scikit-image's
+    ``_upsampled_dft(data.conj(), ...).conj()``: matrix products instead of a
+    zero-padded FFT, with the conjugate kernel instead of two conjugations of the
+    spectrum.
     """
     for n, off in list(zip(data.shape, offsets, strict=True))[::-1]:
         kernel = (np.arange(size) - off)[:, None] * np.fft.fftfreq(n, factor)
-        data = np.tensordot(np.exp(-2j * np.pi * kernel), data, axes=(1, -1))
+        data = np.tensordot(np.exp(2j * np.pi * kernel), data, axes=(1, -1))
     return data
 
 
