@@ -626,8 +626,9 @@ def _rgb_indices(names: list[str], count: int, *, source: Any = None) -> list[in
 def _rgb(stack: np.ndarray, valid: np.ndarray, idx: list[int] | None) -> np.ndarray | None:
     if idx is None:
         return None
-    out = stack[idx].astype(np.float32, copy=True)
-    out[:, ~valid] = np.nan
+    out = stack[idx].astype(np.float32, copy=False)  # indexing with a list copies
+    if not valid.all():
+        out[:, ~valid] = np.nan
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -18,6 +19,11 @@ _PACKAGES = ("sitewatch", "numpy", "scipy", "scikit-image", "rasterio", "shapely
 
 def package_versions() -> dict[str, str]:
     """Versions of Python, GDAL/PROJ and the packages a result depends on."""
+    return dict(_package_versions())
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
     import rasterio
 
     out = {"python": platform.python_version()}

@@ -15,11 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
 import re
 import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -230,7 +232,19 @@ class LocalSource:
 
 
 def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Remembered for the process by the file's identity and state (device, inode, size,
+    modification time in ns): a run's manifest is built twice, with its inputs' hashes.
+    """
+    st = os.stat(path)
+    return _sha256(
+        str(Path(path).absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, chunk
+    )
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, dev: int, ino: int, size: int, mtime_ns: int, chunk: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
