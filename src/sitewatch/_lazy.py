@@ -38,17 +38,18 @@ def lazy_names(
     return getattr_, dir_
 
 
-def preload_module(name: str) -> threading.Thread:
-    """Start importing module ``name`` on a second thread; join the thread before use.
+def preload_module(*names: str) -> threading.Thread:
+    """Start importing modules ``names`` on a second thread; join the thread before use.
 
-    For overlapping a slow import (scipy) with work that frees the GIL (GDAL reads).
-    An error is not raised there: the caller's own import after ``join()`` raises it.
+    For overlapping a slow import (scipy, matplotlib) with work that frees the GIL (GDAL
+    reads, numpy). An error is not raised there: the caller's own import raises it.
     """
 
     def load() -> None:
-        with suppress(BaseException):  # the caller's own import raises it again
-            import_module(name)
+        for name in names:
+            with suppress(BaseException):  # the caller's own import raises it again
+                import_module(name)
 
-    thread = threading.Thread(target=load, name=f"sitewatch-preload-{name}", daemon=True)
+    thread = threading.Thread(target=load, name=f"sitewatch-preload-{names[0]}", daemon=True)
     thread.start()
     return thread

@@ -289,3 +289,32 @@ def test_bad_options_raise(utm_run, tmp_path):
         render_quicklooks(utm_run, tmp_path, dpi=0)
     with pytest.raises(ValueError, match="pad_px"):
         render_chips(utm_run, tmp_path, pad_px=-1)
+
+
+def test_background_png_writes_the_same_files_and_raises_their_errors(tmp_path):
+    """PNGs encoded on the second thread equal those encoded in line; an error is raised
+    when the block ends, and every other PNG is on disk by then."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from sitewatch.report.quicklooks import _save, background_png
+
+    def figure(seed: int) -> Figure:
+        fig = Figure(figsize=(2, 2), dpi=50)
+        FigureCanvasAgg(fig)
+        fig.add_subplot().imshow(np.random.default_rng(seed).random((20, 20)))
+        return fig
+
+    for i in range(3):
+        _save(figure(i), tmp_path / f"inline{i}.png")
+    with background_png():
+        for i in range(3):
+            _save(figure(i), tmp_path / f"thread{i}.png")
+    for i in range(3):
+        assert (tmp_path / f"thread{i}.png").read_bytes() == (
+            tmp_path / f"inline{i}.png"
+        ).read_bytes()
+    with pytest.raises(FileNotFoundError), background_png():
+        _save(figure(0), tmp_path / "missing" / "x.png")
+        _save(figure(1), tmp_path / "after_error.png")
+    assert (tmp_path / "after_error.png").exists()

@@ -711,11 +711,17 @@ def build_report(run_dir: str | Path, *, rasters: Mapping[str, np.ndarray] | Non
 
 
 def _build(run: RunData, root: Path, stage: Path) -> Path:
-    from sitewatch.report.quicklooks import render_chips, render_quicklooks, render_thumbs
+    from sitewatch.report.quicklooks import (
+        background_png,
+        render_chips,
+        render_quicklooks,
+        render_thumbs,
+    )
 
-    looks = render_quicklooks(run, stage / "quicklooks")
-    chips = render_chips(run, stage, max_chips=FULL_SECTIONS)
-    thumbs = render_thumbs(run, stage, run.features[FULL_SECTIONS:])
+    with background_png():  # every PNG is on disk after the block
+        looks = render_quicklooks(run, stage / "quicklooks")
+        chips = render_chips(run, stage, max_chips=FULL_SECTIONS)
+        thumbs = render_thumbs(run, stage, run.features[FULL_SECTIONS:])
     aoi = run.manifest.get("aoi") or {}
     title = f"{aoi.get('name') or 'Change'}: {run.before_label} → {run.after_label}"
     n = len(run.features)
