@@ -1111,6 +1111,11 @@ def _optimisations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         "the construction score's views are computed once and kept for the score pass",
         "float COGs in ZSTD level 1, with overviews only above "
         f"{OVERVIEW_MIN_SIDE} px a side; P(no change) computed on the change mask only",
+        "the command line leaves the cores to the block pool (OPENBLAS_NUM_THREADS=1 unless "
+        "set); scipy loads on a second thread while the images are read, matplotlib while "
+        "they are scored; the report's PNGs are encoded on a second thread",
+        "co-registration's sub-pixel peak in two stages (1/10 px, then the finer step); "
+        "few small regions traced and counted in their own windows, not whole-block scans",
     ]
     found = []
     ranked = sorted((r for r in rows if r["indent"] == 0), key=lambda r: -r["cum_s"])
