@@ -225,31 +225,37 @@ class LocalSource:
             "alpha_mask": _alpha_text(self.alpha_bands, self.kind) or None,
             "bands_given": self.bands_given,
             "files": [
-                {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
+                {"path": str(p), "bytes": p.stat().st_size, "sha256": input_sha256(p)}
                 for p in self.files
             ],
         }
 
 
 def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes.
-
-    Remembered for the process by the file's identity and state (device, inode, size,
-    modification time in ns): a run's manifest is built twice, with its inputs' hashes.
-    """
-    st = os.stat(path)
-    return _sha256(
-        str(Path(path).absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, chunk
-    )
-
-
-@lru_cache(maxsize=256)
-def _sha256(path: str, dev: int, ino: int, size: int, mtime_ns: int, chunk: int) -> str:
+    """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def input_sha256(path: Path) -> str:
+    """:func:`file_sha256` of an input image, remembered for the process.
+
+    By the file's identity and state (device, inode, size, modification time): a run's
+    manifest is built twice, each time with its inputs' hashes. Only for inputs, which
+    sitewatch never writes; its own outputs are hashed afresh.
+    """
+    st = os.stat(path)
+    return _input_sha256(
+        str(Path(path).absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    )
+
+
+@lru_cache(maxsize=256)
+def _input_sha256(path: str, dev: int, ino: int, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
 
 
 def _open(path: Path | str) -> rasterio.io.DatasetReader:
