@@ -318,3 +318,21 @@ def test_background_png_writes_the_same_files_and_raises_their_errors(tmp_path):
         _save(figure(0), tmp_path / "missing" / "x.png")
         _save(figure(1), tmp_path / "after_error.png")
     assert (tmp_path / "after_error.png").exists()
+
+
+def test_one_stretch_per_run_for_pages_chips_and_thumbnails(utm_run, tmp_path, monkeypatch):
+    """The shared stretch is computed once for a run's quicklooks, chips and thumbnails,
+    and the pages' colours are :func:`stretch_rgb`'s."""
+    import sitewatch.report.quicklooks as ql
+
+    run = dataclasses.replace(utm_run, path=tmp_path)  # a new run: nothing remembered
+    calls = []
+    real = ql._stretch_limits
+    monkeypatch.setattr(ql, "_stretch_limits", lambda *a: calls.append(1) or real(*a))
+    render_quicklooks(run, tmp_path / "q")
+    ql.render_chips(run, tmp_path)
+    ql.render_thumbs(run, tmp_path, run.features)
+    assert len(calls) == 1
+    want, _ = stretch_rgb(run.before_rgb, run.after_rgb)
+    got = ql._apply_stretch(np.asarray(run.before_rgb, np.float32), ql._run_limits(run))
+    assert np.array_equal(got, want)

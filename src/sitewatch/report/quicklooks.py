@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from affine import Affine
@@ -183,15 +184,33 @@ class _Stretched:
         return _apply_stretch(np.asarray(self.raw[:, rows, cols], dtype=np.float32), self.limits)
 
 
+_RUN_LIMITS: WeakKeyDictionary[RunData, list[tuple[float, float]]] = WeakKeyDictionary()
+
+
+def _run_limits(run: RunData) -> list[tuple[float, float]] | None:
+    """The shared stretch of a run's before and after images (None without either).
+
+    Computed once per run: the quicklooks, the chips and the thumbnails all use it.
+    """
+    present = [im for im in (run.before_rgb, run.after_rgb) if im is not None]
+    if not present:
+        return None
+    limits = _RUN_LIMITS.get(run)
+    if limits is None:
+        limits = _stretch_limits(
+            [np.asarray(im, dtype=np.float32) for im in present], STRETCH_PERCENTILES
+        )
+        _RUN_LIMITS[run] = limits
+    return limits
+
+
 def _stretched(run: RunData) -> list[tuple[str, _Stretched]]:
     """The run's before and after images (those it has), stretched lazily as one pair."""
     named = (("before", run.before_rgb), ("after", run.after_rgb))
     present = [(n, im) for n, im in named if im is not None]
-    if not present:
+    limits = _run_limits(run)
+    if limits is None:
         return []
-    limits = _stretch_limits(
-        [np.asarray(im, dtype=np.float32) for _, im in present], STRETCH_PERCENTILES
-    )
     return [(n, _Stretched(im, limits)) for n, im in present]
 
 
@@ -819,7 +838,11 @@ def render_quicklooks(run: RunData, out_dir: Path, *, dpi: int = 110) -> dict[st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = _decimated(run, QUICKLOOK_MAX_PX)
-    before, after = stretch_rgb(run.before_rgb, run.after_rgb)
+    limits = _run_limits(run)  # stretch_rgb's, shared with the chips and thumbnails
+    before, after = (
+        None if im is None or limits is None else _apply_stretch(np.asarray(im, np.float32), limits)
+        for im in (run.before_rgb, run.after_rgb)
+    )
     written: dict[str, Path] = {}
     aoi = _aoi(run)
     if before is not None:
