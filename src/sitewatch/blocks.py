@@ -150,7 +150,7 @@ def block_rows(width: int, bands: int, *, max_memory: int, threads: int) -> int:
 
 
 def _coregistration(
-    reader: SourceReader, names: list[str]
+    reader: SourceReader, names: list[str], pixel_area_m2: float
 ) -> tuple[tuple[float, float] | None, dict[str, Any]]:
     """The shift on the central window, as an in-memory run estimates it."""
     from sitewatch.detect.run import central_window, estimate_shift
@@ -158,7 +158,7 @@ def _coregistration(
     h, w = reader.shape
     r0, c0, wh, ww = central_window(h, w)
     b, a, v = reader.read_raw(r0, r0 + wh, c0, c0 + ww)
-    shift, info = estimate_shift(b, a, v, names)
+    shift, info = estimate_shift(b, a, v, names, pixel_area_m2=pixel_area_m2)
     if (wh, ww) != (h, w):
         info["window"] = [int(c0), int(r0), int(ww), int(wh)]
     return shift, info
@@ -224,7 +224,7 @@ def detect_blockwise(
     diagnostics: dict[str, Any] = {"options": opts.as_dict(), "blockwise": True}
     t = time.perf_counter()
     if opts.coregister:
-        shift, diagnostics["coregistration"] = _coregistration(reader, names)
+        shift, diagnostics["coregistration"] = _coregistration(reader, names, grid.pixel_area_m2)
         reader = SourceReader(bsrc, asrc, names, grid, aoi, shift)
     timings["coregister"] = time.perf_counter() - t
 

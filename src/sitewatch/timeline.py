@@ -324,7 +324,9 @@ def _step_evidence(
             both = valid[0] & valid[t]
             if both.sum() < 64:
                 continue
-            stacks[t], ok, info = align_after(stacks[0], stacks[t], both, band_names)
+            stacks[t], ok, info = align_after(
+                stacks[0], stacks[t], both, band_names, pixel_area_m2=pixel_area_m2
+            )
             valid[t] &= ok | ~both
             shifts[t] = info.get("shift") if info.get("applied") else None
     x = prepare_series(stacks, valid).reshape(n, stacks[0].shape[0], -1)

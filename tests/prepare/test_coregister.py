@@ -332,3 +332,45 @@ def test_phase_correlation_is_scikit_images(upsample):
         shift, corr = phase_correlation(a, b, upsample)
         np.testing.assert_allclose(shift, want, rtol=0, atol=1e-9)
         assert corr == pytest.approx(np.sqrt(max(0.0, 1.0 - error**2)), abs=1e-12)
+
+
+def _field_and_roof() -> tuple[np.ndarray, np.ndarray]:
+    """A bare scene whose only features are a field (before) and a roof (after), 40 px
+    apart: phase correlation pairs one with the other."""
+    rng = np.random.default_rng(7)
+    ground = rng.normal(0.2, 0.03, (90, 110))
+    before = ground + rng.normal(0, 0.01, ground.shape)
+    before[20:40, 20:40] = 0.5
+    after = ground + rng.normal(0, 0.01, ground.shape)
+    after[60:70, 70:80] = 0.55
+    return before, after
+
+
+def test_a_shift_longer_than_max_shift_is_not_applied_and_flagged():
+    before, after = _field_and_roof()
+    free = coregister(before, after)
+    assert free.applied and math.hypot(*free.shift) > 50  # the false match
+    capped = coregister(before, after, max_shift=6.0)
+    assert not capped.applied and capped.shift == (0.0, 0.0) and capped.flagged
+    assert "longer than the 6 px" in capped.note
+    # a real shift within the cap is still applied
+    rng = np.random.default_rng(1)
+    scene = ndi.gaussian_filter(rng.normal(size=(128, 128)), 1.5)
+    res = coregister(scene, ndi.shift(scene, (1.0, -2.0), order=3), max_shift=6.0)
+    assert res.applied and np.allclose(res.shift, (-1.0, 2.0), atol=0.1)
+    with pytest.raises(ValueError, match="max_shift"):
+        coregister(scene, scene, max_shift=0.0)
+
+
+def test_the_chain_caps_the_shift_in_metres():
+    """60 m (at least 3 px): 6 px at 10 m, 120 px at 0.5 m; recorded in the manifest."""
+    from sitewatch.detect.run import align_after, max_shift_px
+
+    assert (max_shift_px(100.0), max_shift_px(900.0), max_shift_px(0.25)) == (6.0, 3.0, 120.0)
+    before, after = _field_and_roof()
+    b, a = (np.repeat(x[None], 3, axis=0).astype(np.float32) for x in (before, after))
+    valid = np.ones(before.shape, bool)
+    out, _, info = align_after(b, a, valid, None, pixel_area_m2=100.0)
+    assert out is a and not info["applied"] and info["flagged"] and info["max_shift_px"] == 6.0
+    _, _, info = align_after(b, a, valid, None, pixel_area_m2=0.25)
+    assert info["applied"] and info["max_shift_px"] == 120.0

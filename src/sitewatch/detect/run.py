@@ -7,6 +7,7 @@ benchmark measures exactly the shipped detector.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ import numpy as np
 
 from sitewatch.detect.methods import _check, band_roles, smooth_masked
 from sitewatch.detect.options import (
+    COREG_MAX_SHIFT_M,
+    COREG_MAX_SHIFT_MIN_PX,
     COREG_ORDER,
     COREG_UPSAMPLE,
     COREG_WINDOW,
@@ -81,38 +84,74 @@ def central_window(h: int, w: int) -> tuple[int, int, int, int]:
     return (h - wh) // 2, (w - ww) // 2, wh, ww
 
 
+def max_shift_px(pixel_area_m2: float | None) -> float | None:
+    """Longest co-registration shift applied, in pixels of this size (None: unknown size).
+
+    :data:`~sitewatch.detect.options.COREG_MAX_SHIFT_M`, and at least
+    :data:`~sitewatch.detect.options.COREG_MAX_SHIFT_MIN_PX` pixels.
+
+    Examples
+    --------
+    >>> max_shift_px(100.0), max_shift_px(900.0), max_shift_px(0.25)
+    (6.0, 3.0, 120.0)
+    """
+    if not pixel_area_m2 or not pixel_area_m2 > 0:
+        return None
+    return max(COREG_MAX_SHIFT_MIN_PX, COREG_MAX_SHIFT_M / math.sqrt(pixel_area_m2))
+
+
 def estimate_shift(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, band_names: Sequence[str] | None
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    band_names: Sequence[str] | None,
+    *,
+    pixel_area_m2: float | None = None,
 ) -> tuple[tuple[float, float] | None, dict]:
     """The co-registration shift of two stacks (None if not applied) and its evidence.
 
     Estimated on the NIR band, else red, else the band mean (see
-    :func:`~sitewatch.prepare.coregister.coregister`).
+    :func:`~sitewatch.prepare.coregister.coregister`); with ``pixel_area_m2``, a shift
+    longer than :func:`max_shift_px` is not applied.
     """
     i = _reference_band(before, band_names)
     ref = before[i] if i is not None else before.mean(axis=0)
     mov = after[i] if i is not None else after.mean(axis=0)
+    cap = max_shift_px(pixel_area_m2)
     try:
-        res = coregister(ref, mov, valid, upsample=COREG_UPSAMPLE)
+        res = coregister(ref, mov, valid, upsample=COREG_UPSAMPLE, max_shift=cap)
     except ValueError as err:
         return None, {"applied": False, "flagged": False, "note": f"skipped: {err}"}
     shift = (float(res.shift[0]), float(res.shift[1])) if res.applied else None
-    return shift, res.as_dict()
+    info = res.as_dict()
+    if cap is not None:
+        info["max_shift_px"] = round(cap, 3)
+    return shift, info
 
 
 def align_after(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, band_names: Sequence[str] | None
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    band_names: Sequence[str] | None,
+    *,
+    pixel_area_m2: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """The after stack shifted onto the before one (estimated on the central window).
 
     Returns the (possibly) shifted stack, ``valid`` less what the shift moved out, and the
-    co-registration record; the stack is returned as is when no shift is applied.
+    co-registration record; the stack is returned as is when no shift is applied (also
+    when it is longer than :func:`max_shift_px` of ``pixel_area_m2``).
     """
     h, w = valid.shape
     r0, c0, wh, ww = central_window(h, w)
     win = (slice(r0, r0 + wh), slice(c0, c0 + ww))
     shift, info = estimate_shift(
-        before[:, win[0], win[1]], after[:, win[0], win[1]], valid[win], band_names
+        before[:, win[0], win[1]],
+        after[:, win[0], win[1]],
+        valid[win],
+        band_names,
+        pixel_area_m2=pixel_area_m2,
     )
     if (wh, ww) != (h, w):
         info["window"] = [int(c0), int(r0), int(ww), int(wh)]
@@ -176,7 +215,9 @@ def detect_arrays(
     _check(before, after, valid)
     diagnostics: dict[str, Any] = {"options": opts.as_dict()}
     if opts.coregister:
-        after, valid, diagnostics["coregistration"] = align_after(before, after, valid, band_names)
+        after, valid, diagnostics["coregistration"] = align_after(
+            before, after, valid, band_names, pixel_area_m2=pixel_area_m2
+        )
     aligned = after
     if opts.normalize:
         norm = normalize_irmad(before, after, valid, band_names=band_names)

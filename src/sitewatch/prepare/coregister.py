@@ -261,6 +261,7 @@ def coregister(
     window: int = 256,
     tolerance: float = 0.5,
     min_size: int = 64,
+    max_shift: float | None = None,
 ) -> CoregResult:
     """Estimate the sub-pixel shift that puts ``moving`` on ``reference``.
 
@@ -279,6 +280,9 @@ def coregister(
        0.01 px, the original is kept (``applied=False``, shift ``(0, 0)``).
     5. ``flagged`` when the residual after, or the local residual (spread of the
        tie points around the shift), exceeds ``tolerance`` or is unknown.
+    6. A shift longer than ``max_shift`` px is not applied and the pair is flagged:
+       more than misregistration can be, it is a false match (a scene that changed,
+       or has little texture) or images georeferenced apart.
 
     Parameters
     ----------
@@ -294,6 +298,8 @@ def coregister(
         Residual in pixels above which the pair is flagged.
     min_size : int, optional
         Smallest height or width accepted.
+    max_shift : float, optional
+        Longest shift in pixels that is applied (default: no limit).
 
     Returns
     -------
@@ -337,6 +343,8 @@ def coregister(
         raise ValueError(f"window must be >= 16 px; got {window}")
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0 px; got {tolerance}")
+    if max_shift is not None and not max_shift > 0:
+        raise ValueError(f"max_shift must be > 0 px; got {max_shift}")
     ok = np.isfinite(ref) & np.isfinite(mov)
     if valid is not None:
         valid = np.asarray(valid)
@@ -350,7 +358,7 @@ def coregister(
         )
 
     with scipy.fft.set_workers(_workers()):  # whole-image FFTs on every core
-        return _coregister(ref, mov, ok, upsample, window, tolerance)
+        return _coregister(ref, mov, ok, upsample, window, tolerance, max_shift)
 
 
 def _workers() -> int:
@@ -366,6 +374,7 @@ def _coregister(
     upsample: int,
     window: int,
     tolerance: float,
+    max_shift: float | None = None,
 ) -> CoregResult:
     from sitewatch.detect.engine import _imap, default_threads
 
@@ -416,6 +425,25 @@ def _coregister(
 
     dy, dx = float(shift[0]), float(shift[1])
     residual_after, corr_after = residual_before, corr_before
+    if max_shift is not None and math.hypot(dy, dx) > max_shift:
+        return CoregResult(
+            shift=(0.0, 0.0),
+            residual_before=residual_before,
+            residual_after=residual_before,
+            applied=False,
+            flagged=True,
+            method=method,
+            n_tiepoints=n_tie,
+            n_tiepoints_used=n_used,
+            note=(
+                f"kept the original: the estimated shift ({dy:.2f}, {dx:.2f}) px ({how}) is "
+                f"longer than the {max_shift:.3g} px misregistration can be: a false match "
+                "on a scene that changed or has little texture, or images georeferenced "
+                "apart; flagged (check the images, or turn co-registration off)"
+            ),
+            correlation=corr_before,
+            local_residual=local_residual,
+        )
     if math.hypot(dy, dx) < _MIN_SHIFT:
         applied = False
         note = (
