@@ -238,6 +238,26 @@ fdr = 0.05
     assert (timeline.options["timeline_model"], timeline.options["fdr"]) == ("step", 0.05)
 
 
+def test_watch_list_model_and_cache_paths_are_relative_to_it(tmp_path):
+    (tmp_path / "lists").mkdir()
+    wl = _write(
+        tmp_path / "lists" / "w.toml",
+        """
+[defaults]
+cache = "cache"
+[[job]]
+aoi = "feb11-plant"
+before = "2023-10"
+after = "2024-10"
+method = "learned"
+weights = "models/mine.json"
+""",
+    )
+    (job,) = load_watchlist(wl).jobs
+    assert job.options["weights"] == str(tmp_path / "lists" / "models" / "mine.json")
+    assert job.options["cache"] == str(tmp_path / "lists" / "cache")
+
+
 def test_run_job_never_raises(tmp_path):
     spec = {
         "name": "x",

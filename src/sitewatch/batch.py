@@ -75,6 +75,7 @@ JOB_OPTIONS: dict[str, tuple[type, ...]] = {
     "opening": (int,),
     "coregister": (bool,),
     "normalize": (bool,),
+    "weights": (str,),  # the learned method's model file (relative to the watch list)
     # grid
     "resolution": _NUMBER,
     "pixel_size": _NUMBER,
@@ -317,8 +318,9 @@ def _parse_job(
     if kind not in ("pair", "timeline"):
         raise InputError(f"{where}: kind = {kind!r} must be 'pair' or 'timeline'")
     options = {**defaults, **own}
-    if isinstance(options.get("cache"), str):
-        options["cache"] = str(base / Path(options["cache"]).expanduser())
+    for key in ("cache", "weights"):  # paths, relative to the watch list like the images
+        if isinstance(options.get(key), str):
+            options[key] = str(base / Path(options[key]).expanduser())
     fields: dict[str, Any] = {}
     if kind == "pair":
         if series_keys:
