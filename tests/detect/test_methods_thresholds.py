@@ -344,3 +344,36 @@ def test_share_rule_falls_back_to_precision_when_the_law_does_not_fit():
     assert t.rule == "share" and "precision rule applies" in t.why
     with pytest.raises(ValueError, match="needs IR-MAD"):
         threshold_scores(scores, rule="share")
+
+
+@pytest.mark.parametrize("image_dtype", [np.float32, np.uint16])
+@pytest.mark.parametrize("stats_dtype", [np.float32, np.float64])
+def test_standardise_and_cva_band_by_band_equal_the_stacked_formulas(image_dtype, stats_dtype):
+    """Band-by-band standardisation and CVA give the stacked expressions' exact values."""
+    from sitewatch.detect.engine import _cva
+    from sitewatch.detect.methods import standardise_with
+
+    rng = np.random.default_rng(11)
+    b = (rng.random((4, 60, 50)) * 255).astype(image_dtype)
+    a = (b * 1.1 + rng.normal(0, 3, b.shape)).clip(0, None).astype(image_dtype)
+    flat = np.concatenate([b, a]).reshape(8, -1)
+    mean, std = flat.mean(axis=1).astype(stats_dtype), flat.std(axis=1).astype(stats_dtype)
+    std[1] = 0  # a constant band: divided by 1
+    stats = type("Stats", (), {"mean": mean, "std": std})()
+
+    def stacked(x, m, s, v):
+        s = np.where(s == 0, 1.0, s)
+        out = (x - m[:, None, None]) / s[:, None, None]
+        out[:, ~v] = 0.0
+        return out.astype(np.float32)
+
+    for valid in (np.ones((60, 50), bool), rng.random((60, 50)) > 0.1):
+        assert np.array_equal(
+            standardise_with(b, mean[:4], std[:4], valid), stacked(b, mean[:4], std[:4], valid)
+        )
+        idx = [0, 1, 3]
+        d = stacked(a[idx], mean[[4, 5, 7]], std[[4, 5, 7]], valid).astype(np.float64)
+        d -= stacked(b[idx], mean[idx], std[idx], valid)
+        want = np.sqrt((d**2).sum(axis=0) / 3).astype(np.float32)
+        want[~valid] = 0.0
+        assert np.array_equal(_cva(b, a, valid, stats, idx), want)

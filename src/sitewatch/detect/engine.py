@@ -302,7 +302,8 @@ def _merge_stats(chunks: list[np.ndarray], counts: np.ndarray) -> BandStats:
 
 def _finish(score: np.ndarray, v: np.ndarray) -> np.ndarray:
     out = np.asarray(score, dtype=np.float32).copy()
-    out[~v] = 0.0
+    if not v.all():
+        out[~v] = 0.0
     return out
 
 
@@ -331,10 +332,16 @@ class _Context:
 def _cva(b: np.ndarray, a: np.ndarray, v: np.ndarray, st: BandStats, idx: list[int]) -> np.ndarray:
     nb = st.mean.size // 2
     ai = [nb + i for i in idx]
-    d = standardise_with(a[idx], st.mean[ai], st.std[ai], v).astype(np.float64) - standardise_with(
-        b[idx], st.mean[idx], st.std[idx], v
-    )
-    return _finish(np.sqrt((d**2).sum(axis=0) / d.shape[0]), v)
+    za = standardise_with(a[idx], st.mean[ai], st.std[ai], v)
+    zb = standardise_with(b[idx], st.mean[idx], st.std[idx], v)
+    # Σ (za - zb)² band by band, in float64 and in band order (numpy's sum over axis 0
+    # of the stacked squares adds them in the same order: identical values).
+    total = np.zeros(v.shape, dtype=np.float64)
+    for i in range(len(idx)):
+        d = np.subtract(za[i], zb[i], dtype=np.float64)
+        d *= d
+        total += d
+    return _finish(np.sqrt(total / len(idx)), v)
 
 
 def _structural(b: np.ndarray, a: np.ndarray, v: np.ndarray, ctx: _Context) -> np.ndarray:
