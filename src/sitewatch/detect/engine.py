@@ -513,7 +513,8 @@ VIEW_HALO = {"edges": EDGE_HALO, "learned": EDGE_HALO + int(4.0 * CONTEXT_SIGMA 
 
 def _rz(x: np.ndarray, med: float, scale: float, v: np.ndarray) -> np.ndarray:
     out = ((x - med) / scale).astype(np.float32)
-    out[~v] = 0.0
+    if not v.all():
+        out[~v] = 0.0
     return out
 
 

@@ -412,7 +412,8 @@ def smooth_masked(score: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndar
     if sigma <= 0:
         return np.asarray(score, dtype=np.float32)
     out = normalised_gaussian(score, valid, sigma)
-    out[~valid] = 0.0
+    if not valid.all():
+        out[~valid] = 0.0
     return out.astype(np.float32)
 
 
