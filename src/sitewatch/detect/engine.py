@@ -965,14 +965,12 @@ def run_engine(
         return n, sizes, lab[0].copy(), lab[-1].copy()
 
     offsets: list[int] = []
-    counts_lab: list[int] = []
     sizes_all: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
     edges: list[np.ndarray] = []
     total = 0
     prev_last: np.ndarray | None = None
     for n, sizes, first, last in _imap(label_block, blocks, threads):
         offsets.append(total)
-        counts_lab.append(n)
         if prev_last is not None and n:
             f = np.where(first > 0, first + total, 0)
             for dc in (-1, 0, 1):
@@ -1013,7 +1011,11 @@ def run_engine(
         return int((out > 0).sum())
 
     n_changed = sum(
-        _imap(final_block, list(zip(blocks, offsets, counts_lab, strict=True)), threads)
+        _imap(
+            final_block,
+            list(zip(blocks, offsets, (s.size for s in sizes_all[1:]), strict=True)),
+            threads,
+        )
     )
     diag.update(
         {

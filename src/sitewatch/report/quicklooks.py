@@ -838,11 +838,9 @@ def render_quicklooks(run: RunData, out_dir: Path, *, dpi: int = 110) -> dict[st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = _decimated(run, QUICKLOOK_MAX_PX)
-    limits = _run_limits(run)  # stretch_rgb's, shared with the chips and thumbnails
-    before, after = (
-        None if im is None or limits is None else _apply_stretch(np.asarray(im, np.float32), limits)
-        for im in (run.before_rgb, run.after_rgb)
-    )
+    # stretch_rgb's images, with the stretch the chips and thumbnails share
+    layers = dict(_stretched(run))
+    before, after = (layers[n][:, :] if n in layers else None for n in ("before", "after"))
     written: dict[str, Path] = {}
     aoi = _aoi(run)
     if before is not None:
