@@ -93,45 +93,40 @@ def test_light_copies_of_names_match_the_implementations():
     assert set(search) == set(COLLECTIONS)
 
 
-def test_start_up_imports_no_numeric_stack():
-    """Building the command line imports no numpy, scipy, rasterio or shapely."""
+def _prints(code: str, timeout: float = 60) -> str:
+    """What ``python -c code`` prints, in a fresh interpreter."""
     import subprocess
     import sys
 
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=timeout
+    ).stdout.strip()
+
+
+def test_start_up_imports_no_numeric_stack():
+    """Building the command line imports no numpy, scipy, rasterio or shapely."""
     code = (
         "import sys; from sitewatch.cli.main import build_parser; build_parser(); "
         "print(sorted(m for m in ('numpy', 'scipy', 'rasterio', 'shapely', 'skimage') "
         "if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-    assert out == "[]"
+    assert _prints(code) == "[]"
 
 
 def test_reading_images_imports_no_scipy():
     """What ``detect`` runs up to reading the images loads no scipy: the engine's modules
     load on a second thread during the read (``pipeline.detect_change``)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys; import sitewatch.cli.detect_cmd, sitewatch.run, sitewatch.pipeline, "
         "sitewatch.report, sitewatch.sources.local, sitewatch.prepare.masks, sitewatch._units; "
         "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-    assert out == "[]"
+    assert _prints(code) == "[]"
 
 
 def test_detect_reads_its_images_before_loading_scipy(planted_pair, tmp_path):
     """Through ``sitewatch detect``, scipy is not loaded when the first image is read (with
     the preload thread disabled, so the check is not a race), and the run completes."""
-    import subprocess
-    import sys
-
     before, after, _ = planted_pair()
     code = (
         "import sys, threading\n"
@@ -153,10 +148,7 @@ def test_detect_reads_its_images_before_loading_scipy(planted_pair, tmp_path):
         f"'--out', {str(tmp_path / 'run')!r}, '--quiet', '--no-report'])\n"
         "print(rc, seen[0])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    ).stdout.strip()
-    assert out.splitlines()[-1] == "0 []"
+    assert _prints(code, timeout=120).splitlines()[-1] == "0 []"
 
 
 def test_an_opened_local_source_is_protected_as_an_input(planted_pair):
