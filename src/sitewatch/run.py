@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sitewatch._lazy import preload_module
 from sitewatch.detect.options import STEP_FDR, TIMELINE_MODELS, DetectOptions
 from sitewatch.detect.sar_options import RADAR_SOURCES, RadarOptions
 from sitewatch.errors import DataError, InputError, arg
@@ -504,24 +503,12 @@ def _write_pair(job: DetectJob, aoi: AOI | None) -> Run:
         return _write_pair_now(job, aoi)
 
 
-_REPORT_MODULES = (
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-    "mpl_toolkits.axes_grid1.anchored_artists",
-)
-"""What :mod:`sitewatch.report.quicklooks` imports from matplotlib, preloaded for a report."""
-
-
 def _write_pair_now(job: DetectJob, aoi: AOI | None) -> Run:
     from sitewatch.pipeline import detect_change
     from sitewatch.report import check_output_dir, input_paths, write_result
 
     inputs = input_paths(job.before, job.after, aoi.path if aoi is not None else None)
     check_output_dir(job.out, overwrite=job.overwrite, inputs=inputs)
-    if job.report:
-        # matplotlib (half a second) loads while the images are read and scored; the
-        # report's own import waits for it. Third-party modules only: no import cycle.
-        preload_module(*_REPORT_MODULES)
     command = _command(job)
     plan = {
         "aoi": aoi,

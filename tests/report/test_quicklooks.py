@@ -215,52 +215,64 @@ def test_chips_cover_the_feature(utm_run, tmp_path):
     assert render_chips(utm_run, tmp_path / "none", max_chips=0) == {}
 
 
-def test_chips_sharing_a_figure_are_the_pixels_of_fresh_figures(utm_run, tmp_path, monkeypatch):
-    """Before and after chips share one figure (image and title swapped); the PNGs must
-    be exactly what a new figure per chip draws."""
-    from PIL import Image
+def test_score_colours_are_matplotlibs_magma():
+    """The shipped colour table is matplotlib's magma: the same colour for every value,
+    below and above the limits too; unobserved pixels grey."""
+    from matplotlib import colormaps
 
-    from sitewatch.report import quicklooks
+    from sitewatch.report.canvas import colormap_rgb
 
-    shared = render_chips(utm_run, tmp_path / "shared")
-    chips = quicklooks._chips
-
-    def one_by_one(run, layers, *args, **kwargs):  # one layer per call: nothing shared
-        out = {}
-        for layer in layers:
-            out.update(chips(run, [layer], *args, **kwargs))
-        return out
-
-    monkeypatch.setattr(quicklooks, "_chips", one_by_one)
-    fresh = render_chips(utm_run, tmp_path / "fresh")
-    assert shared.keys() == fresh.keys() and shared
-    for fid, chips in shared.items():
-        assert chips.keys() == fresh[fid].keys() == {"before", "after"}
-        for name, path in chips.items():
-            a = np.asarray(Image.open(path))
-            b = np.asarray(Image.open(fresh[fid][name]))
-            assert a.shape == b.shape and np.array_equal(a, b), (fid, name)
-    before = np.asarray(Image.open(next(iter(shared.values()))["before"]))
-    after = np.asarray(Image.open(next(iter(shared.values()))["after"]))
-    assert not np.array_equal(before, after)  # the swap took: different images and titles
+    values = np.concatenate([np.linspace(-0.5, 1.5, 4001), [0.0, 1.0, 255.5 / 256]])
+    want = np.round(colormaps["magma"](values)[:, :3] * 255).astype(np.uint8)
+    assert np.array_equal(colormap_rgb(values * 10 + 2, 2.0, 12.0), want)
+    assert colormap_rgb(np.array([np.nan, np.inf]), 0, 1, bad=0.85).tolist() == [[217] * 3] * 2
 
 
-def test_pixel_mode_says_image_up(pixel_run, tmp_path, monkeypatch):
-    texts: list[str] = []
-    from matplotlib.axes import Axes
+def test_score_page_marks_the_threshold_on_its_colour_bar(utm_run, tmp_path):
+    from sitewatch.report.quicklooks import _score_limits, _threshold
 
-    original = Axes.text
+    img = _read_png(render_quicklooks(utm_run, tmp_path)["score"])
+    lo, hi = _score_limits(utm_run.score, _threshold(utm_run))
+    mark = _near(img, OUTLINE_COLOR)
+    rows, cols = np.nonzero(mark)
+    assert rows.size > 5 and cols.min() > 0.75 * img.shape[1]  # on the bar, right of the map
+    assert rows.max() - rows.min() <= 4  # one horizontal line
+    # the colours just above and below the mark read back (through the colour table) as
+    # values on either side of the threshold, close to it
+    from sitewatch.report.canvas import colormap_rgb
 
-    def spy(self, x, y, s, *args, **kwargs):
-        texts.append(s)
-        return original(self, x, y, s, *args, **kwargs)
+    table = colormap_rgb(lo + (np.arange(256) + 0.5) / 256 * (hi - lo), lo, hi) / 255.0
+    col = int(np.median(cols))
 
-    monkeypatch.setattr(Axes, "text", spy)
+    def value(row: int) -> float:
+        i = int(np.argmin(((table - img[row, col]) ** 2).sum(axis=1)))
+        return lo + (i + 0.5) / 256 * (hi - lo)
+
+    thr = _threshold(utm_run)
+    above, below = value(rows.min() - 2), value(rows.max() + 2)
+    assert below < thr < above
+    assert above - below < 0.08 * (hi - lo)
+
+
+def test_pixel_mode_says_image_up(pixel_run, utm_run, tmp_path, monkeypatch):
+    from sitewatch.report.canvas import Figure
+
+    arrows: list[bool] = []
+    original = Figure.north_arrow
+
+    def spy(self, *, georeferenced):
+        arrows.append(georeferenced)
+        return original(self, georeferenced=georeferenced)
+
+    monkeypatch.setattr(Figure, "north_arrow", spy)
     paths = render_quicklooks(pixel_run, tmp_path)
-    assert texts.count("image up") == 4 and "N" not in texts
+    assert arrows == [False] * 4
     chips = render_chips(pixel_run, tmp_path)
     assert min(_read_png(chips["c001"]["after"]).shape[:2]) >= 160
     assert _near(_read_png(paths["overlay"]), OUTLINE_COLOR).sum() > 100
+    arrows.clear()
+    render_quicklooks(utm_run, tmp_path / "utm")
+    assert arrows == [True] * 4
 
 
 def test_without_rgb_falls_back_to_score(utm_run, tmp_path):
@@ -294,15 +306,12 @@ def test_bad_options_raise(utm_run, tmp_path):
 def test_background_png_writes_the_same_files_and_raises_their_errors(tmp_path):
     """PNGs encoded on the second thread equal those encoded in line; an error is raised
     when the block ends, and every other PNG is on disk by then."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    from sitewatch.report.canvas import Figure
     from sitewatch.report.quicklooks import _save, background_png
 
     def figure(seed: int) -> Figure:
-        fig = Figure(figsize=(2, 2), dpi=50)
-        FigureCanvasAgg(fig)
-        fig.add_subplot().imshow(np.random.default_rng(seed).random((20, 20)))
+        fig = Figure((40, 40), f"figure {seed}", dpi=50)
+        fig.show(np.random.default_rng(seed).random((20, 20, 3)), upsampled=True)
         return fig
 
     for i in range(3):
