@@ -382,3 +382,22 @@ after = "{after}"
     (tmp_path / "bad.toml").write_text(text.replace('"green", ', '"", '), encoding="utf-8")
     with pytest.raises(InputError, match=r"job 1 .*empty name"):
         load_watchlist(tmp_path / "bad.toml")
+
+
+def test_true_colour_stack_is_red_green_blue_nan_where_unobserved():
+    from sitewatch.pipeline import _rgb
+
+    stack = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)  # blue, green, red, nir
+    keep = stack.copy()
+    valid = np.ones((3, 2), bool)
+    out = _rgb(stack, valid, [2, 1, 0])  # not consecutive: a copy in that order
+    np.testing.assert_array_equal(out, stack[[2, 1, 0]])
+    out = _rgb(stack, valid, [1, 2, 3])  # consecutive and all valid: the bands themselves
+    np.testing.assert_array_equal(out, stack[1:4])
+    valid[1, 0] = False
+    for idx in ([2, 1, 0], [1, 2, 3]):
+        out = _rgb(stack, valid, idx)
+        np.testing.assert_array_equal(np.isnan(out), np.broadcast_to(~valid, out.shape))
+        np.testing.assert_array_equal(out[:, valid], stack[idx][:, valid])
+    np.testing.assert_array_equal(stack, keep)  # the caller's stack is never written
+    assert _rgb(stack, valid, None) is None

@@ -170,7 +170,8 @@ def load_run(
     Rasters larger than ``max_side`` pixels a side (block-wise runs) are read
     decimated, from their COG overviews, so a report of any size fits in memory.
     ``rasters`` maps file names (``"score.tif"`` …) to the arrays just written to them,
-    which are taken instead of decoding the files again (the writer's own report).
+    which are taken instead of decoding the files again (the writer's own report), as
+    they are: the run's arrays are those arrays, not copies.
 
     Raises
     ------
@@ -200,7 +201,9 @@ def load_run(
         for name in ("radar_before", "radar_after"):
             p = root / f"{name}.tif"
             radar[name] = (
-                _read(p, max_side=max_side, data=held.get(p.name))[0][0].astype(np.float32)
+                _read(p, max_side=max_side, data=held.get(p.name))[0][0].astype(
+                    np.float32, copy=False
+                )
                 if p.is_file()
                 else None
             )
@@ -208,7 +211,9 @@ def load_run(
         for name in ("before", "after"):
             p = root / f"{name}.tif"
             rgb[name] = (
-                _read(p, bands=3, max_side=max_side, data=held.get(p.name))[0].astype(np.float32)
+                _read(p, bands=3, max_side=max_side, data=held.get(p.name))[0].astype(
+                    np.float32, copy=False
+                )
                 if p.is_file()
                 else None
             )
@@ -221,8 +226,8 @@ def load_run(
     px *= abs(transform.a / native)
     return RunData(
         path=root,
-        score=score[0].astype(np.float32),
-        mask=mask[0].astype(np.uint8),
+        score=score[0].astype(np.float32, copy=False),
+        mask=mask[0].astype(np.uint8, copy=False),
         before_rgb=rgb["before"],
         after_rgb=rgb["after"],
         transform=transform,

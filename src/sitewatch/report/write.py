@@ -211,7 +211,9 @@ def write_result(
         *(d.get("path") for d in prov.get("series") or [] if isinstance(d, dict)),
     )
     with atomic_output_dir(out, overwrite=overwrite, inputs=inputs) as tmp:
-        score = np.where(result.valid, result.score, np.nan).astype(np.float32)
+        score = np.where(result.valid, result.score, np.float32(np.nan)).astype(
+            np.float32, copy=False
+        )
         _write_raster(tmp / "score.tif", score, result.grid, nodata=float("nan"))
         mask = result.mask.astype(np.uint8)
         mask[~result.valid] = MASK_UNOBSERVED
