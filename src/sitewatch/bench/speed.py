@@ -1112,8 +1112,9 @@ def _optimisations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         "float COGs in ZSTD level 1, with overviews only above "
         f"{OVERVIEW_MIN_SIDE} px a side; P(no change) computed on the change mask only",
         "the command line leaves the cores to the block pool (OPENBLAS_NUM_THREADS=1 unless "
-        "set); scipy loads on a second thread while the images are read, matplotlib while "
-        "they are scored; the report's PNGs are encoded on a second thread",
+        "set); scipy loads on a second thread while the images are read",
+        "the report's figures drawn with Pillow (no matplotlib), their PNGs encoded on two "
+        "more threads",
         "co-registration's sub-pixel peak in two stages (1/10 px, then the finer step); "
         "few small regions traced and counted in their own windows, not whole-block scans",
     ]

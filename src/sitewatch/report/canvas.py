@@ -235,7 +235,9 @@ class Figure:
         """
         arr = np.asarray(image)
         if arr.dtype != np.uint8:
-            arr = (np.clip(np.nan_to_num(arr, nan=0.85), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+            if np.isnan(arr).any():
+                arr = np.where(np.isnan(arr), np.float32(0.85), arr)
+            arr = (np.clip(arr, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
         im = Image.fromarray(np.ascontiguousarray(arr[..., :3]), mode="RGB")
         h, w = arr.shape[:2]
         self.view = (0.0, float(w), 0.0, float(h))
