@@ -6,6 +6,7 @@ Correctness only: no timing is asserted.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tracemalloc
 from pathlib import Path
@@ -170,3 +171,22 @@ def test_rows_skip_with_a_reason(tmp_path: Path) -> None:
     assert "block mode unavailable" in big["skipped"]
     batch = speed._batch(opts, False, *args)
     assert batch["skipped"] == "batch: not available (no `sitewatch batch` subcommand)"
+
+
+def test_bytecode_is_written_before_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timed commands run as from an installed package: sitewatch's modules are
+    compiled beside their sources first, even where PYTHONDONTWRITEBYTECODE is set."""
+    import importlib.util
+
+    import sitewatch
+    import sitewatch.bench.speed as module
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    source = Path(module.__file__)
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if os.access(cached.parent, os.W_OK):
+        cached.unlink(missing_ok=True)  # Python's own cache, rewritten below
+    note = speed.compile_package()
+    assert str(Path(sitewatch.__file__).parent) in note
+    if "up to date" in note:  # a read-only install says so instead
+        assert cached.is_file() and cached.stat().st_mtime >= source.stat().st_mtime
