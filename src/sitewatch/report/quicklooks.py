@@ -624,7 +624,8 @@ def _overlay_page(run: RunData, rgb: np.ndarray | None, path: Path, *, dpi: int)
 
 QUICKLOOK_MAX_PX = 1600
 """Grids larger than this (pixels a side) are decimated before drawing: the PNGs are
-about 770 px wide, and matplotlib resampling a 2048 px grid took seconds."""
+about 770 px wide (matplotlib, which drew them before Pillow, took seconds to resample a
+2048 px grid)."""
 
 
 def _decimated(run: RunData, max_px: int) -> RunData:
