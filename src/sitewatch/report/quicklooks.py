@@ -306,22 +306,6 @@ def _format_length(metres: float) -> str:
     return f"{metres:g} m"
 
 
-def _figure(
-    size_px: tuple[float, float],
-    title: str,
-    *,
-    dpi: int,
-    right_px: float = 0.0,
-    min_width_in: float = 2.4,
-) -> Figure:
-    """A figure whose image panel is ``size_px`` (w, h) pixels under a title band.
-
-    The figure is widened (up to 7 inches) so the title fits; a longer title is
-    wrapped onto more lines.
-    """
-    return Figure(size_px, title, dpi=dpi, right_px=right_px, min_width_in=min_width_in)
-
-
 def _page(shape: tuple[int, int], title: str, *, dpi: int, colorbar: bool = False) -> Figure:
     """Figure for a full-grid quicklook: at most ~7 x 6.3 inches (770 px wide at 110 dpi)."""
     h, w = shape
@@ -329,7 +313,7 @@ def _page(shape: tuple[int, int], title: str, *, dpi: int, colorbar: bool = Fals
     max_w = 7.0 * dpi - 0.2 * dpi - right
     max_h = 6.3 * dpi
     scale = min(max_w / w, max_h / h)
-    return _figure((w * scale, h * scale), title, dpi=dpi, right_px=right, min_width_in=3.2)
+    return Figure((w * scale, h * scale), title, dpi=dpi, right_px=right, min_width_in=3.2)
 
 
 def _scale_bar(fig: Figure, *, pixel_size_m: float, fraction: float) -> None:
@@ -756,7 +740,7 @@ def _chips(
     scale = _chip_scale(h, w)
     written: dict[str, Path] = {}
     for name, image, label in layers:
-        fig = _figure((w * scale, h * scale), f"{fid} {name} {label}", dpi=dpi)
+        fig = Figure((w * scale, h * scale), f"{fid} {name} {label}", dpi=dpi)
         fig.show(image[r0:r1, c0:c1], upsampled=scale >= 1)
         _outline(fig, rings, offset=(c0, r0))
         _decorate(fig, run, scale_fraction=0.3)
