@@ -316,14 +316,15 @@ def test_a_shift_that_does_not_lower_the_residual_is_not_applied(monkeypatch):
 
 @pytest.mark.parametrize("upsample", [1, 7, 20, 100])
 def test_phase_correlation_is_scikit_images(upsample):
-    """The two-stage refinement finds scikit-image's one-stage peak and correlation."""
+    """The half-spectrum, two-stage search finds scikit-image's full-spectrum, one-stage
+    peak and correlation (even and odd widths: the real FFT's last column differs)."""
     from skimage.registration import phase_cross_correlation
 
     from sitewatch.prepare.coregister import phase_correlation
 
     rng = np.random.default_rng(upsample)
-    for size in (64, 96, 128):
-        scene = ndi.gaussian_filter(rng.normal(size=(size + 20, size + 20)), rng.uniform(0.7, 3))
+    for h, w in ((64, 64), (96, 97), (128, 128), (65, 127)):
+        scene = ndi.gaussian_filter(rng.normal(size=(h + 20, w + 20)), rng.uniform(0.7, 3))
         a = scene[10:-10, 10:-10]
         b = ndi.shift(scene, rng.uniform(-4, 4, 2), order=3)[10:-10, 10:-10]
         b = b + rng.normal(0, rng.uniform(0.0, 0.5), a.shape)
@@ -374,3 +375,15 @@ def test_the_chain_caps_the_shift_in_metres():
     assert out is a and not info["applied"] and info["flagged"] and info["max_shift_px"] == 6.0
     _, _, info = align_after(b, a, valid, None, pixel_area_m2=0.25)
     assert info["applied"] and info["max_shift_px"] == 120.0
+
+
+def test_half_spectrum_helpers_are_the_full_spectrum():
+    from sitewatch.prepare.coregister import _energy, _full_spectrum
+
+    rng = np.random.default_rng(3)
+    for shape in ((8, 8), (7, 9), (6, 5), (1, 4)):
+        x = rng.normal(size=shape)
+        full = np.fft.fft2(x)
+        half = np.fft.rfft2(x)
+        np.testing.assert_allclose(_full_spectrum(half, shape[1]), full, rtol=0, atol=1e-12)
+        assert _energy(half, shape[1]) == pytest.approx(float(np.sum(np.abs(full) ** 2)), rel=1e-12)
