@@ -345,3 +345,26 @@ def test_one_stretch_per_run_for_pages_chips_and_thumbnails(utm_run, tmp_path, m
     want, _ = stretch_rgb(run.before_rgb, run.after_rgb)
     got = ql._apply_stretch(np.asarray(run.before_rgb, np.float32), ql._run_limits(run))
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (40, 1), (2, 2), (3, 500)])
+@pytest.mark.parametrize("dpi", [20, 110, 300])
+def test_degenerate_grids_draw(utm_run, tmp_path, shape, dpi):
+    """Pages and chips of one-pixel-wide, tiny and flat grids: every figure drawn (the
+    panel, its scale bar, north arrow and colour bar), no error, no warning."""
+    h, w = shape
+    rng = np.random.default_rng(h * 1000 + w)
+    rgb = rng.random((3, h, w)).astype(np.float32)
+    score = rng.gamma(2.0, 1.0, (h, w)).astype(np.float32)
+    run = dataclasses.replace(
+        utm_run,
+        score=score,
+        mask=np.zeros((h, w), np.uint8),
+        before_rgb=rgb,
+        after_rgb=rgb[::-1].copy(),
+        features=[],
+    )
+    paths = render_quicklooks(run, tmp_path, dpi=dpi)
+    assert set(paths) == {"before", "after", "score", "overlay"}
+    for path in paths.values():
+        assert min(_read_png(path).shape[:2]) >= 1
