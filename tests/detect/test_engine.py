@@ -186,3 +186,22 @@ def test_a_source_that_reads_a_row_differently_does_not_break_the_samples():
         block_rows=64,
     )
     assert res.diagnostics["changed_pixels"] > 0
+
+
+def test_seam_components_are_scipys():
+    """The engine's union-find numbers components as scipy's connected_components does."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from sitewatch.detect.engine import _components
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        parts = [rng.integers(0, n, size=(2, int(rng.integers(1, 10)))) for _ in range(5)]
+        e = np.concatenate(parts, axis=1)
+        g = coo_matrix((np.ones(e.shape[1], dtype=np.int8), (e[0], e[1])), shape=(n, n))
+        np.testing.assert_array_equal(
+            _components(n, parts), connected_components(g, directed=False)[1]
+        )
+    np.testing.assert_array_equal(_components(4, []), np.arange(4))
