@@ -26,6 +26,8 @@ __all__ = ["Figure", "colormap_rgb", "figure_size", "nice_ticks"]
 
 Color = tuple[int, int, int]
 
+TITLE_PT = 9.0
+"""Size of a figure's title, in points."""
 BLACK: Color = (0, 0, 0)
 WHITE: Color = (255, 255, 255)
 
@@ -84,7 +86,7 @@ def figure_size(
     right_px: float = 0.0,
     min_width_in: float = 2.4,
     max_width_in: float = 7.0,
-    fontsize: float = 9.0,
+    fontsize: float = TITLE_PT,
 ) -> tuple[float, float, list[str]]:
     """Width and height in pixels of a :class:`Figure` around ``size_px``, and its title's lines.
 
@@ -174,17 +176,10 @@ class Figure:
         dpi: int,
         right_px: float = 0.0,
         min_width_in: float = 2.4,
-        max_width_in: float = 7.0,
-        fontsize: float = 9.0,
     ) -> None:
+        fontsize = TITLE_PT
         fig_w, fig_h, lines = figure_size(
-            size_px,
-            title,
-            dpi=dpi,
-            right_px=right_px,
-            min_width_in=min_width_in,
-            max_width_in=max_width_in,
-            fontsize=fontsize,
+            size_px, title, dpi=dpi, right_px=right_px, min_width_in=min_width_in
         )
         self.dpi = dpi
         self.pt = dpi / 72.0
@@ -266,14 +261,20 @@ class Figure:
                 if len(xy) >= 2:
                     draw.line(xy, fill=colour, width=self.px(under), joint="curve")
 
+    def _text(
+        self, text: str, size_pt: float, bold: bool, halo_pt: float
+    ) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, int, tuple[float, ...]]:
+        """A label's font, halo width in pixels and ink box (as Pillow draws it at 0, 0)."""
+        f = font(self.px(size_pt), bold=bold)
+        stroke = self.px(halo_pt / 2) if halo_pt else 0
+        return f, stroke, tuple(f.getbbox(text, stroke_width=stroke))
+
     def text_size(
         self, text: str, *, size_pt: float, bold: bool = False, halo_pt: float = 0
     ) -> tuple[int, int]:
         """(width, height) in panel pixels of a label as :meth:`label` draws it."""
-        x0, y0, x1, y1 = font(self.px(size_pt), bold=bold).getbbox(
-            text, stroke_width=self.px(halo_pt / 2) if halo_pt else 0
-        )
-        return x1 - x0, y1 - y0
+        x0, y0, x1, y1 = self._text(text, size_pt, bold, halo_pt)[2]
+        return round(x1 - x0), round(y1 - y0)
 
     def label(
         self,
@@ -289,9 +290,7 @@ class Figure:
         if xy is None:
             self.labels.append((text, None))
             return
-        f = font(self.px(size_pt), bold=bold)
-        stroke = self.px(halo_pt / 2) if halo_pt else 0
-        x0, y0, x1, y1 = f.getbbox(text, stroke_width=stroke)
+        f, stroke, (x0, y0, x1, y1) = self._text(text, size_pt, bold, halo_pt)
         pos = (xy[0] - x0, xy[1] - y0)
         ImageDraw.Draw(self.panel).text(
             pos, text, fill=color, font=f, stroke_width=stroke, stroke_fill=BLACK
@@ -378,19 +377,11 @@ class Figure:
         strip = colormap_rgb(values, vmin, vmax)[:, None, :].repeat(x1 - x0, axis=1)
         self.page.paste(Image.fromarray(np.ascontiguousarray(strip), mode="RGB"), (x0, y_top))
         draw = ImageDraw.Draw(self.page)
-        outline = [(x0, bottom), (x0, y_top), (x1, y_top), (x1, bottom), (x0, bottom)]
+        apex = [((x0 + x1) / 2, top)] if tri else []  # the extension's tip
         if tri:
             top_colour = tuple(int(c) for c in colormap_rgb(np.array([vmax]), vmin, vmax)[0])
-            triangle = [(x0, y_top), ((x0 + x1) / 2, top), (x1, y_top)]
-            draw.polygon(triangle, fill=top_colour)
-            outline = [
-                (x0, bottom),
-                (x0, y_top),
-                ((x0 + x1) / 2, top),
-                (x1, y_top),
-                (x1, bottom),
-                (x0, bottom),
-            ]
+            draw.polygon([(x0, y_top), *apex, (x1, y_top)], fill=top_colour)
+        outline = [(x0, bottom), (x0, y_top), *apex, (x1, y_top), (x1, bottom), (x0, bottom)]
         draw.line(outline, fill=BLACK, width=1)
 
         def at(v: float) -> float:

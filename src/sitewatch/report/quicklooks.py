@@ -46,7 +46,6 @@ __all__ = [
 OUTLINE_COLOR = "#00e5ff"
 #: Colour of unobserved pixels (NaN) in every image.
 NODATA_GREY = 0.85
-SCORE_CMAP = "magma"
 CHIP_MIN_PX = 160
 CHIP_MAX_PX = 640
 STRETCH_SAMPLE = 1 << 20
@@ -404,17 +403,12 @@ def _rgb_page(run: RunData, rgb: np.ndarray, title: str, path: Path, *, dpi: int
     return _save(fig, path)
 
 
-def _score_rgb(score: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
-    """The score through :data:`SCORE_CMAP` (uint8 RGB), unobserved pixels grey."""
-    return colormap_rgb(score, limits[0], limits[1], bad=NODATA_GREY)
-
-
 def _score_page(run: RunData, path: Path, *, dpi: int) -> Path:
     thr = _threshold(run)
     limits = _score_limits(run.score, thr)
     title = f"{_aoi(run)} · change score {_span(run)}"
     fig = _page(run.shape, title, dpi=dpi, colorbar=True)
-    fig.show(_score_rgb(run.score, limits), upsampled=fig.size[0] >= run.shape[1])
+    fig.show(_Mapped(run.score, *limits)[:, :], upsampled=fig.size[0] >= run.shape[1])
     finite = run.score[np.isfinite(run.score)]
     method = run.meta.get("method")
     label = "change score" + (f" ({method})" if method else "")
@@ -547,9 +541,8 @@ def _overlay_figure(run: RunData, rgb: np.ndarray | None, *, dpi: int) -> Figure
     if rgb is not None:
         fig.show(rgb, upsampled=upsampled)
     else:
-        fig.show(
-            _score_rgb(run.score, _score_limits(run.score, _threshold(run))), upsampled=upsampled
-        )
+        score = _Mapped(run.score, *_score_limits(run.score, _threshold(run)))
+        fig.show(score[:, :], upsampled=upsampled)
     h, w = run.shape
     per_px = fig.per_px  # grid pixels per figure pixel
     per_pt = per_px * fig.pt
@@ -700,7 +693,7 @@ class _Mapped:
     """A single-band image shown through a colour map, one window at a time.
 
     ``image[rows, cols]`` is the ``(h, w, 3)`` uint8 colour of that window: the score
-    through :data:`SCORE_CMAP`, or radar backscatter in grey, between ``vmin`` and
+    through magma (the score), or radar backscatter in grey, between ``vmin`` and
     ``vmax``; unobserved pixels grey.
     """
 
