@@ -1,4 +1,4 @@
-"""The command line leaves the cores to the engine's pool (sitewatch._threads)."""
+"""The command line's process defaults (sitewatch._threads): BLAS threads, huge pages."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ import sys
 
 import pytest
 
+from sitewatch import _threads
+from sitewatch._threads import hugepage_advice_stalls, limit_hugepage_advice
+
 PROBE = (
     "import os, sitewatch.cli, numpy; from sitewatch._threads import launch_environment as e; "
     "v = 'OPENBLAS_NUM_THREADS'; print(os.environ.get(v), e().get(v))"
 )
+HUGEPAGE_PROBE = (
+    "import sitewatch.cli, numpy; from sitewatch._threads import launch_environment as e; "
+    "from sitewatch._threads import hugepage_advice_stalls as s; "
+    "print(s(), numpy._core.multiarray._get_madvise_hugepage(), "
+    "e().get('NUMPY_MADVISE_HUGEPAGE'))"
+)
+OURS = ("OPENBLAS_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")
 
 
-def _probe(**env: str) -> str:
-    base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+def _probe(code: str = PROBE, **env: str) -> str:
+    base = {k: v for k, v in os.environ.items() if k not in OURS}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         env={**base, **env},
         capture_output=True,
         text=True,
@@ -34,3 +44,56 @@ def test_cli_sets_one_blas_thread_and_baselines_get_the_launch_environment():
 @pytest.mark.parametrize("value", ["4", "1"])
 def test_a_users_blas_setting_is_kept(value):
     assert _probe(OPENBLAS_NUM_THREADS=value) == f"{value} {value}"
+
+
+@pytest.mark.parametrize(
+    ("text", "stalls"),
+    [
+        ("always defer defer+madvise [madvise] never\n", True),
+        ("always defer [defer+madvise] madvise never\n", True),
+        ("[always] defer defer+madvise madvise never\n", True),
+        ("always [defer] defer+madvise madvise never\n", False),
+        ("always defer defer+madvise madvise [never]\n", False),
+        ("always defer defer+madvise madvise never\n", False),  # nothing selected
+        ("", False),
+    ],
+)
+def test_which_defrag_modes_stall(tmp_path, text, stalls):
+    f = tmp_path / "defrag"
+    f.write_text(text)
+    assert hugepage_advice_stalls(f) is stalls
+
+
+def test_no_defrag_file_means_no_stall(tmp_path):
+    assert hugepage_advice_stalls(tmp_path / "absent") is False
+
+
+def test_huge_page_advice_is_switched_off_only_where_it_stalls(tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.setattr(_threads, "_defaulted", set())
+    calm, stalling = tmp_path / "calm", tmp_path / "stalling"
+    calm.write_text("always [defer] defer+madvise madvise never\n")
+    stalling.write_text("always defer defer+madvise [madvise] never\n")
+    assert limit_hugepage_advice(calm) is False
+    assert "NUMPY_MADVISE_HUGEPAGE" not in os.environ
+    assert limit_hugepage_advice(stalling) is True
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    assert "NUMPY_MADVISE_HUGEPAGE" not in _threads.launch_environment()
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the user's choice wins
+    monkeypatch.setattr(_threads, "_defaulted", set())
+    assert limit_hugepage_advice(stalling) is False
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1"
+    assert _threads.launch_environment()["NUMPY_MADVISE_HUGEPAGE"] == "1"
+
+
+def test_cli_process_follows_this_kernel_and_baselines_get_numpys_default():
+    stalls, advised, launched = _probe(HUGEPAGE_PROBE).split()
+    # numpy advises huge pages (on Linux) unless the command line switched it off here.
+    assert advised == ("False" if stalls == "True" or sys.platform != "linux" else "True")
+    assert launched == "None"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="numpy advises huge pages on Linux only")
+def test_a_users_huge_page_setting_is_kept():
+    _, advised, launched = _probe(HUGEPAGE_PROBE, NUMPY_MADVISE_HUGEPAGE="1").split()
+    assert (advised, launched) == ("True", "1")

@@ -1,27 +1,63 @@
-"""One owner of the cores: the engine's block pool, not OpenBLAS's threads as well.
+"""Process defaults the command line sets before numpy is imported.
 
-The detection engine (:mod:`sitewatch.detect.engine`) scores blocks on a thread pool as
-wide as the machine. Inside each block, numpy's matrix products (IR-MAD's transform of
-every pixel) call OpenBLAS, which would start threads of its own and keep them spinning
+**One owner of the cores: the engine's block pool, not OpenBLAS's threads as well.** The
+detection engine (:mod:`sitewatch.detect.engine`) scores blocks on a thread pool as wide
+as the machine. Inside each block, numpy's matrix products (IR-MAD's transform of every
+pixel) call OpenBLAS, which would start threads of its own and keep them spinning
 between calls, against the pool's threads. OpenBLAS reads its thread count once, when
 numpy is first imported, so the command line sets ``OPENBLAS_NUM_THREADS=1`` before
 that, unless the user set it. Measured whole-process on a 2048² pair, 2 cores
 (``sitewatch detect --method irmad --no-report``, 8 runs each way, alternating): 0.85×
 the wall time and 0.72× the CPU time of the same run with OpenBLAS's default threads.
 
-A library user who imports numpy first keeps whatever OpenBLAS was started with.
+**No huge-page advice where it stalls.** numpy asks the kernel for transparent huge
+pages (``madvise(MADV_HUGEPAGE)``) on every array of 4 MB or more. When the kernel's
+defrag mode compacts memory synchronously for such regions (``madvise``,
+``defer+madvise`` or ``always`` in ``/sys/kernel/mm/transparent_hugepage/defrag``), a
+fresh allocation can stall while the kernel defragments (numpy issue 31590): on the
+2-core machine of the README, copying three 2048² float32 bands took 0.15–0.22 s instead
+of 0.01–0.03 s once a run had used a few hundred MB. There the command line sets
+``NUMPY_MADVISE_HUGEPAGE=0`` (numpy's own switch, read once at import), unless the user
+set it. Measured whole-process on the same pair, alternating, 8 runs each way:
+``--method irmad --no-report`` 0.89× the wall time (every pair faster), the default run
+with its report 0.90×.
+
+A library user who imports numpy first keeps whatever numpy and OpenBLAS started with.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["BLAS_VARIABLE", "launch_environment", "limit_blas_threads"]
+__all__ = [
+    "BLAS_VARIABLE",
+    "DEFRAG_PATH",
+    "HUGEPAGE_VARIABLE",
+    "hugepage_advice_stalls",
+    "launch_environment",
+    "limit_blas_threads",
+    "limit_hugepage_advice",
+]
 
 BLAS_VARIABLE = "OPENBLAS_NUM_THREADS"
+HUGEPAGE_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
+DEFRAG_PATH = Path("/sys/kernel/mm/transparent_hugepage/defrag")
 
-_defaulted = False
+# Defrag modes in which a fault in a region advised MADV_HUGEPAGE compacts synchronously
+# (Documentation/admin-guide/mm/transhuge.rst); "defer" and "never" do not stall.
+_STALLING_MODES = frozenset({"always", "defer+madvise", "madvise"})
+
+_defaulted: set[str] = set()
+
+
+def _default(variable: str, value: str) -> bool:
+    if variable in os.environ:
+        return False
+    os.environ[variable] = value
+    _defaulted.add(variable)
+    return True
 
 
 def limit_blas_threads() -> bool:
@@ -30,21 +66,59 @@ def limit_blas_threads() -> bool:
     Effective only before numpy is first imported in the process; child processes
     (dask workers, notebook kernels) inherit it.
     """
-    global _defaulted
-    if BLAS_VARIABLE in os.environ:
+    return _default(BLAS_VARIABLE, "1")
+
+
+def hugepage_advice_stalls(defrag: str | Path = DEFRAG_PATH) -> bool:
+    """Whether the kernel compacts memory synchronously for regions advised huge pages.
+
+    Parameters
+    ----------
+    defrag : str or Path
+        The kernel's ``transparent_hugepage/defrag`` file, whose selected mode is in
+        brackets (``always defer defer+madvise [madvise] never``).
+
+    Returns
+    -------
+    bool
+        False when the file is absent or unreadable (not Linux, no transparent huge
+        pages) or names no stalling mode.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "defrag"
+    >>> _ = f.write_text("always defer defer+madvise [madvise] never")
+    >>> hugepage_advice_stalls(f)
+    True
+    """
+    try:
+        text = Path(defrag).read_text(encoding="ascii", errors="replace")
+    except OSError:
         return False
-    os.environ[BLAS_VARIABLE] = "1"
-    _defaulted = True
-    return True
+    selected = [w[1:-1] for w in text.split() if w.startswith("[") and w.endswith("]")]
+    return bool(selected) and selected[0] in _STALLING_MODES
+
+
+def limit_hugepage_advice(defrag: str | Path = DEFRAG_PATH) -> bool:
+    """Set ``NUMPY_MADVISE_HUGEPAGE=0`` where huge-page advice stalls; True if this set it.
+
+    Only when the user has not set the variable and :func:`hugepage_advice_stalls`
+    says the kernel would compact on such faults. Effective only before numpy is first
+    imported in the process; child processes inherit it.
+    """
+    if HUGEPAGE_VARIABLE in os.environ or not hugepage_advice_stalls(defrag):
+        return False
+    return _default(HUGEPAGE_VARIABLE, "0")
 
 
 def launch_environment() -> Mapping[str, str]:
-    """The environment as the user launched the process (without the default above).
+    """The environment as the user launched the process (without the defaults above).
 
     For baselines that ``bench speed`` runs as other programs, so they get the threads
-    they would get from the user's shell.
+    and memory behaviour they would get from the user's shell.
     """
     env = dict(os.environ)
-    if _defaulted:
-        env.pop(BLAS_VARIABLE, None)
+    for variable in _defaulted:
+        env.pop(variable, None)
     return env

@@ -554,6 +554,7 @@ def machine_info() -> dict[str, Any]:
                 "OPENBLAS_NUM_THREADS",
                 "OPENBLAS_CORETYPE",
                 "MKL_NUM_THREADS",
+                "NUMPY_MADVISE_HUGEPAGE",
             )
             if k in os.environ
         },
@@ -1140,6 +1141,8 @@ def _optimisations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         "more threads",
         "co-registration's sub-pixel peak in two stages (1/10 px, then the finer step); "
         "few small regions traced and counted in their own windows, not whole-block scans",
+        "no huge-page advice from numpy where the kernel would compact memory to honour it "
+        "(NUMPY_MADVISE_HUGEPAGE=0 unless set, when transparent_hugepage/defrag says so)",
     ]
     found = []
     ranked = sorted((r for r in rows if r["indent"] == 0), key=lambda r: -r["cum_s"])
