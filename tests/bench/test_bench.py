@@ -16,6 +16,7 @@ from skimage.transform import resize
 from conftest import ORIGIN, SHARED, UTM, needs_shared, write_raster
 from sitewatch.bench import (
     LabelledPair,
+    ObjectCounts,
     PixelCounts,
     average_precision,
     find_pairs,
@@ -89,6 +90,54 @@ def method_shape(doc: dict, entry_key: str, names: set[str]) -> None:
 
 
 # --------------------------------------------------------------------------- metrics
+
+
+def test_object_counts_by_hand():
+    truth = np.zeros((12, 12), bool)
+    truth[1:4, 1:6] = True  # object A
+    truth[8:11, 8:11] = True  # object B, missed
+    pred = np.zeros_like(truth)
+    pred[1, 1:6] = pred[3, 1:6] = True  # A in two pieces (row 2 empty between them)
+    pred[6, 0:3] = True  # a false region
+    o = ObjectCounts.from_masks(pred, truth)
+    assert o == ObjectCounts(labelled=2, found=1, regions=3, on_change=2, pieces=2)
+    assert (o.found_share, o.on_change_share, o.pieces_per_found) == (0.5, 2 / 3, 2.0)
+    pred[2, 3] = True  # joins the two pieces: A comes back as one region
+    o = ObjectCounts.from_masks(pred, truth)
+    assert o == ObjectCounts(labelled=2, found=1, regions=2, on_change=1, pieces=1)
+    assert o.as_dict()["pieces_per_found"] == 1.0
+
+
+def test_object_counts_one_region_over_two_objects():
+    truth = np.zeros((5, 12), bool)
+    truth[1:4, 1:3] = truth[1:4, 9:11] = True
+    pred = np.zeros_like(truth)
+    pred[2, 2:10] = True  # shares a pixel with each object
+    o = ObjectCounts.from_masks(pred, truth)
+    assert o == ObjectCounts(labelled=2, found=2, regions=1, on_change=1, pieces=2)
+    assert o.pieces_per_found == 1.0
+    pred[:] = False
+    pred[0, 3] = True  # diagonal to A's corner, sharing no pixel: not on change
+    assert ObjectCounts.from_masks(pred, truth).on_change == 0
+
+
+def test_object_counts_sparse_reference_and_pooling():
+    truth = np.zeros((6, 6), bool)
+    truth[0:2, 0:2] = True
+    where = np.zeros_like(truth)
+    where[:, :3] = True  # the reference covers the left half only
+    truth[4, 5] = True  # outside the reference: not an object
+    pred = np.zeros_like(truth)
+    pred[0, 0] = pred[4, 4:6] = True  # the second region lies wholly outside: not judged
+    o = ObjectCounts.from_masks(pred, truth, where=where)
+    assert o == ObjectCounts(labelled=1, found=1, regions=1, on_change=1, pieces=1)
+    assert sum([o, o]) == ObjectCounts(2, 2, 2, 2, 2)
+    empty = ObjectCounts.from_masks(np.zeros_like(truth), np.zeros_like(truth))
+    assert empty == ObjectCounts() and empty.pieces_per_found == 0.0  # no NaN
+    with pytest.raises(ValueError, match="shape"):
+        ObjectCounts.from_masks(pred, truth[:3])
+    with pytest.raises(ValueError, match="negative"):
+        ObjectCounts(found=-1)
 
 
 def test_pixel_counts_by_hand():

@@ -147,8 +147,13 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
         oracle = d["oracle_threshold"]  # flagging everything is one of its thresholds
         assert oracle["flag_all_f1"] - 1e-6 <= oracle["f1"] <= 1
         assert 0 < oracle["flagged_share"] <= 1
-        assert set(d["pooled"]) == {"precision", "recall", "f1", "iou", "auc_pr", "counts"}
+        assert set(d["pooled"]) == {"precision", "recall", "f1", "iou", "auc_pr", "counts",
+                                    "objects"}  # fmt: skip
         assert set(d["baseline"]) == set(d["pooled"])
+        objects = d["pooled"]["objects"]
+        assert (
+            objects["found"] <= objects["labelled"] and objects["on_change"] <= objects["regions"]
+        )
         assert sum(d["pooled"]["counts"].values()) == d["pixels"]
         if d["baseline"]["f1"]:
             assert d["ratio"] == pytest.approx(d["pooled"]["f1"] / d["baseline"]["f1"], abs=1e-3)
@@ -168,6 +173,10 @@ def test_suite_table_and_json_shape(full_root, tmp_path, capsys):
     assert "leave_one_out" not in doc and doc["seconds"] > 0
     assert "macro-F1" in stdout and "spacenet7 timeline" in stdout and "note: levir" in stdout
     assert "oracle threshold (best F1 of one threshold" in stdout
+    # The SZTAKI fixture plants one changed square: found, as one region.
+    o = doc["datasets"]["sztaki_airchange"]["pooled"]["objects"]
+    assert (o["labelled"], o["found"], o["pieces_per_found"]) == (1, 1, 1.0)
+    assert "objects (8-connected; an object is found" in stdout
     # The detector each dataset's input chose is printed and recorded.
     assert doc["datasets"]["sztaki_airchange"]["detector"] == "irmad + kittler"  # RGB, no CRS
     assert "sztaki_airchange irmad + kittler" in stdout

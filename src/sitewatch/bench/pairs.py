@@ -46,7 +46,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
-from sitewatch.bench.metrics import PixelCounts, average_precision
+from sitewatch.bench.metrics import ObjectCounts, PixelCounts, average_precision
 from sitewatch.detect import methods as _methods
 from sitewatch.detect.options import AUTO
 from sitewatch.detect.run import Detection, DetectOptions, detect_arrays
@@ -373,7 +373,9 @@ def detect_pair(pair: LabelledPair, options: DetectOptions) -> Detection:
         raise DataError(f"method {options.method} failed on {pair.name}: {err}") from err
 
 
-def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCounts, np.ndarray]:
+def evaluate_pair(
+    pair: LabelledPair, options: DetectOptions
+) -> tuple[PixelCounts, np.ndarray, ObjectCounts]:
     """Run the detector on one pair and count its mask against the reference.
 
     Parameters
@@ -390,6 +392,8 @@ def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCoun
         The detector's score on the same pixels, in the same order as
         ``pair.truth`` (ravelled, or ``pair.truth[pair.labelled]``); unobserved pixels
         are ``-inf`` so they rank last.
+    objects : ObjectCounts
+        The mask's regions against the reference's objects.
 
     Raises
     ------
@@ -402,7 +406,7 @@ def evaluate_pair(pair: LabelledPair, options: DetectOptions) -> tuple[PixelCoun
     score = np.where(pair.valid, np.asarray(det.score, dtype=np.float32), -np.inf)
     counts = PixelCounts.from_masks(pred, pair.truth, where=pair.labelled)
     evaluated = score.ravel() if pair.labelled is None else score[pair.labelled]
-    return counts, evaluated
+    return counts, evaluated, ObjectCounts.from_masks(pred, pair.truth, where=pair.labelled)
 
 
 def run_benchmark(
@@ -480,7 +484,7 @@ def run_benchmark(
         truths.append(pair.truth.ravel() if pair.labelled is None else pair.truth[pair.labelled])
         for m in runs:
             t = time.perf_counter()
-            counts, evaluated = evaluate_pair(pair, per_method[m])
+            counts, evaluated, _ = evaluate_pair(pair, per_method[m])
             ap = average_precision(evaluated, truths[-1])
             dt_s = time.perf_counter() - t
             entries[m].append(EntryResult(pair.name, counts, ap, dt_s))

@@ -55,7 +55,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ from rasterio.errors import RasterioError
 from scipy import ndimage
 
 from sitewatch.bench.learn import fold_models
-from sitewatch.bench.metrics import PixelCounts, average_precision, best_f1
+from sitewatch.bench.metrics import ObjectCounts, PixelCounts, average_precision, best_f1
 from sitewatch.bench.oscd import oscd_cities, read_city
 from sitewatch.bench.pairs import (
     BASELINE,
@@ -922,6 +922,9 @@ class Scored:
         labels known (:func:`~sitewatch.bench.metrics.best_f1`): how well the score
         ranks change, in F1 terms. Not a bound on the detector, whose thresholds are
         per image and whose regions are cleaned after thresholding.
+    objects : ObjectCounts
+        Pooled over the dataset's entries: reference objects found, flagged regions on
+        change, pieces per found object.
     """
 
     counts: PixelCounts
@@ -929,6 +932,7 @@ class Scored:
     entries: dict[str, PixelCounts]
     seconds: float
     oracle: tuple[float, float] = (0.0, 0.0)
+    objects: ObjectCounts = field(default_factory=ObjectCounts)
 
     @property
     def f1(self) -> float:
@@ -936,11 +940,12 @@ class Scored:
         return self.counts.f1
 
     def pooled(self) -> dict[str, Any]:
-        """``{"precision", "recall", "f1", "iou", "auc_pr", "counts"}``."""
+        """``{"precision", "recall", "f1", "iou", "auc_pr", "counts", "objects"}``."""
         return {
             **{k: round(v, 6) for k, v in self.counts.metrics().items()},
             "auc_pr": round(self.auc_pr, 6),
             "counts": self.counts.as_dict(),
+            "objects": self.objects.as_dict(),
         }
 
 
@@ -984,6 +989,7 @@ def _run_dataset(
 ) -> DatasetRun:
     """Read each entry once and run every configuration (None = the baseline) on it."""
     counts: dict[Config | None, dict[str, PixelCounts]] = {k: {} for k in runs}
+    objects: dict[Config | None, list[ObjectCounts]] = {k: [] for k in runs}
     seconds = dict.fromkeys(runs, 0.0)
     store: list[np.ndarray] = []  # distinct score vectors (k leaves the score unchanged)
     picks: dict[Config | None, list[int]] = {k: [] for k in runs}
@@ -1002,8 +1008,9 @@ def _run_dataset(
         mine: list[int] = []
         for key, opts in runs.items():
             t = time.perf_counter()
-            c, score = evaluate_pair(pair, opts)
+            c, score, objs = evaluate_pair(pair, opts)
             counts[key][pair.name] = c
+            objects[key].append(objs)
             i = next((j for j in mine if np.array_equal(store[j], score)), None)
             if i is None:
                 store.append(score)
@@ -1029,7 +1036,12 @@ def _run_dataset(
         seconds[key] += time.perf_counter() - t
         entries = counts[key]
         scored[key] = Scored(
-            sum(entries.values(), PixelCounts()), ap, entries, seconds[key], oracle
+            sum(entries.values(), PixelCounts()),
+            ap,
+            entries,
+            seconds[key],
+            oracle,
+            sum(objects[key], ObjectCounts()),
         )
     base = scored.pop(None)
     total = read_s + sum(seconds.values())
@@ -1302,6 +1314,25 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _object_lines(result: SuiteResult, w: int) -> list[str]:
+    """The objects table: found objects, flagged regions on change, pieces per object."""
+    lines = [
+        "objects (8-connected; an object is found when a flagged pixel touches it, a region "
+        "is on change when it touches an object; pieces: flagged regions per found object):",
+        f"{'dataset':<{w}}{'objects':>8}{'found':>15}{'regions':>9}{'on change':>16}"
+        f"{'pieces':>8}  | base:{'found':>10}{'regions':>9}{'on change':>10}{'pieces':>8}",
+    ]
+    for r in result.runs:
+        o, b = result.reported(r).objects, r.baseline.objects
+        lines.append(
+            f"{r.name:<{w}}{o.labelled:>8,}{o.found:>7,}{_pct(o.found_share):>8}"
+            f"{o.regions:>9,}{o.on_change:>8,}{_pct(o.on_change_share):>8}"
+            f"{o.pieces_per_found:>8.2f}  |{b.found:>7,}{_pct(b.found_share):>8}"
+            f"{b.regions:>9,}{_pct(b.on_change_share):>10}{b.pieces_per_found:>8.2f}"
+        )
+    return lines
+
+
 def format_suite(result: SuiteResult) -> str:
     """The text table printed by ``sitewatch bench suite``."""
     loo = result.chosen is not None
@@ -1362,6 +1393,7 @@ def format_suite(result: SuiteResult) -> str:
             for r in result.runs
         )
     )
+    lines.extend(_object_lines(result, w))
     if loo:
         lines.append(
             "F1/prec./recall/AUC-PR: each dataset scored with the configuration of best "

@@ -18,8 +18,11 @@ row per method, followed by a per-city/pair F1 table with one column per method.
 (pixels, F1, precision, recall, AUC-PR, the same-run CVA + Otsu baseline F1, the ratio),
 macro-F1, the oracle threshold of each dataset (the best F1 one threshold on the pooled
 score reaches, labels known, beside the F1 of flagging every pixel: how far a threshold
-rule alone could go), and the SpaceNet 7 timeline figures. JSON: ``{"datasets": {NAME:
-{"pooled": {...}, "baseline": {...}, "ratio": R, "pixels", "oracle_threshold": {"f1",
+rule alone could go), the objects (labelled objects found, flagged regions on change,
+flagged regions per found object, beside the baseline's), and the SpaceNet 7 timeline
+figures. JSON: ``{"datasets": {NAME: {"pooled": {..., "objects": {"labelled", "found",
+"regions", "on_change", "pieces", "found_share", "on_change_share", "pieces_per_found"}},
+"baseline": {...}, "ratio": R, "pixels", "oracle_threshold": {"f1",
 "flagged_share", "flag_all_f1"}, "cities" | "pairs" | "crops": {...}, ...}}, "macro_f1": F,
 "macro_f1_baseline", "spacenet7_timeline": {...}, "options",
 "skipped", "seconds": S}``. With ``--leave-one-out`` each dataset is scored with the
