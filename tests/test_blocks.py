@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from shapely.geometry import shape
 
 from sitewatch.blocks import estimate_memory, parse_size
@@ -15,7 +17,7 @@ from sitewatch.cli.main import main
 from sitewatch.errors import InputError
 
 
-def _pair(tmp_path, *, shift_px: float = 0.0):
+def _pair(tmp_path, *, shift_px: float = 0.0, crs: str | None = "EPSG:32652"):
     rng = np.random.default_rng(3)
     h, w = 700, 650
     base = rng.normal(100, 25, (3, h // 5 + 1, w // 5 + 1)).repeat(5, 1).repeat(5, 2)[:, :h, :w]
@@ -28,22 +30,16 @@ def _pair(tmp_path, *, shift_px: float = 0.0):
         from scipy import ndimage
 
         after = ndimage.shift(after, (0, shift_px, 0), order=1, mode="nearest")
-    t = Affine(1.0, 0, 500000, 0, -1.0, 4400000)
+    georef = {"crs": crs, "transform": Affine(1.0, 0, 500000, 0, -1.0, 4400000)} if crs else {}
     paths = []
     for name, arr in (("before", base), ("after", after)):
         p = tmp_path / f"{name}.tif"
-        with rasterio.open(
-            p,
-            "w",
-            driver="GTiff",
-            width=w,
-            height=h,
-            count=3,
-            dtype="uint8",
-            crs="EPSG:32652",
-            transform=t,
-        ) as dst:
-            dst.write(np.clip(arr, 0, 255).astype("uint8"))
+        with warnings.catch_warnings():  # no CRS: rasterio says so
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(
+                p, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", **georef
+            ) as dst:
+                dst.write(np.clip(arr, 0, 255).astype("uint8"))
         paths.append(p)
     return paths
 
@@ -71,13 +67,25 @@ def _run(before, after, out, *extra, method="irmad"):
 
 
 @pytest.mark.parametrize(
-    ("shift_px", "method"), [(0.0, "irmad"), (1.6, "irmad"), (1.6, "construction"), (0.0, "index")]
+    ("shift_px", "method", "crs"),
+    [
+        (0.0, "irmad", "EPSG:32652"),
+        (1.6, "irmad", "EPSG:32652"),
+        (1.6, "construction", "EPSG:32652"),
+        (0.0, "index", "EPSG:32652"),
+        (1.6, "irmad", None),  # no CRS: pixel coordinates, read by windows of the image
+    ],
 )
-def test_blockwise_equals_in_memory(tmp_path, shift_px, method):
+def test_blockwise_equals_in_memory(tmp_path, shift_px, method, crs):
     """Rasters read and written block by block give the in-memory result, any method."""
-    before, after = _pair(tmp_path, shift_px=shift_px)
-    fc_mem, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB", method=method)
-    fc_blk, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB", method=method)
+    before, after = _pair(tmp_path, shift_px=shift_px, crs=crs)
+    extra = () if crs else ("--pixel-size", "1")
+    fc_mem, man_mem = _run(
+        before, after, tmp_path / "mem", "--max-memory", "8GB", *extra, method=method
+    )
+    fc_blk, man_blk = _run(
+        before, after, tmp_path / "blk", "--max-memory", "4MB", *extra, method=method
+    )
     assert "blockwise" not in man_mem["diagnostics"]
     d = man_blk["diagnostics"]
     # many blocks, seams inside the changes

@@ -141,6 +141,18 @@ def test_raster_without_crs(tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize("max_memory", ["8GB", "1MB"])  # in memory and block by block
+def test_rasters_without_crs_of_different_sizes(tmp_path, capsys, max_memory):
+    a = write_raster(tmp_path / "a.tif", np.ones((3, 50, 60), np.uint8), crs=None)
+    b = write_raster(tmp_path / "b.tif", np.ones((3, 70, 80), np.uint8), crs=None)
+    out = tmp_path / "out"
+    args = ("--pixel-size", "1", "--max-memory", max_memory, "--out", out)
+    code, _, err = run(capsys, "detect", "--before", a, "--after", b, *args)
+    assert code == 2
+    assert_one_line_error(err, "b.tif is 80x70 px but", "a.tif is 60x50", "must be the same size")
+    assert_nothing_written(tmp_path)
+
+
 def test_rasters_that_do_not_overlap(tmp_path, capsys, planted_pair):
     before, _, _ = planted_pair()
     far = Affine(10, 0, ORIGIN[0] + 50_000, 0, -10, ORIGIN[1])

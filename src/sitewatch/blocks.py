@@ -101,7 +101,13 @@ class SourceReader:
         """The grid of rows r0:r1 (and columns c0:c1)."""
         g = self.grid
         c1 = g.width if c1 is None else c1
-        return Grid(g.crs, g.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0)
+        return Grid(
+            g.crs,
+            g.transform @ Affine.translation(c0, r0),
+            c1 - c0,
+            r1 - r0,
+            pixel_size_m=g.pixel_size_m,
+        )
 
     def read_raw(
         self, r0: int, r1: int, c0: int = 0, c1: int | None = None
@@ -204,7 +210,7 @@ def detect_blockwise(
     Raises
     ------
     InputError
-        ``normalize``, or images without a CRS.
+        ``normalize``.
     DataError
         Too few observed pixels, constant bands.
     """
@@ -213,10 +219,6 @@ def detect_blockwise(
     opts = options or DetectOptions()
     if opts.normalize:
         raise InputError("--normalize is not available block-wise; drop it or raise --max-memory")
-    if grid.crs is None:
-        raise InputError(
-            "block-wise processing needs georeferenced images; raise --max-memory for these"
-        )
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     threads = threads or default_threads()

@@ -332,6 +332,11 @@ def plan_detection(
         if aoi is not None:
             raise AOIError("an AOI needs georeferenced images; these have no CRS")
         grid = bsrc.grid
+        if asrc.grid.shape != grid.shape:
+            raise DataError(
+                f"{asrc.path} is {asrc.grid.width}x{asrc.grid.height} px but {bsrc.path} is "
+                f"{grid.width}x{grid.height}; images without CRS must be the same size"
+            )
     elif aoi is not None:
         grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
     else:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -151,27 +152,30 @@ class RasterSink:
 
     def __init__(self, path: Path, grid: Any, dtype: str, fill: float) -> None:
         import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
 
         self.fill = fill
         self.path = path
         self._lock = threading.Lock()
         self._w = grid.width
-        self._ds = rasterio.open(
-            path,
-            "w+",
-            driver="GTiff",
-            width=grid.width,
-            height=grid.height,
-            count=1,
-            dtype=dtype,
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=fill,
-            tiled=True,
-            blockxsize=512,
-            blockysize=STAT_ROWS if grid.height > STAT_ROWS else 16,
-            BIGTIFF="IF_SAFER",
-        )
+        with warnings.catch_warnings():  # images without a CRS: pixel coordinates
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._ds = rasterio.open(
+                path,
+                "w+",
+                driver="GTiff",
+                width=grid.width,
+                height=grid.height,
+                count=1,
+                dtype=dtype,
+                crs=grid.crs,
+                transform=grid.transform,
+                nodata=fill,
+                tiled=True,
+                blockxsize=512,
+                blockysize=STAT_ROWS if grid.height > STAT_ROWS else 16,
+                BIGTIFF="IF_SAFER",
+            )
 
     def write(self, r0: int, rows: np.ndarray) -> None:
         """Store ``rows`` from grid row ``r0``."""

@@ -995,14 +995,25 @@ def _read_band(
     resampling: Resampling = Resampling.bilinear,
 ) -> None:
     if grid.crs is None:
-        if (ds.height, ds.width) != grid.shape:
+        # The grid is the image's own pixels (identity transform), or rows and columns
+        # of them (a block of a block-wise run: the identity shifted by whole pixels).
+        t = grid.transform
+        c0, r0 = round(t.c), round(t.f)
+        if (
+            (t.a, t.b, t.d, t.e) != (1.0, 0.0, 0.0, 1.0)
+            or (t.c, t.f) != (c0, r0)
+            or min(r0, c0) < 0
+            or r0 + grid.height > ds.height
+            or c0 + grid.width > ds.width
+        ):
             raise DataError(
                 f"{ds.name} is {ds.width}x{ds.height} px but the grid is "
                 f"{grid.width}x{grid.height}; images without CRS must be the same size"
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            arr = ds.read(index).astype(np.float32)
+            arr = ds.read(index, window=Window(c0, r0, grid.width, grid.height))
+            arr = arr.astype(np.float32)
         if nodata is not None:
             arr[arr == nodata] = np.nan
         dest[...] = arr
