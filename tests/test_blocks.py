@@ -121,26 +121,24 @@ def test_blockwise_equals_in_memory(tmp_path, shift_px, method, crs):
         assert pb["area_m2"] == pytest.approx(pm["area_m2"], rel=1e-3)
 
 
-def test_blockwise_refuses_normalize(tmp_path, capsys):
-    before, after = _pair(tmp_path)
-    code = main(
-        [
-            "detect",
-            "--before",
-            str(before),
-            "--after",
-            str(after),
-            "--out",
-            str(tmp_path / "o"),
-            "--max-memory",
-            "4MB",
-            "--normalize",
-        ]
-    )
-    err = capsys.readouterr().err
-    assert code == 2 and "--normalize is not available block-wise" in err
-    assert err.count("\n") == 1
-    assert not (tmp_path / "o").exists()
+def test_blockwise_normalize_equals_in_memory(tmp_path):
+    """--normalize block by block: the same sample, fits and result as in memory."""
+    before, after = _pair(tmp_path, shift_px=1.6)
+    fc_mem, man_mem = _run(before, after, tmp_path / "mem", "--max-memory", "8GB", "--normalize")
+    fc_blk, man_blk = _run(before, after, tmp_path / "blk", "--max-memory", "4MB", "--normalize")
+    d_mem, d_blk = man_mem["diagnostics"], man_blk["diagnostics"]
+    assert d_blk["blockwise"] and d_blk["engine"]["blocks"] > 6
+    n_mem, n_blk = d_mem["normalization"], d_blk["normalization"]
+    assert n_mem["applied"] and n_blk == n_mem  # slopes, intercepts, tests: the same
+    assert d_blk["threshold"]["value"] == pytest.approx(d_mem["threshold"]["value"], rel=1e-6)
+    with (
+        rasterio.open(tmp_path / "mem" / "mask.tif") as a,
+        rasterio.open(tmp_path / "blk" / "mask.tif") as b,
+    ):
+        assert np.array_equal(a.read(1), b.read(1))
+    assert [f["properties"]["area_px"] for f in fc_blk["features"]] == [
+        f["properties"]["area_px"] for f in fc_mem["features"]
+    ]
 
 
 def test_sizes():

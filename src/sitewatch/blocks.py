@@ -33,7 +33,7 @@ from sitewatch._units import estimate_memory, parse_size
 from sitewatch.aoi import AOI
 from sitewatch.detect.options import COREG_ORDER, DetectOptions
 from sitewatch.detect.threshold import Threshold
-from sitewatch.errors import DataError, InputError
+from sitewatch.errors import DataError
 from sitewatch.grid import Grid, from_lonlat
 from sitewatch.prepare.coregister import apply_shift
 
@@ -209,16 +209,12 @@ def detect_blockwise(
 
     Raises
     ------
-    InputError
-        ``normalize``.
     DataError
         Too few observed pixels, constant bands.
     """
     from sitewatch.detect.engine import RasterSink, default_threads, run_engine
 
     opts = options or DetectOptions()
-    if opts.normalize:
-        raise InputError("--normalize is not available block-wise; drop it or raise --max-memory")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     threads = threads or default_threads()
@@ -229,6 +225,17 @@ def detect_blockwise(
         shift, diagnostics["coregistration"] = _coregistration(reader, names, grid.pixel_area_m2)
         reader = SourceReader(bsrc, asrc, names, grid, aoi, shift)
     timings["coregister"] = time.perf_counter() - t
+    if opts.normalize:
+        from sitewatch.prepare.normalize import NormalizedReader, normalize_sampled
+
+        t = time.perf_counter()
+        try:
+            norm = normalize_sampled(reader, band_names=names)
+        except ValueError as err:
+            raise DataError(f"cannot normalise these images: {err}") from err
+        diagnostics["normalization"] = norm.as_dict()
+        reader = NormalizedReader(reader, norm.fits)  # type: ignore[assignment]
+        timings["normalize"] = time.perf_counter() - t
 
     made: list[RasterSink] = []
 

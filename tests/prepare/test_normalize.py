@@ -186,3 +186,63 @@ def test_orthogonal_regression_is_symmetric():
     assert i_yx == pytest.approx(-i_xy / s_xy)
     assert s_xy == pytest.approx(3.0, rel=0.02)
     assert np.isnan(orthogonal_regression(np.array([0.0, 1, 0, -1]), np.array([1.0, 0, -1, 0]))[0])
+
+
+# --------------------------------------------------------------------------- by rows
+
+
+def test_sampled_fit_equals_the_whole_image_fit_when_the_image_is_small(pair):
+    from sitewatch.detect.engine import ArrayReader
+    from sitewatch.prepare.normalize import apply_normalization, normalize_sampled
+
+    before, after, _ = pair
+    valid = np.ones(before.shape[1:], dtype=bool)
+    valid[150:160, :] = False  # a gap: the sample follows the valid pixels
+    whole = normalize_irmad(before, after, valid)
+    for rows in (7, 256):  # however the rows are read
+        sampled = normalize_sampled(ArrayReader(before, after, valid), rows=rows)
+        assert sampled.fits == whole.fits and sampled.note == whole.note
+        out = apply_normalization(after, valid, sampled.fits)
+        assert np.array_equal(out, whole.after)
+
+
+def test_sampled_fit_on_a_larger_image_draws_the_same_pixels_by_any_rows(pair):
+    from sitewatch.detect.engine import ArrayReader
+    from sitewatch.prepare.normalize import (
+        NormalizedReader,
+        apply_normalization,
+        normalize_sampled,
+        sample_rows,
+    )
+
+    before, after, _ = pair
+    valid = np.ones(before.shape[1:], dtype=bool)
+    reader = ArrayReader(before, after, valid)
+    fits = [normalize_sampled(reader, sample=5_000, rows=r) for r in (3, 64, 200)]
+    assert fits[0].fits == fits[1].fits == fits[2].fits
+    assert "fitted on a sample of" in fits[0].note
+    drawn = sample_rows(0, 200, 200, 200 * 200, 5_000)
+    assert 4_500 < int(drawn.sum()) < 5_500
+    assert fits[0].fits[0].n_train + fits[0].fits[0].n_test <= drawn.sum()
+    # The planted gain is recovered from the sample too.
+    applied = [f for f in fits[0].fits if f.applied]
+    assert applied
+    for f in applied:
+        i = int(f.band[1:]) - 1
+        assert f.slope * GAIN[i] == pytest.approx(1.0, abs=0.02)
+    # A normalised reader gives the rows of the normalised image.
+    norm = NormalizedReader(reader, fits[0].fits)
+    b, a, v = norm.read(40, 90)
+    whole = apply_normalization(after, valid, fits[0].fits)
+    assert np.array_equal(a, whole[:, 40:90]) and np.array_equal(b, before[:, 40:90])
+    assert v.all()
+    assert norm.shape == reader.shape and norm.bands == reader.bands
+
+
+def test_sampled_fit_needs_a_valid_pixel(pair):
+    from sitewatch.detect.engine import ArrayReader
+    from sitewatch.prepare.normalize import normalize_sampled
+
+    before, after, _ = pair
+    with pytest.raises(ValueError, match="no valid pixel"):
+        normalize_sampled(ArrayReader(before, after, np.zeros(before.shape[1:], bool)))

@@ -26,7 +26,7 @@ from sitewatch.detect.options import (
 )
 from sitewatch.detect.threshold import Threshold
 from sitewatch.prepare.coregister import apply_shift, coregister
-from sitewatch.prepare.normalize import normalize_irmad
+from sitewatch.prepare.normalize import apply_normalization, normalize_sampled
 
 __all__ = [
     "DEFAULT_MIN_AREA_M2",
@@ -220,8 +220,10 @@ def detect_arrays(
         )
     aligned = after
     if opts.normalize:
-        norm = normalize_irmad(before, after, valid, band_names=band_names)
-        after = norm.after
+        # Fitted on a sample that does not depend on the blocking (a block-wise run
+        # draws the same pixels), then applied to every valid pixel.
+        norm = normalize_sampled(ArrayReader(before, after, valid), band_names=band_names)
+        after = apply_normalization(after, valid, norm.fits)
         diagnostics["normalization"] = norm.as_dict()
     shape = (int(valid.shape[0]), int(valid.shape[1]))
     res = run_engine(

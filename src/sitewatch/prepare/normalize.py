@@ -10,13 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sitewatch.detect.irmad import irmad
 
-__all__ = ["BandFit", "NormalizeResult", "normalize_irmad", "orthogonal_regression"]
+__all__ = [
+    "NORMALIZE_SAMPLE",
+    "BandFit",
+    "NormalizeResult",
+    "NormalizedReader",
+    "apply_normalization",
+    "normalize_irmad",
+    "normalize_sampled",
+    "orthogonal_regression",
+    "sample_rows",
+]
+
+NORMALIZE_SAMPLE = 1 << 20
+"""Most pixels :func:`normalize_sampled` fits on (about; every pixel of a smaller grid)."""
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_HASH_BITS = 24
 
 
 @dataclass(frozen=True)
@@ -374,3 +390,125 @@ def normalize_irmad(
     return NormalizeResult(
         out, tuple(fits), nochange, n_nc, p_nochange, res.as_dict(), applied, note
     )
+
+
+# --------------------------------------------------------------------------- by rows
+
+
+class _Rows(Protocol):
+    shape: tuple[int, int]
+    bands: int
+
+    def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def sample_rows(r0: int, r1: int, width: int, total: int, sample: int) -> np.ndarray:
+    """Pixels of rows ``r0:r1`` in a fixed pseudo-random sample of about ``sample`` of ``total``.
+
+    A pixel is drawn by a hash of its place in the grid (Fibonacci hashing of the flat
+    index), so the sample does not depend on how the rows are read; with ``total <=
+    sample`` every pixel is drawn.
+
+    Examples
+    --------
+    >>> m = sample_rows(0, 100, 100, 10_000, 1_000)
+    >>> 900 < int(m.sum()) < 1100, bool(sample_rows(0, 2, 3, 6, 6).all())
+    (True, True)
+    >>> bool((sample_rows(40, 60, 100, 10_000, 1_000) == m[40:60]).all())
+    True
+    """
+    shape = (r1 - r0, width)
+    if total <= sample:
+        return np.ones(shape, dtype=bool)
+    flat = np.arange(r0 * width, r1 * width, dtype=np.uint64)
+    key = (flat * _GOLDEN) >> np.uint64(64 - _HASH_BITS)  # wraps: the top bits are uniform
+    return (key < np.uint64(round(sample / total * (1 << _HASH_BITS)))).reshape(shape)
+
+
+def normalize_sampled(
+    reader: _Rows,
+    *,
+    band_names: Sequence[str] | None = None,
+    sample: int = NORMALIZE_SAMPLE,
+    rows: int = 256,
+) -> NormalizeResult:
+    """Fit :func:`normalize_irmad` on a sample of the valid pixels, read by rows.
+
+    The sample (:func:`sample_rows`) is the same however the image is read, so an image
+    held in memory and one read block by block get the same fits; an image of at most
+    ``sample`` pixels is fitted on every valid pixel, as :func:`normalize_irmad` alone
+    would. Memory: two ``(B, n)`` stacks of the sampled pixels (in the input dtype).
+
+    Parameters
+    ----------
+    reader : object
+        ``shape`` (H, W) and ``read(r0, r1) -> (before, after, valid)``, e.g.
+        :class:`~sitewatch.detect.engine.ArrayReader`.
+    band_names : sequence of str, optional
+    sample : int
+        About how many pixels to fit on.
+    rows : int
+        Rows read at a time (does not change the result).
+
+    Returns
+    -------
+    NormalizeResult
+        Its ``after`` and ``nochange`` are of the sampled pixels, as ``(B, 1, n)`` and
+        ``(1, n)``; apply the fits with :func:`apply_normalization`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`normalize_irmad`, and when no valid pixel was drawn.
+    """
+    h, w = reader.shape
+    total = h * w
+    picked_b, picked_a = [], []
+    for r0 in range(0, h, max(1, rows)):
+        r1 = min(h, r0 + max(1, rows))
+        b, a, v = reader.read(r0, r1)
+        pick = v & sample_rows(r0, r1, w, total, sample)
+        picked_b.append(b[:, pick])
+        picked_a.append(a[:, pick])
+    b_s = np.concatenate(picked_b, axis=1)[:, None, :]
+    a_s = np.concatenate(picked_a, axis=1)[:, None, :]
+    if b_s.shape[2] == 0:
+        raise ValueError("no valid pixel to fit the normalisation on")
+    res = normalize_irmad(b_s, a_s, np.ones(b_s.shape[1:], dtype=bool), band_names=band_names)
+    if total > sample:
+        note = f"{res.note} (fitted on a sample of {b_s.shape[2]:,} valid pixels)"
+        res = NormalizeResult(
+            res.after, res.fits, res.nochange, res.n_nochange, res.p_threshold, res.irmad,
+            res.applied, note,
+        )  # fmt: skip
+    return res
+
+
+def apply_normalization(
+    after: np.ndarray, valid: np.ndarray, fits: Sequence[BandFit]
+) -> np.ndarray:
+    """``after`` with each applied fit mapped onto its valid pixels (a float32 copy).
+
+    The same values :func:`normalize_irmad` writes into its ``after``.
+    """
+    out = after.astype(np.float32, copy=True)
+    for i, fit in enumerate(fits):
+        if fit.applied:
+            band = out[i]
+            x = after[i][valid].astype(np.float64)
+            band[valid] = (fit.intercept + fit.slope * x).astype(np.float32)
+    return out
+
+
+class NormalizedReader:
+    """A reader whose after rows come out normalised (the block-wise run's case)."""
+
+    def __init__(self, inner: _Rows, fits: Sequence[BandFit]) -> None:
+        self.inner, self.fits = inner, tuple(fits)
+        self.shape = inner.shape
+        self.bands = inner.bands
+
+    def read(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(before, normalised after, valid) of rows ``r0:r1``."""
+        b, a, v = self.inner.read(r0, r1)
+        return b, apply_normalization(a, v, self.fits), v
