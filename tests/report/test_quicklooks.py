@@ -347,6 +347,25 @@ def test_one_stretch_per_run_for_pages_chips_and_thumbnails(utm_run, tmp_path, m
     assert np.array_equal(got, want)
 
 
+def test_thumbnails_are_encoded_in_the_background_and_outlined(utm_run, tmp_path):
+    """Compact cut-outs go through the report's PNG encoders: on disk when the block
+    ends, opaque RGB, the polygon outlined; the same pixels as encoded in line."""
+    import sitewatch.report.quicklooks as ql
+
+    run = dataclasses.replace(utm_run, path=tmp_path)
+    with ql.background_png():
+        written = ql.render_thumbs(run, tmp_path / "bg", run.features)
+    inline = ql.render_thumbs(run, tmp_path / "inline", run.features)
+    assert written and set(written) == set(inline)
+    for fid, paths in written.items():
+        assert set(paths) == {"before", "after"}
+        for name, path in paths.items():
+            img = _read_png(path)
+            assert img.ndim == 3 and img.shape[2] == 3 and max(img.shape[:2]) >= 60
+            assert _near(img, OUTLINE_COLOR).sum() > 20
+            assert np.array_equal(img, _read_png(inline[fid][name]))
+
+
 @pytest.mark.parametrize("shape", [(1, 40), (40, 1), (2, 2), (3, 500)])
 @pytest.mark.parametrize("dpi", [20, 110, 300])
 def test_degenerate_grids_draw(utm_run, tmp_path, shape, dpi):
