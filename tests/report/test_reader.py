@@ -430,6 +430,64 @@ def test_overlay_labels_do_not_collide_and_c001_is_labelled(many_run):
     assert len(shown) >= 0.9 * len(labels)
 
 
+def _place_labels_by_loops(boxes, sizes, bounds, *, obstacles=(), gap=1.0, rings=40):
+    """The greedy placement as plain loops (what the vectorised one must equal)."""
+    from sitewatch.report.quicklooks import _candidates, _overlap
+
+    width, height = bounds
+    placed, out = [], []
+    for box, size in zip(boxes, sizes, strict=True):
+        best = None
+        for k in range(rings):
+            for cand in _candidates(box, size, gap + k * size[1]):
+                cand = tuple(float(v) for v in cand)
+                if cand[0] < 0 or cand[1] < 0 or cand[2] > width or cand[3] > height:
+                    continue
+                if any(_overlap(cand, r) > 0 for r in (*placed, *obstacles)):
+                    continue
+                cost = sum(_overlap(cand, b) for b in boxes)
+                if best is None or cost < best[0]:
+                    best = (cost, cand)
+                if cost == 0:
+                    break
+            if best is not None and best[0] == 0:
+                break
+        if best is None:
+            out.append(None)
+            continue
+        placed.append(best[1])
+        out.append(best[1])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_place_labels_equals_the_greedy_loops(seed):
+    """Vectorised, the same spots: crowds, image edges, obstacles, labels left out."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 120))
+    span = rng.uniform(20, 150)  # from a tight crowd to a spread
+    boxes = []
+    for _ in range(n):
+        x, y = rng.uniform(0, span, size=2)
+        boxes.append((x, y, x + rng.uniform(0.5, 8), y + rng.uniform(0.5, 8)))
+    sizes = [(float(rng.uniform(6, 14)), 4.0) for _ in boxes]
+    bounds = (float(rng.uniform(60, 200)), float(rng.uniform(40, 150)))
+    obstacles = [(bounds[0] - 20, 0.0, bounds[0], 20.0), (0.0, bounds[1] - 8, 30.0, bounds[1])]
+    rings = int(rng.integers(2, 40))
+    want = _place_labels_by_loops(boxes, sizes, bounds, obstacles=obstacles, rings=rings)
+    got = place_labels(boxes, sizes, bounds, obstacles=obstacles, rings=rings)
+    assert got == want
+
+
+def test_place_labels_leaves_out_what_does_not_fit_as_the_loops_do():
+    rng = np.random.default_rng(9)
+    boxes = [(x, y, x + 2.0, y + 2.0) for x, y in rng.uniform(5, 25, size=(60, 2))]
+    sizes = [(10.0, 4.0)] * len(boxes)
+    want = _place_labels_by_loops(boxes, sizes, (40.0, 30.0), rings=5)
+    assert None in want and any(r is not None for r in want)
+    assert place_labels(boxes, sizes, (40.0, 30.0), rings=5) == want
+
+
 def test_place_labels_in_a_crowd():
     rng = np.random.default_rng(0)
     boxes = []

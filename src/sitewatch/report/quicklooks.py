@@ -494,32 +494,51 @@ def place_labels(
     [(21.0, 6.0, 29.0, 10.0), (21.0, 13.0, 29.0, 17.0)]
     """
     width, height = bounds
-    placed: list[Rect] = []
+    all_boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    taken = np.empty((len(boxes) + len(obstacles), 4), dtype=np.float64)
+    n_taken = len(obstacles)
+    taken[:n_taken] = np.asarray(obstacles, dtype=np.float64).reshape(-1, 4)
     out: list[Rect | None] = []
     for box, size in zip(boxes, sizes, strict=True):
-        best: tuple[float, Rect] | None = None
-        for k in range(rings):
-            d = gap + k * size[1]
-            for cand in _candidates(box, size, d):
-                cand = tuple(float(v) for v in cand)  # type: ignore[assignment]
-                if cand[0] < 0 or cand[1] < 0 or cand[2] > width or cand[3] > height:
-                    continue
-                if any(_overlap(cand, r) > 0 for r in (*placed, *obstacles)):
-                    continue
-                # prefer spots that hide no polygon outline
-                cost = sum(_overlap(cand, b) for b in boxes)
-                if best is None or cost < best[0]:
-                    best = (cost, cand)
-                if cost == 0:
-                    break
-            if best is not None and best[0] == 0:
-                break
-        if best is None:
+        # Every candidate of every ring at once, in the order the greedy search tries
+        # them; the first free one of least cost wins (the first free one that hides no
+        # outline, when there is one), as in a loop over rings and candidates.
+        cands = np.array(
+            [_candidates(box, size, gap + k * size[1]) for k in range(rings)], dtype=np.float64
+        ).reshape(-1, 4)
+        ok = (cands[:, 0] >= 0) & (cands[:, 1] >= 0) & (cands[:, 2] <= width)
+        ok &= cands[:, 3] <= height
+        cands = cands[ok]
+        if n_taken and cands.size:
+            cands = cands[~(_overlaps(cands, _near(taken[:n_taken], cands)) > 0).any(axis=1)]
+        if not cands.size:
             out.append(None)
             continue
-        placed.append(best[1])
-        out.append(best[1])
+        # Summed left to right (cumsum), as Python's sum did: equal costs stay equal.
+        near = _near(all_boxes, cands)
+        cost = (
+            np.cumsum(_overlaps(cands, near), axis=1)[:, -1] if near.size else np.zeros(len(cands))
+        )
+        best = tuple(float(v) for v in cands[int(np.argmin(cost))])
+        taken[n_taken] = best
+        n_taken += 1
+        out.append(best)  # type: ignore[arg-type]
     return out
+
+
+def _near(rects: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """The rectangles that overlap the candidates' bounding box (the others add 0)."""
+    x0, y0 = cands[:, 0].min(), cands[:, 1].min()
+    x1, y1 = cands[:, 2].max(), cands[:, 3].max()
+    hit = (rects[:, 0] < x1) & (rects[:, 2] > x0) & (rects[:, 1] < y1) & (rects[:, 3] > y0)
+    return rects[hit]
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Overlap areas (len(a), len(b)) of two arrays of rectangles (:func:`_overlap`'s)."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.where((w > 0) & (h > 0), w * h, 0.0)
 
 
 def _gap(box: Rect, rect: Rect) -> float:
