@@ -141,6 +141,23 @@ def test_blockwise_normalize_equals_in_memory(tmp_path):
     ]
 
 
+def test_blockwise_run_says_where_it_is(tmp_path, capsys):
+    """A long block-wise run prints a line as each stage starts (stderr); --quiet none."""
+    before, after = _pair(tmp_path)
+    args = ["detect", "--before", str(before), "--after", str(after), "--max-memory", "4MB"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--no-report"]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert "block by block" in lines[0] and "--max-memory" in lines[0]
+    assert lines[1] == "co-registration on the central window"
+    steps = [ln.split(":")[0] for ln in lines if ln.startswith("engine ")]
+    assert steps == ["engine 1/6", "engine 2/6", "engine 4/6", "engine 5/6", "engine 6/6"]
+    assert lines[-1].startswith("writing the polygons (") and "polygons)" in lines[-1]
+    assert "sitewatch detect:" in out and "engine" not in out  # the summary stays on stdout
+    assert main([*args, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
 def test_sizes():
     assert parse_size("2GB") == 2 << 30 and parse_size("512m") == 512 << 20
     with pytest.raises(InputError):

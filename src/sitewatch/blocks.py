@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,7 @@ def detect_blockwise(
     options: DetectOptions | None = None,
     max_memory: int = 2 << 30,
     threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BlockResult:
     """Run the detection engine on two sources, writing ``score.tif``/``mask.tif`` to ``workdir``.
 
@@ -202,6 +204,9 @@ def detect_blockwise(
         Bytes the blocks may use (the block height follows from it).
     threads : int, optional
         Threads of the block pool (default every core).
+    progress : callable, optional
+        Receives one line as each stage starts (co-registration, normalisation, the
+        engine's passes).
 
     Returns
     -------
@@ -222,6 +227,8 @@ def detect_blockwise(
     diagnostics: dict[str, Any] = {"options": opts.as_dict(), "blockwise": True}
     t = time.perf_counter()
     if opts.coregister:
+        if progress is not None:
+            progress("co-registration on the central window")
         shift, diagnostics["coregistration"] = _coregistration(reader, names, grid.pixel_area_m2)
         reader = SourceReader(bsrc, asrc, names, grid, aoi, shift)
     timings["coregister"] = time.perf_counter() - t
@@ -229,6 +236,8 @@ def detect_blockwise(
         from sitewatch.prepare.normalize import NormalizedReader, normalize_sampled
 
         t = time.perf_counter()
+        if progress is not None:
+            progress("normalisation: fitted on a sample read by rows")
         try:
             norm = normalize_sampled(reader, band_names=names)
         except ValueError as err:
@@ -258,6 +267,7 @@ def detect_blockwise(
             block_rows=rows,
             grid=grid,
             evidence=True,
+            progress=progress,
         )
     except ValueError as err:
         raise DataError(f"cannot score these images: {err}") from err

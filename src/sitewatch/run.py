@@ -492,18 +492,18 @@ def detect(job: DetectJob, *, progress: Progress | None = None) -> Run:
     scene = {"scenes": job.scenes, "cache": cache, "stats": stats, "progress": progress}
     before = resolve_scene(job.before, aoi, "before", **scene)
     after = resolve_scene(job.after, aoi, "after", **scene)
-    return _write_pair(replace(job, before=before, after=after), aoi)
+    return _write_pair(replace(job, before=before, after=after), aoi, progress)
 
 
-def _write_pair(job: DetectJob, aoi: AOI | None) -> Run:
+def _write_pair(job: DetectJob, aoi: AOI | None, progress: Progress | None = None) -> Run:
     import rasterio
 
     # GDAL decodes and encodes tiles on as many threads as the engine uses.
     with rasterio.Env(GDAL_NUM_THREADS=str(job.threads) if job.threads else "ALL_CPUS"):
-        return _write_pair_now(job, aoi)
+        return _write_pair_now(job, aoi, progress)
 
 
-def _write_pair_now(job: DetectJob, aoi: AOI | None) -> Run:
+def _write_pair_now(job: DetectJob, aoi: AOI | None, progress: Progress | None = None) -> Run:
     from sitewatch.pipeline import detect_change
     from sitewatch.report import check_output_dir, input_paths, write_result
 
@@ -530,7 +530,9 @@ def _write_pair_now(job: DetectJob, aoi: AOI | None) -> Run:
             from sitewatch.pipeline import check_pair
 
             check_pair(bsrc, asrc)
-            return _run_blockwise(job, bsrc, asrc, names, grid, aoi=aoi, need=need, inputs=inputs)
+            return _run_blockwise(
+                job, bsrc, asrc, names, grid, aoi=aoi, need=need, inputs=inputs, progress=progress
+            )
     result = detect_change(job.before, job.after, options=job.options, threads=job.threads, **plan)
     written = write_result(
         result,
@@ -553,6 +555,7 @@ def _run_blockwise(
     aoi: AOI | None,
     need: int,
     inputs: Sequence[Path],
+    progress: Progress | None = None,
 ) -> Run:
     import rasterio
 
@@ -562,6 +565,12 @@ def _run_blockwise(
     from sitewatch.report.write import finish_output
 
     assert job.max_memory is not None
+    if progress is not None:
+        progress(
+            f"{grid.width:,}×{grid.height:,} px, {len(names)} bands: about "
+            f"{need / 2**30:.1f} GB in memory, over {arg('max_memory')} "
+            f"{job.max_memory / 2**30:.2g} GB, so read, scored and written block by block"
+        )
     with (
         rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(job.max_memory)),
         atomic_output_dir(job.out, overwrite=job.overwrite, inputs=inputs) as tmp,
@@ -576,7 +585,11 @@ def _run_blockwise(
             options=job.options,
             max_memory=job.max_memory,
             threads=job.threads,
+            progress=progress,
         )
+        if progress is not None:
+            what = "the polygons, the manifest and the report" if job.report else "the polygons"
+            progress(f"writing {what} ({len(res.features):,} polygons)")
         annotate_features(
             res.features,
             bsrc.acquired,

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -662,6 +663,7 @@ def run_engine(
     block_rows: int | None = None,
     grid: Any = None,
     evidence: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> EngineResult:
     """Score, threshold and clean change, block by block (see the module docstring).
 
@@ -684,6 +686,8 @@ def run_engine(
         With a grid, polygons are traced (``features``).
     evidence : bool
         Compute the IR-MAD χ² behind each polygon's ``p_no_change``.
+    progress : callable, optional
+        Receives one line as each pass starts (a long block-wise run says where it is).
 
     Returns
     -------
@@ -715,12 +719,23 @@ def run_engine(
     if chain is not None:
         diag["chain"] = chain
 
+    t_start = time.perf_counter()
+
+    def step(k: int, what: str) -> None:
+        if progress is not None:
+            progress(
+                f"engine {k}/6: {what} ({len(blocks)} blocks of {diag['engine']['block_rows']} "
+                f"rows; {time.perf_counter() - t_start:.0f} s in)"
+            )
+
     def halo_read(r0: int, r1: int, halo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
         b, a, v = reader.read(a0, a1)
         return b, a, v, r0 - a0
 
     # 1. Statistics per STAT_ROWS chunk.
+    step(1, "band statistics")
+
     def stats_block(blk: tuple[int, int]) -> list[np.ndarray]:
         r0, r1 = blk
         b, a, v = reader.read(r0, r1)
@@ -745,6 +760,7 @@ def run_engine(
         }
 
     # 2. IR-MAD fits (method and evidence) on the in-memory sample; raw samples.
+    step(2, "IR-MAD fit on a sample")
     need_fit = method in ("irmad", "mad", "construction", "edges", "learned")
     need_evidence = evidence and method not in OWN_CHI2
     if need_fit or need_evidence or method == "ratio" or opts.threshold_rule == "share":
@@ -843,6 +859,7 @@ def run_engine(
     # 3. Robust scales of the views; the views kept in sinks for the score pass.
     view_sinks: list[Any] = []
     if method in ROBUST:
+        step(3, "the method's views and their robust scales")
         halo = shalo if method in SMOOTHS_INSIDE else VIEW_HALO.get(method, 0)
         b1, a1, v1 = reader.read(0, 1)
         n_views = len(_robust_views(method, b1, a1, v1, ctx, smooth))
@@ -877,6 +894,8 @@ def run_engine(
         diag["views"] = {"robust_scales": [[float(m), float(c)] for m, c in ctx.scales]}
 
     # 4. Scores to the sinks; the threshold sample.
+    step(4, "scores and the threshold")
+
     def score_block(blk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
         r0, r1 = blk
         pv = None
@@ -946,6 +965,7 @@ def run_engine(
         thr = Threshold(thr.value, thr.rule, why)
 
     # 5. Regions: threshold, edge rule, opening; labels per block joined across edges.
+    step(5, "regions joined across blocks")
     ohalo = 2 * int(opts.opening)
     disk = _disk(int(opts.opening)) if opts.opening else None
     label_sink = sinks("labels", "int32", 0)
@@ -1001,6 +1021,8 @@ def run_engine(
     removed = int(real.sum() - keep.sum())
 
     # 6. Final labels and mask.
+    step(6, "final labels, mask and polygons")
+
     def final_block(item: tuple[tuple[int, int], int, int]) -> int:
         (r0, r1), off, n = item
         lab = label_sink.read(r0, r1)
