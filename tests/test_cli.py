@@ -153,6 +153,22 @@ def test_rasters_without_crs_of_different_sizes(tmp_path, capsys, max_memory):
     assert_nothing_written(tmp_path)
 
 
+def test_series_without_crs_of_different_sizes(tmp_path):
+    """A series of images without a CRS must be one size too (a larger one was read
+    as a window of its pixels once blocks could read windows)."""
+    from sitewatch.errors import DataError
+    from sitewatch.series import detect_series
+    from sitewatch.sources.local import open_local
+
+    paths = [
+        write_raster(tmp_path / f"{n}.tif", np.ones((3, h, w), np.uint8), crs=None)
+        for n, (h, w) in (("a", (50, 60)), ("b", (50, 60)), ("c", (70, 80)))
+    ]
+    srcs = [open_local(p, pixel_size=1.0) for p in paths]
+    with pytest.raises(DataError, match=r"c.tif is 80x70 px but .*a.tif is 60x50"):
+        detect_series(srcs, labels=["a", "b", "c"])
+
+
 def test_rasters_that_do_not_overlap(tmp_path, capsys, planted_pair):
     before, _, _ = planted_pair()
     far = Affine(10, 0, ORIGIN[0] + 50_000, 0, -10, ORIGIN[1])
