@@ -18,7 +18,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import lru_cache
@@ -831,13 +831,14 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
                 opened[ref.path] = stack.enter_context(_open(ref.path))
             return opened[ref.path]
 
+        raw = _read_together([refs[n] for n in wanted], dataset, grid)
         for i, name in enumerate(wanted):
             ref = refs[name]
             ds = dataset(ref)
             nodata = ds.nodatavals[ref.index - 1]
             any_nodata |= nodata is not None
             try:
-                _read_band(ds, ref.index, grid, out[i], nodata)
+                _read_band(ds, ref.index, grid, out[i], nodata, raw=raw.get(ref))
             except RasterioError as err:
                 raise DataError(f"cannot read band {name} of {ref.path}: {err}") from err
             if ds.dtypes[ref.index - 1] == "uint16":  # 16-bit products saturate at 65535
@@ -870,6 +871,36 @@ def read_scene(source: LocalSource, grid: Grid, *, bands: Sequence[str] | None =
             "alpha_masked_px": transparent,
         },
     )
+
+
+def _read_together(
+    refs: Sequence[BandRef], dataset: Callable[[BandRef], Any], grid: Grid
+) -> dict[BandRef, np.ndarray]:
+    """The bands of each multi-band file, read in one call where they lie on its pixels.
+
+    A pixel-interleaved file stores its bands in the same tiles: read band by band, every
+    tile was decoded once per band (a 128-row window of a 3-band 12,000 px wide GeoTIFF:
+    0.11 s against 0.04 s).
+    """
+    by_path: dict[Path, list[BandRef]] = {}
+    for ref in refs:
+        by_path.setdefault(Path(ref.path), []).append(ref)
+    raw: dict[BandRef, np.ndarray] = {}
+    for path, same in by_path.items():
+        indexes = sorted({r.index for r in same})
+        if len(indexes) < 2:
+            continue
+        ds = dataset(same[0])
+        direct = _direct_window(ds, grid)
+        if not direct:
+            continue
+        try:
+            stack = _read_window(ds, indexes, direct[0])
+        except RasterioError as err:
+            raise DataError(f"cannot read {path}: {err}") from err
+        for r in same:
+            raw[r] = stack[indexes.index(r.index)]
+    return raw
 
 
 def assemble_scene(
@@ -985,15 +1016,20 @@ def _buffer(mask: np.ndarray, grid: Grid) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=(xx**2 + yy**2) <= r * r)
 
 
-def _read_band(
-    ds: Any,
-    index: int,
-    grid: Grid,
-    dest: np.ndarray,
-    nodata: float | None,
-    *,
-    resampling: Resampling = Resampling.bilinear,
-) -> None:
+def _direct_window(
+    ds: Any, grid: Grid
+) -> tuple[Window, tuple[slice, slice]] | Literal[False] | None:
+    """Where ``grid`` lies on the file's own pixels: (window of the file, slices of grid).
+
+    None when the grid must be resampled from the file; False when it lies on the file's
+    pixels but outside it (nothing to read).
+
+    Raises
+    ------
+    DataError
+        For a file without CRS, when the grid is not the file's pixels or a window of
+        them.
+    """
     if grid.crs is None:
         # The grid is the image's own pixels (identity transform), or rows and columns
         # of them (a block of a block-wise run: the identity shifted by whole pixels).
@@ -1010,26 +1046,52 @@ def _read_band(
                 f"{ds.name} is {ds.width}x{ds.height} px but the grid is "
                 f"{grid.width}x{grid.height}; images without CRS must be the same size"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            arr = ds.read(index, window=Window(c0, r0, grid.width, grid.height))
-            arr = arr.astype(np.float32)
-        if nodata is not None:
-            arr[arr == nodata] = np.nan
-        dest[...] = arr
-        return
+        return Window(c0, r0, grid.width, grid.height), (slice(None), slice(None))
     src_grid = Grid(ds.crs.to_string(), ds.transform, ds.width, ds.height)
     win = _same_pixels(src_grid, grid)
-    if win is not None:
-        r0, c0 = int(win.row_off), int(win.col_off)
-        rr0, cc0 = max(0, r0), max(0, c0)
-        rr1, cc1 = min(ds.height, r0 + grid.height), min(ds.width, c0 + grid.width)
-        if rr1 > rr0 and cc1 > cc0:
-            arr = ds.read(index, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
-            arr = arr.astype(np.float32)
-            if nodata is not None:
-                arr[arr == nodata] = np.nan
-            dest[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = arr
+    if win is None:
+        return None
+    r0, c0 = int(win.row_off), int(win.col_off)
+    rr0, cc0 = max(0, r0), max(0, c0)
+    rr1, cc1 = min(ds.height, r0 + grid.height), min(ds.width, c0 + grid.width)
+    if rr1 <= rr0 or cc1 <= cc0:
+        return False
+    return (
+        Window(cc0, rr0, cc1 - cc0, rr1 - rr0),
+        (slice(rr0 - r0, rr1 - r0), slice(cc0 - c0, cc1 - c0)),
+    )
+
+
+def _read_window(ds: Any, indexes: int | list[int], window: Window) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return ds.read(indexes, window=window)
+
+
+def _read_band(
+    ds: Any,
+    index: int,
+    grid: Grid,
+    dest: np.ndarray,
+    nodata: float | None,
+    *,
+    resampling: Resampling = Resampling.bilinear,
+    raw: np.ndarray | None = None,
+) -> None:
+    """One band onto ``grid`` in ``dest`` (float32, NaN at nodata).
+
+    ``raw``: the band's pixels in the window :func:`_direct_window` gives, already read
+    (with the file's other bands, in one pass over its tiles).
+    """
+    direct = _direct_window(ds, grid)
+    if direct is False:
+        return
+    if direct is not None:
+        window, (rows, cols) = direct
+        arr = (raw if raw is not None else _read_window(ds, index, window)).astype(np.float32)
+        if nodata is not None:
+            arr[arr == nodata] = np.nan
+        dest[rows, cols] = arr
         return
     reproject(
         source=rasterio.band(ds, index),
