@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import shapely
 from affine import Affine
@@ -194,7 +194,13 @@ class Grid:
         return slice(r, r + other.height), slice(c, c + other.width)
 
 
+@lru_cache(maxsize=16)
 def _transformer(src: str, dst: str) -> Transformer:
+    """One transformer per pair of CRSs, made once.
+
+    Making one takes about 0.4 ms (a report of 800 polygons made one per ring: 1.2 s).
+    pyproj's transformers may be shared between threads (pyproj >= 3.1).
+    """
     return Transformer.from_crs(src, dst, always_xy=True)
 
 

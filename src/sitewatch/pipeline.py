@@ -332,16 +332,23 @@ def plan_detection(
         if aoi is not None:
             raise AOIError("an AOI needs georeferenced images; these have no CRS")
         grid = bsrc.grid
-        if asrc.grid.shape != grid.shape:
-            raise DataError(
-                f"{asrc.path} is {asrc.grid.width}x{asrc.grid.height} px but {bsrc.path} is "
-                f"{grid.width}x{grid.height}; images without CRS must be the same size"
-            )
+        _same_size(bsrc, [asrc])
     elif aoi is not None:
         grid, inside, coverage = _aoi_grid(aoi, bsrc, asrc, resolution)
     else:
         grid = _overlap_grid(bsrc, asrc, resolution)
     return bsrc, asrc, bands_b, bands_a, grid, inside, coverage
+
+
+def _same_size(first: Any, others: Sequence[Any]) -> None:
+    """Images without a CRS are analysed on the first one's pixels: all the same size."""
+    for src in others:
+        if src.grid.shape != first.grid.shape:
+            raise DataError(
+                f"{src.path} is {src.grid.width}x{src.grid.height} px but {first.path} is "
+                f"{first.grid.width}x{first.grid.height}; images without CRS must be the "
+                "same size"
+            )
 
 
 def detect_change(

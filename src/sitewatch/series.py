@@ -36,6 +36,7 @@ from sitewatch.pipeline import (
     _overlap_grid,
     _rgb,
     _rgb_indices,
+    _same_size,
     annotate_features,
     grid_note,
 )
@@ -110,13 +111,7 @@ def _series_grid(srcs: Sequence[Any], resolution: float | None) -> tuple[Grid, s
     """
     first = srcs[0]
     if not first.georeferenced:
-        for src in srcs[1:]:
-            if src.grid.shape != first.grid.shape:
-                raise DataError(
-                    f"{src.path} is {src.grid.width}x{src.grid.height} px but {first.path} is "
-                    f"{first.grid.width}x{first.grid.height}; images without CRS must be the "
-                    "same size"
-                )
+        _same_size(first, srcs[1:])
         return first.grid, "pixels"
     grid = _overlap_grid(first, srcs[1], resolution)
     for src in srcs[2:]:

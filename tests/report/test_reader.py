@@ -430,9 +430,15 @@ def test_overlay_labels_do_not_collide_and_c001_is_labelled(many_run):
     assert len(shown) >= 0.9 * len(labels)
 
 
+def _overlap(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
 def _place_labels_by_loops(boxes, sizes, bounds, *, obstacles=(), gap=1.0, rings=40):
     """The greedy placement as plain loops (what the vectorised one must equal)."""
-    from sitewatch.report.quicklooks import _candidates, _overlap
+    from sitewatch.report.quicklooks import _candidates
 
     width, height = bounds
     placed, out = [], []

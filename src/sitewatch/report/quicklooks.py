@@ -431,12 +431,6 @@ Rect = tuple[float, float, float, float]
 """(x0, y0, x1, y1): x to the right, y down (image rows)."""
 
 
-def _overlap(a: Rect, b: Rect) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
-
-
 def _candidates(box: Rect, size: tuple[float, float], d: float) -> list[Rect]:
     """Label rectangles around ``box`` at distance ``d``: right, above, below, left."""
     bx0, by0, bx1, by1 = box
@@ -535,7 +529,7 @@ def _near(rects: np.ndarray, cands: np.ndarray) -> np.ndarray:
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Overlap areas (len(a), len(b)) of two arrays of rectangles (:func:`_overlap`'s)."""
+    """Overlap areas (len(a), len(b)) of two arrays of rectangles (0 where apart)."""
     w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     return np.where((w > 0) & (h > 0), w * h, 0.0)
