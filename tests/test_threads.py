@@ -97,3 +97,39 @@ def test_cli_process_follows_this_kernel_and_baselines_get_numpys_default():
 def test_a_users_huge_page_setting_is_kept():
     _, advised, launched = _probe(HUGEPAGE_PROBE, NUMPY_MADVISE_HUGEPAGE="1").split()
     assert (advised, launched) == ("True", "1")
+
+
+LAZY_PROBE = (
+    "import sys; from sitewatch._threads import defer_unused_numpy_modules as d; "
+    "print(','.join(d()) or '-', end=' '); import scipy.ndimage; "
+    "ran = 'numpy.f2py.crackfortran' in sys.modules, 'unittest' in sys.modules; "
+    "import numpy.testing as t; t.assert_array_equal([1], [1]); "
+    "import numpy.f2py as f; print(*ran, callable(f.run_main), d() or '-')"
+)
+
+
+def test_scipy_import_skips_numpys_unused_submodules_until_they_are_used():
+    deferred, f2py_ran, unittest_ran, usable, again = _probe(LAZY_PROBE).split()
+    assert deferred == "numpy.f2py,numpy.testing"
+    # scipy.ndimage imported without running either module; both work when used.
+    assert (f2py_ran, unittest_ran, usable) == ("False", "False", "True")
+    assert again == "-"  # registered once
+
+
+def test_modules_already_imported_are_left_alone():
+    code = (
+        "import numpy.testing, sys; from sitewatch._threads import defer_unused_numpy_modules "
+        "as d; print(d(), type(sys.modules['numpy.testing']).__name__)"
+    )
+    assert _probe(code) == "('numpy.f2py',) module"
+
+
+def test_the_command_line_defers_them(tmp_path):
+    code = (
+        "import sys; from sitewatch.cli.main import main; main(['aoi', 'list']); "
+        "print(type(sys.modules['numpy.f2py']).__name__, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr.strip().splitlines()[-1] == "_LazyModule"

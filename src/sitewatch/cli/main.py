@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 from sitewatch import __version__
+from sitewatch._threads import defer_unused_numpy_modules
 from sitewatch.cli import (
     aoi_cmd,
     batch_cmd,
@@ -111,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
+    # Before scipy is first imported: see sitewatch._threads (after parsing, so --help and
+    # usage errors stay free of numpy).
+    defer_unused_numpy_modules()
     # The command line as the user typed it, for manifests (not the host's sys.argv when
     # main() is called from Python).
     args.command_line = ["sitewatch", *(sys.argv[1:] if argv is None else map(str, argv))]
