@@ -329,12 +329,18 @@ def test_background_png_writes_the_same_files_and_raises_their_errors(tmp_path):
     assert (tmp_path / "after_error.png").exists()
 
 
-def test_one_stretch_per_run_for_pages_chips_and_thumbnails(utm_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("decimated", [False, True])
+def test_one_stretch_per_run_for_pages_chips_and_thumbnails(
+    utm_run, tmp_path, monkeypatch, decimated
+):
     """The shared stretch is computed once for a run's quicklooks, chips and thumbnails,
-    and the pages' colours are :func:`stretch_rgb`'s."""
+    also when the quicklooks draw a strided copy of a large run, and the pages' colours
+    are :func:`stretch_rgb`'s."""
     import sitewatch.report.quicklooks as ql
 
     run = dataclasses.replace(utm_run, path=tmp_path)  # a new run: nothing remembered
+    if decimated:
+        monkeypatch.setattr(ql, "QUICKLOOK_MAX_PX", max(run.shape) // 2)
     calls = []
     real = ql._stretch_limits
     monkeypatch.setattr(ql, "_stretch_limits", lambda *a: calls.append(1) or real(*a))

@@ -630,7 +630,7 @@ def _decimated(run: RunData, max_px: int) -> RunData:
     def cut(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else a[..., ::f, ::f]
 
-    return dataclasses.replace(
+    small = dataclasses.replace(
         run,
         score=cut(run.score),
         mask=cut(run.mask),
@@ -639,6 +639,11 @@ def _decimated(run: RunData, max_px: int) -> RunData:
         transform=run.transform @ Affine.scale(f),
         pixel_size_m=run.pixel_size_m * f,
     )
+    # One stretch for every picture of the run: the quicklooks take the whole run's
+    # (its percentiles were also computed a second time, on the strided copy).
+    if (limits := _run_limits(run)) is not None:
+        _RUN_LIMITS[small] = limits
+    return small
 
 
 def render_quicklooks(run: RunData, out_dir: Path, *, dpi: int = 110) -> dict[str, Path]:
