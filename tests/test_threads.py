@@ -133,3 +133,37 @@ def test_the_command_line_defers_them(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stderr.strip().splitlines()[-1] == "_LazyModule"
+
+
+FAULTS_PROBE = (
+    "import resource, numpy as np; {setup}; "
+    "flt = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt; "
+    "a = np.ones(6 << 20); del a; f0 = flt(); a = np.ones(6 << 20); "  # 48 MB, twice
+    "print(done, flt() - f0)"
+)
+GLIBC = sys.platform == "linux" and __import__("platform").libc_ver()[0] == "glibc"
+
+
+def _faults(setup: str, **env: str) -> tuple[str, int]:
+    done, faults = _probe(
+        FAULTS_PROBE.format(setup=setup), NUMPY_MADVISE_HUGEPAGE="0", **env
+    ).split()
+    return done, int(faults)
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_freed_memory_is_reused_instead_of_faulted_in_again():
+    setup = "from sitewatch._threads import reuse_freed_memory; done = reuse_freed_memory()"
+    done, faults = _faults(setup)
+    assert done == "True" and faults < 1000  # the 12,288 pages came back from the heap
+    # Without it, glibc unmaps a 48 MB array when freed and the next one faults again.
+    assert _faults("done = None")[1] > 10_000
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_the_command_line_reuses_freed_memory_unless_the_user_tuned_malloc():
+    assert _faults("import sitewatch.cli; done = 1")[1] < 1000
+    setup = "from sitewatch._threads import reuse_freed_memory; done = reuse_freed_memory()"
+    for variable in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
+        value = "glibc.malloc.check=0" if variable == "GLIBC_TUNABLES" else "131072"
+        assert _faults(setup, **{variable: value})[0] == "False"

@@ -22,6 +22,18 @@ set it. Measured whole-process on the same pair, alternating, 8 runs each way:
 ``--method irmad --no-report`` 0.89× the wall time (every pair faster), the default run
 with its report 0.90×.
 
+**Freed memory reused, not returned and faulted in again.** glibc's malloc serves
+requests over a threshold (128 kB, rising with use to at most 32 MB) with fresh
+``mmap`` regions and unmaps them when freed, so every full-size temporary of a run (a
+2048² float32 band is 16 MB, a 3-band stack 48 MB) arrives as untouched pages the
+kernel must fault in and zero again. The command line raises both the mmap and the trim
+threshold to :data:`MALLOC_THRESHOLD` (``mallopt``; glibc only, and only when the user
+set neither ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` nor
+``GLIBC_TUNABLES``), so arrays up to that size come from the heap and their pages are
+reused. Measured whole-process on the 2048² pair, 2 cores (``detect --method irmad
+--no-report``, median of 7): 3.21 → 2.66 s wall, system time 0.90 → 0.57 s, peak RSS
+526 → 571 MB.
+
 **No unused numpy submodules at start-up.** scipy (1.16 and 1.17) builds its array-API
 namespace for numpy by reading every public name of the ``numpy`` module, and numpy
 loads its lazy submodules on first access, so importing ``scipy.ndimage`` also runs
@@ -48,12 +60,14 @@ __all__ = [
     "BLAS_VARIABLE",
     "DEFRAG_PATH",
     "HUGEPAGE_VARIABLE",
+    "MALLOC_THRESHOLD",
     "UNUSED_NUMPY_MODULES",
     "defer_unused_numpy_modules",
     "hugepage_advice_stalls",
     "launch_environment",
     "limit_blas_threads",
     "limit_hugepage_advice",
+    "reuse_freed_memory",
 ]
 
 BLAS_VARIABLE = "OPENBLAS_NUM_THREADS"
@@ -63,6 +77,11 @@ DEFRAG_PATH = Path("/sys/kernel/mm/transparent_hugepage/defrag")
 # Defrag modes in which a fault in a region advised MADV_HUGEPAGE compacts synchronously
 # (Documentation/admin-guide/mm/transhuge.rst); "defer" and "never" do not stall.
 _STALLING_MODES = frozenset({"always", "defer+madvise", "madvise"})
+
+MALLOC_THRESHOLD = 256 << 20
+"""Bytes: glibc's mmap and trim thresholds under the command line (see the module notes)."""
+_MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 
 UNUSED_NUMPY_MODULES = ("numpy.f2py", "numpy.testing")
 """numpy submodules scipy's import touches and no sitewatch run uses."""
@@ -176,3 +195,24 @@ def defer_unused_numpy_modules(names: Sequence[str] = UNUSED_NUMPY_MODULES) -> t
         setattr(sys.modules[parent], child, module)
         deferred.append(name)
     return tuple(deferred)
+
+
+def reuse_freed_memory(threshold: int = MALLOC_THRESHOLD) -> bool:
+    """Raise glibc's mmap and trim thresholds to ``threshold`` bytes; True if this did.
+
+    Nothing happens (False) when the user set one of glibc's malloc variables, or the C
+    library is not glibc.
+    """
+    import ctypes
+    import platform
+
+    if any(v in os.environ for v in _MALLOC_VARIABLES) or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, threshold)
+    )
