@@ -22,6 +22,9 @@ HUGEPAGE_PROBE = (
     "e().get('NUMPY_MADVISE_HUGEPAGE'))"
 )
 OURS = ("OPENBLAS_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")
+# Probes start without the user's malloc settings too: dask's nanny leaves
+# MALLOC_TRIM_THRESHOLD_ in the environment of the process that ran a LocalCluster.
+OURS += ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def _probe(code: str = PROBE, **env: str) -> str:
