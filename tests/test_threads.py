@@ -128,7 +128,7 @@ def test_modules_already_imported_are_left_alone():
     assert _probe(code) == "('numpy.f2py',) module"
 
 
-def test_the_command_line_defers_them(tmp_path):
+def test_the_command_line_defers_them():
     code = (
         "import sys; from sitewatch.cli.main import main; main(['aoi', 'list']); "
         "print(type(sys.modules['numpy.f2py']).__name__, file=sys.stderr)"
