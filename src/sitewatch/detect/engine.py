@@ -87,8 +87,8 @@ __all__ = [
 
 STAT_ROWS = 64
 """Rows of a statistics chunk; block heights are multiples of it."""
-SAMPLE = 1 << 20
-"""Valid pixels the robust scales and the threshold rule see (all when fewer: 1024²)."""
+SAMPLE = 1 << 21
+"""Valid pixels the robust scales and the threshold rule see (all when fewer: 1448²)."""
 IRMAD_SAMPLE = 200_000
 """Pixels an IR-MAD transform is fitted on (as :func:`~sitewatch.detect.irmad.irmad`)."""
 CONTEXT_PX = 3
