@@ -203,11 +203,10 @@ def reuse_freed_memory(threshold: int = MALLOC_THRESHOLD) -> bool:
     Nothing happens (False) when the user set one of glibc's malloc variables, or the C
     library is not glibc.
     """
-    import ctypes
-    import platform
-
-    if any(v in os.environ for v in _MALLOC_VARIABLES) or platform.libc_ver()[0] != "glibc":
+    if any(v in os.environ for v in _MALLOC_VARIABLES) or not _glibc():
         return False
+    import ctypes
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -216,3 +215,14 @@ def reuse_freed_memory(threshold: int = MALLOC_THRESHOLD) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(
         mallopt(_M_TRIM_THRESHOLD, threshold)
     )
+
+
+def _glibc() -> bool:
+    """Whether the C library is glibc.
+
+    What ``platform.libc_ver`` asks first, without importing ``platform`` at every start.
+    """
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False

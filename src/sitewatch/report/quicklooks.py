@@ -620,7 +620,10 @@ about 770 px wide (matplotlib, which drew them before Pillow, took seconds to re
 
 
 def _decimated(run: RunData, max_px: int) -> RunData:
-    """``run`` with its arrays strided so the longer side is at most ``max_px``."""
+    """``run`` with its arrays strided so the longer side is at most ``max_px``.
+
+    The copy shares ``run``'s true-colour stretch (:func:`_run_limits`).
+    """
     import dataclasses
 
     f = -(-max(run.shape) // max_px)
